@@ -1,0 +1,1 @@
+"""FailureBench: MetaWorld manipulation tasks with intervention-requiring failures, scripted experts, datasets, and the MuJoCo twin node."""

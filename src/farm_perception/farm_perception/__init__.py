@@ -1,0 +1,1 @@
+"""RealSense state estimation: YOLOv8 detection plus colour filtering, projected to metric object poses."""
