@@ -18,5 +18,5 @@ setup(
     maintainer_email="maintainers@farm-robotics.org",
     description=open("package.xml").read().split("<description>")[1].split("</description>")[0],
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["farm-train = farm_trainer.cli:main"]},
 )

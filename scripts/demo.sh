@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The README's main job on the embedded default config: FailureBench data -> Uni-O4 offline task
+# and recovery policies -> world model -> online Uni-O4 vs FARM from the same checkpoints ->
+# results/<name>/{summary.csv,table.md,latency.csv,fig4_failures.png,fig5_returns.png}.
+#   scripts/demo.sh                                   config/experiments/demo.yaml (<= 10 min, 2 cores)
+#   scripts/demo.sh config/experiments/smoke.yaml     any other experiment config
+#   scripts/demo.sh config/experiments/demo.yaml --online-steps 5000   extra args go to the pipeline
+# Re-running resumes: finished stages are skipped (delete runs/<name>/ to start over).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+CONFIG="${1:-config/experiments/demo.yaml}"
+shift || true
+
+scripts/setup.sh
+# shellcheck disable=SC1091
+source scripts/env.sh
+
+name="$(python -c 'import sys; from farm_trainer.experiments import load_config; print(load_config(sys.argv[1]).name)' "$CONFIG")"
+start=$(date +%s)
+farm-train pipeline --config "$CONFIG" "$@"
+echo
+cat "results/$name/table.md"
+echo
+echo "[demo] wall time $(( $(date +%s) - start )) s; results in results/$name/, runs in runs/$name/"

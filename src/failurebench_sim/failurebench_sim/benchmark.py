@@ -1,0 +1,200 @@
+"""The FailureBench numbers table: policy success/failure rates, demo quality, reference returns, env speed."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from failurebench_sim import datasets as ds
+from failurebench_sim import normalize
+
+BASELINE_ENV = "Meta-World/MT1:push-v3"
+
+
+def task_ids() -> list[str]:
+    import failurebench_sim
+
+    return list(failurebench_sim.TASK_IDS)
+
+
+def evaluate_policy(
+    env_id: str,
+    policy: str,
+    episodes: int = 50,
+    seed0: int = 0,
+    noise_std: float = 0.0,
+    start: str = "reset",
+    progress: bool = False,
+) -> dict:
+    """Success / failure rates and returns of ``policy`` over reset seeds seed0..seed0+episodes-1."""
+    env_id = ds.resolve_env_id(env_id)
+    env = gym.make(env_id)
+    pi = ds.make_policy(env_id, policy, seed=seed0)
+    rng = np.random.default_rng(seed0)
+    eps = []
+    bar = ds._progress(episodes, f"eval {policy} {env_id}", "ep", progress)
+    try:
+        for i in range(episodes):
+            eps.append(ds.rollout(env, pi, seed0 + i, noise_std, rng, start))
+            bar.update(1)
+    finally:
+        bar.close()
+        env.close()
+    returns = np.array([ep.rewards.sum(dtype=np.float64) for ep in eps])
+    row = {
+        "task": env_id,
+        "policy": policy,
+        "noise_std": noise_std,
+        "start": start,
+        "episodes": episodes,
+        "seed0": seed0,
+        "success_rate": float(np.mean([ep.success for ep in eps])),
+        "failure_rate": float(np.mean([ep.failure for ep in eps])),
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "mean_length": float(np.mean([len(ep) for ep in eps])),
+    }
+    row["normalized_return"] = _normalized_or_nan(env_id, row["mean_return"])
+    return row
+
+
+def _normalized_or_nan(env_id: str, raw: float) -> float:
+    try:
+        return float(normalize.normalized_return(env_id, raw))
+    except KeyError:
+        return float("nan")
+
+
+def measure_references(
+    tasks: Sequence[str], episodes: int = 50, seed0: int = 0, progress: bool = False
+) -> dict[str, normalize.Reference]:
+    """Mean return of the uniform random policy (0) and the scripted expert (100) per task."""
+    refs = {}
+    for env_id in tasks:
+        rand = evaluate_policy(env_id, "random", episodes, seed0, progress=progress)
+        expert = evaluate_policy(env_id, "expert", episodes, seed0, progress=progress)
+        refs[ds.resolve_env_id(env_id)] = normalize.Reference(
+            round(rand["mean_return"], 3), round(expert["mean_return"], 3)
+        )
+    return refs
+
+
+def _make_env(env_id: str) -> gym.Env:
+    if env_id == BASELINE_ENV:
+        return gym.make("Meta-World/MT1", env_name="push-v3", seed=0)
+    return gym.make(env_id)
+
+
+def steps_per_second(
+    env_ids: Sequence[str], n_steps: int = 2000, repeats: int = 3, seed: int = 0
+) -> dict[str, float]:
+    """Best-of-``repeats`` env.step() rate with uniform random actions, envs interleaved per repeat.
+
+    Only ``step`` calls are timed (resets are excluded, so early failure terminations do not
+    penalise a task). Run single-threaded for a one-core figure.
+    """
+    envs = {e: _make_env(e) for e in env_ids}
+    rng = np.random.default_rng(seed)
+    actions = rng.uniform(-1, 1, (n_steps, 4)).astype(np.float32)
+    best = dict.fromkeys(env_ids, 0.0)
+    for _ in range(repeats):
+        for env_id, env in envs.items():
+            env.reset(seed=seed)
+            elapsed = 0.0
+            for a in actions:
+                t0 = time.perf_counter()
+                _, _, terminated, truncated, _ = env.step(a)
+                elapsed += time.perf_counter() - t0
+                if terminated or truncated:
+                    env.reset()
+            best[env_id] = max(best[env_id], n_steps / elapsed)
+    for env in envs.values():
+        env.close()
+    return best
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[dict]) -> None:
+    """Atomically write ``rows`` (dicts sharing keys) as CSV."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(_round(r) for r in rows)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _round(row: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def run_references(out_dir: str | os.PathLike, episodes: int = 50, progress: bool = True) -> dict:
+    """Measure reference returns, write ``references.csv`` and return them."""
+    refs = measure_references(task_ids(), episodes, progress=progress)
+    rows = [
+        {"task": t, "random_return": r.random, "expert_return": r.expert} for t, r in refs.items()
+    ]
+    write_csv(Path(out_dir) / "references.csv", rows)
+    return refs
+
+
+def run_bench(
+    out_dir: str | os.PathLike,
+    episodes: int = 50,
+    demo_episodes: int = 20,
+    throughput_steps: int = 2000,
+    progress: bool = True,
+) -> dict[str, list[dict]]:
+    """Measure the FailureBench table and write policies.csv, demos.csv and throughput.csv."""
+    out_dir = Path(out_dir)
+    tasks = task_ids()
+    policies, demos = [], []
+    for env_id in tasks:
+        policies.append(evaluate_policy(env_id, "expert", episodes, progress=progress))
+        noisy = evaluate_policy(
+            env_id, "expert", episodes, noise_std=ds.failure_noise(env_id), progress=progress
+        )
+        policies.append({**noisy, "policy": "noisy_expert"})
+        policies.append(evaluate_policy(env_id, "random", episodes, progress=progress))
+        policies.append(
+            evaluate_policy(env_id, "recovery", episodes, start="near_failure", progress=progress)
+        )
+        demo = ds.collect(
+            env_id, "expert", n_episodes=demo_episodes, noise_std=ds.demo_noise(env_id),
+            kind="task", progress=progress,
+        )  # fmt: skip
+        returns = demo.episode_returns()
+        demos.append(
+            {
+                "task": env_id,
+                "noise_std": ds.demo_noise(env_id),
+                "episodes": demo_episodes,
+                "seed0": 0,
+                "mean_return": float(returns.mean()),
+                "normalized_return": _normalized_or_nan(env_id, float(returns.mean())),
+                "success_rate": demo.metadata["n_success_episodes"] / demo_episodes,
+                "failure_rate": float(demo.episode_failures().mean()),
+                "transitions": len(demo),
+            }
+        )
+    write_csv(out_dir / "policies.csv", policies)
+    write_csv(out_dir / "demos.csv", demos)
+    rates = steps_per_second([BASELINE_ENV, *tasks], throughput_steps)
+    throughput = [
+        {"env": e, "steps_per_s": r, "ratio_vs_push_v3": r / rates[BASELINE_ENV]}
+        for e, r in rates.items()
+    ]
+    write_csv(out_dir / "throughput.csv", throughput)
+    return {"policies": policies, "demos": demos, "throughput": throughput}

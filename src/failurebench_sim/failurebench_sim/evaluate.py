@@ -1,0 +1,126 @@
+"""Roll out a scripted policy (optionally with Gaussian action noise) and report rates.
+
+Episode outcome: *failure* if it terminated on an IR failure; *success* if info["success"]
+was true at some step and the episode did not end in a failure.
+
+    python -m failurebench_sim.evaluate FailureBench/BoundedPush-v0 expert --noise 0.4 -n 50
+    python -m failurebench_sim.evaluate FailureBench/BoundedPush-v0 expert --speed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import gymnasium as gym
+import numpy as np
+
+import failurebench_sim  # noqa: F401  (registers the ids)
+from failurebench_sim import policies
+from failurebench_sim.core import FailureBenchError
+
+
+def run_episode(
+    env: gym.Env,
+    policy: policies.ScriptedPolicy,
+    noise_std: float,
+    seed: int,
+    start: str = "default",
+) -> dict[str, float]:
+    """One episode with env seed ``seed`` and noise drawn from Generator(seed)."""
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed, options={"start": start})
+    policy.reset()
+    ret, success, failure, steps = 0.0, False, False, 0
+    while True:
+        a = policy.act(obs)
+        if noise_std > 0:
+            a = np.clip(a + noise_std * rng.standard_normal(4), -1.0, 1.0)
+        obs, r, terminated, truncated, info = env.step(a)
+        ret, steps = ret + float(r), steps + 1
+        success |= bool(info["success"])
+        failure |= bool(info["failure"])
+        if terminated or truncated:
+            break
+    return {
+        "return": ret,
+        "success": float(success and not failure),
+        "failure": float(failure),
+        "steps": steps,
+    }
+
+
+def evaluate(
+    env_id: str,
+    policy_kind: str,
+    noise_std: float = 0.0,
+    episodes: int = 50,
+    seed0: int = 0,
+    start: str = "default",
+) -> dict[str, float]:
+    """Success rate, IR-failure rate and mean return over seeds ``seed0 .. seed0+episodes-1``."""
+    if episodes < 1:
+        raise FailureBenchError(f"episodes must be >= 1, got {episodes}")
+    if noise_std < 0:
+        raise FailureBenchError(f"noise_std must be >= 0, got {noise_std}")
+    env = gym.make(env_id)
+    policy = policies.get(env_id, policy_kind)
+    try:
+        eps = [run_episode(env, policy, noise_std, seed0 + i, start) for i in range(episodes)]
+    finally:
+        env.close()
+    return {
+        "success_rate": float(np.mean([e["success"] for e in eps])),
+        "failure_rate": float(np.mean([e["failure"] for e in eps])),
+        "mean_return": float(np.mean([e["return"] for e in eps])),
+        "mean_steps": float(np.mean([e["steps"] for e in eps])),
+        "episodes": episodes,
+    }
+
+
+def steps_per_second(env_id: str, steps: int = 2000, seed: int = 0) -> float:
+    """Env steps/s under uniform random actions (resets included); ``env_id`` may also be a
+    plain MetaWorld name such as ``push-v3`` for the baseline (goal-observable, same RNG set-up).
+    """
+    if env_id in failurebench_sim.TASK_IDS:
+        env = gym.make(env_id)
+    else:
+        env = gym.make("Meta-World/goal_observable", env_name=env_id, seed=seed)
+        env.unwrapped._freeze_rand_vec = False
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        _, _, terminated, truncated, _ = env.step(rng.uniform(-1, 1, 4).astype(np.float32))
+        if terminated or truncated:
+            env.reset()
+    rate = steps / (time.perf_counter() - t0)
+    env.close()
+    return rate
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("env_id", choices=failurebench_sim.TASK_IDS)
+    p.add_argument("kind", choices=policies.KINDS)
+    p.add_argument("--noise", type=float, default=0.0)
+    p.add_argument("-n", "--episodes", type=int, default=50)
+    p.add_argument("--seed0", type=int, default=0)
+    p.add_argument("--start", default="default", choices=("default", "near_failure"))
+    p.add_argument("--speed", action="store_true", help="also time steps/s vs plain push-v3")
+    a = p.parse_args(argv)
+    if a.speed:
+        fb, mw = steps_per_second(a.env_id), steps_per_second("push-v3")
+        print(
+            json.dumps(
+                {"env_id": a.env_id, "steps_per_s": fb, "push_v3_steps_per_s": mw, "ratio": fb / mw}
+            )
+        )
+        return
+    res = evaluate(a.env_id, a.kind, a.noise, a.episodes, a.seed0, a.start)
+    print(json.dumps({"env_id": a.env_id, "kind": a.kind, "noise_std": a.noise, **res}))
+
+
+if __name__ == "__main__":
+    main()

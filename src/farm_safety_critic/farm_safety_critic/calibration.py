@@ -1,0 +1,178 @@
+"""Calibration of a safety score against "an IR failure happens within H steps" (pure numpy).
+
+Label of dataset row t: some cost > 0 among rows t, t+1, ..., t+H of the same episode segment
+(the H + 1 steps of Eq. 10). A scorer maps (obs (n, obs_dim), actions (n, act_dim)) to scores
+(n,); ``SafetyGate.scores`` / ``QRiskGate.scores`` are scorers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from farm_safety_critic.safety_score import discount_sum
+from farm_safety_critic.sequence_sampler import (
+    TransitionDataset,
+    concat_datasets,
+    episode_stop,
+    slice_indices,
+)
+from farm_safety_critic.world_model import WorldModel
+
+Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class CalibrationError(ValueError):
+    """Inputs for which a metric is undefined (e.g. AUC with a single class)."""
+
+
+def failure_within(
+    dataset: TransitionDataset | Sequence[TransitionDataset], horizon: int
+) -> np.ndarray:
+    """Bool (N,): an IR failure (cost > 0) happens within rows t .. t+H of t's episode."""
+    tr = concat_datasets(dataset)
+    rows, mask = slice_indices(episode_stop(tr), np.arange(len(tr)), horizon)
+    return ((tr.costs[rows] > 0) & mask).any(0)
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve = P(score_pos > score_neg) + 0.5 P(tie) (Mann-Whitney U)."""
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    y = np.asarray(labels, dtype=bool).reshape(-1)
+    if s.shape != y.shape:
+        raise CalibrationError(f"scores {s.shape} and labels {y.shape} differ in length")
+    if np.isnan(s).any():
+        raise CalibrationError("scores contain NaN")
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise CalibrationError(
+            f"ROC-AUC needs both classes (got {n_pos} positive, {n_neg} negative)"
+        )
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    # average ranks (1-based) over ties
+    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def precision_recall(
+    scores: np.ndarray, labels: np.ndarray, eps_safe: float
+) -> tuple[float, float]:
+    """Precision and recall of the alarm ``score > eps_safe`` (0.0 where undefined)."""
+    alarm = np.asarray(scores).reshape(-1) > eps_safe
+    y = np.asarray(labels, dtype=bool).reshape(-1)
+    tp = int((alarm & y).sum())
+    precision = tp / int(alarm.sum()) if alarm.any() else 0.0
+    recall = tp / int(y.sum()) if y.any() else 0.0
+    return float(precision), float(recall)
+
+
+def firing_rate(scores: np.ndarray, eps_safe: float) -> float:
+    """Fraction of rows on which the gate would fire (score > eps_safe)."""
+    s = np.asarray(scores).reshape(-1)
+    if s.size == 0:
+        raise CalibrationError("firing rate of an empty score array")
+    return float((s > eps_safe).mean())
+
+
+def gate_firing_rate(
+    scorer: Scorer, observations: np.ndarray, actions: np.ndarray, eps_safe: float
+) -> float:
+    """How often the gate would fire on (obs, action) pairs, e.g. false alarms on the expert."""
+    return firing_rate(scorer(np.asarray(observations), np.asarray(actions)), eps_safe)
+
+
+@dataclass
+class CalibrationReport:
+    """Metrics of one scorer on one held-out dataset."""
+
+    roc_auc: float
+    precision: float
+    recall: float
+    firing_rate: float
+    eps_safe: float
+    horizon: int
+    n: int
+    n_positive: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def score_dataset(
+    scorer: Scorer, dataset: TransitionDataset | Sequence[TransitionDataset], batch: int = 4096
+) -> np.ndarray:
+    """scorer(observations, logged actions) over a dataset, in batches."""
+    tr = concat_datasets(dataset)
+    out = [
+        np.asarray(
+            scorer(tr.observations[i : i + batch], tr.actions[i : i + batch]), dtype=np.float64
+        )
+        for i in range(0, len(tr), batch)
+    ]
+    return np.concatenate(out)
+
+
+def calibrate(
+    scores: np.ndarray, labels: np.ndarray, eps_safe: float, horizon: int
+) -> CalibrationReport:
+    """ROC-AUC, precision/recall at eps_safe and firing rate for precomputed scores."""
+    labels = np.asarray(labels, dtype=bool)
+    precision, recall = precision_recall(scores, labels, eps_safe)
+    return CalibrationReport(
+        roc_auc=roc_auc(scores, labels),
+        precision=precision,
+        recall=recall,
+        firing_rate=firing_rate(scores, eps_safe),
+        eps_safe=float(eps_safe),
+        horizon=int(horizon),
+        n=int(labels.size),
+        n_positive=int(labels.sum()),
+    )
+
+
+def evaluate(
+    scorer: Scorer,
+    dataset: TransitionDataset | Sequence[TransitionDataset],
+    horizon: int,
+    eps_safe: float,
+) -> CalibrationReport:
+    """Calibrate ``scorer`` (on logged obs/actions) against failure-within-H labels."""
+    return calibrate(
+        score_dataset(scorer, dataset), failure_within(dataset, horizon), eps_safe, horizon
+    )
+
+
+@torch.no_grad()
+def logged_action_c_h(
+    world_model: WorldModel,
+    dataset: TransitionDataset | Sequence[TransitionDataset],
+    horizon: int,
+    gamma_risk: float,
+    batch: int = 4096,
+) -> np.ndarray:
+    """Open-loop C_H along the *logged* actions a_t .. a_{t+H} (no task policy needed).
+
+    Like Eq. 10 but with the dataset's actions in place of pi_task(S(z_i)); steps past the end
+    of the episode contribute 0. Measures the world model itself, independent of any policy.
+    """
+    tr = concat_datasets(dataset)
+    rows, mask = slice_indices(episode_stop(tr), np.arange(len(tr)), horizon)
+    device = world_model.obs_mean.device
+    out = []
+    for i in range(0, len(tr), batch):
+        r, m = rows[:, i : i + batch], torch.as_tensor(mask[:, i : i + batch], dtype=torch.float32)
+        acts = torch.as_tensor(tr.actions[r], device=device)
+        z = world_model.encode(torch.as_tensor(tr.observations[r[0]], device=device))
+        terms = []
+        for k in range(horizon + 1):
+            terms.append(world_model.constraint(z, acts[k]))
+            z = world_model.next(z, acts[k])
+        out.append(discount_sum(torch.stack(terms).cpu() * m, gamma_risk).numpy())
+    return np.concatenate(out).astype(np.float64)

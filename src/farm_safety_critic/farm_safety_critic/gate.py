@@ -1,0 +1,182 @@
+"""Recovery gate (Eq. 11): run pi_rec where the safety score exceeds eps_safe, pi_task otherwise.
+
+``ScoreGate`` holds the shared numpy-in / numpy-out logic and input validation; ``SafetyGate``
+scores with the world model's C_H (Eq. 10). Rows whose observation or proposed action is not
+finite cannot be scored: they are treated as unsafe (score = +inf, replaced = True) and, since
+a recovery policy fed NaN would output NaN, execute ``fallback_action`` (zeros by default: no
+end-effector motion in MetaWorld's delta-position action space). A recovery action that comes
+out non-finite is replaced by the fallback too, so the executed actions are always finite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from farm_safety_critic.filter import FilterDecision
+from farm_safety_critic.safety_score import c_h
+from farm_safety_critic.world_model import WorldModel
+
+Policy = Callable[[Tensor], Tensor]
+
+
+class GateInputError(ValueError):
+    """Observations / proposed actions of the wrong shape or type."""
+
+
+def as_policy(actor: Any, deterministic: bool = True) -> Policy:
+    """Tensor -> Tensor policy from an actor with ``act(obs, deterministic)`` or a plain callable.
+
+    A ``farm_policies.policy.Policy`` (numpy wrapper) is unwrapped to its torch actor.
+    """
+    if isinstance(getattr(actor, "actor", None), torch.nn.Module):
+        actor = actor.actor
+    if hasattr(actor, "act") and isinstance(actor, torch.nn.Module):
+        return lambda obs: actor.act(obs, deterministic=deterministic)
+    if callable(actor):
+        return actor
+    raise GateInputError(f"cannot use {type(actor).__name__} as a policy (not callable)")
+
+
+class ScoreGate:
+    """Threshold a per-row safety score; subclasses implement ``score``."""
+
+    def __init__(
+        self,
+        recovery_policy: Policy | Any,
+        eps_safe: float,
+        obs_dim: int,
+        act_dim: int,
+        fallback_action: np.ndarray | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if not np.isfinite(eps_safe):
+            raise GateInputError(f"eps_safe must be finite, got {eps_safe}")
+        self.recovery_policy = as_policy(recovery_policy)
+        self.eps_safe = float(eps_safe)
+        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        fb = np.zeros(act_dim) if fallback_action is None else np.asarray(fallback_action)
+        if fb.shape != (act_dim,) or not np.isfinite(fb).all():
+            raise GateInputError(f"fallback_action must be finite with shape ({act_dim},)")
+        self.fallback_action = fb.astype(np.float32)
+        self.device = torch.device(device)
+
+    def score(self, obs: Tensor, proposed: Tensor) -> Tensor:
+        """Safety score per row, shape (n,); higher is riskier."""
+        raise NotImplementedError
+
+    def _tensor(self, x: np.ndarray) -> Tensor:
+        return torch.as_tensor(x, dtype=torch.float32, device=self.device)
+
+    def _check(self, obs: Any, proposed: Any) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            obs = np.asarray(obs, dtype=np.float32)
+            proposed = np.asarray(proposed, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise GateInputError(f"obs and proposed must be numeric arrays: {e}") from e
+        if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
+            raise GateInputError(f"obs must have shape (n, {self.obs_dim}), got {obs.shape}")
+        if proposed.shape != (obs.shape[0], self.act_dim):
+            raise GateInputError(
+                f"proposed must have shape ({obs.shape[0]}, {self.act_dim}), got {proposed.shape}"
+            )
+        return obs, proposed
+
+    @torch.no_grad()
+    def scores(self, obs: np.ndarray, proposed: np.ndarray) -> np.ndarray:
+        """Validated numpy scores (n,), +inf where a row is not finite (unsafe by default)."""
+        obs, proposed = self._check(obs, proposed)
+        ok = np.isfinite(obs).all(1) & np.isfinite(proposed).all(1)
+        score = np.full(obs.shape[0], np.inf)
+        if ok.any():
+            s = self.score(self._tensor(obs[ok]), self._tensor(proposed[ok])).cpu().numpy()
+            score[ok] = np.where(np.isfinite(s), s, np.inf)
+        return score
+
+    @torch.no_grad()
+    def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> FilterDecision:
+        """Eq. 11: recovery action where score > eps_safe, proposed task action otherwise."""
+        score = self.scores(obs, proposed)
+        obs, proposed = self._check(obs, proposed)
+        ok = np.isfinite(obs).all(1) & np.isfinite(proposed).all(1)
+        replaced = score > self.eps_safe
+        actions = proposed.copy()
+        actions[~ok] = self.fallback_action
+        run_rec = replaced & ok
+        if run_rec.any():
+            rec = self.recovery_policy(self._tensor(obs[run_rec])).cpu().numpy()
+            rec = np.where(np.isfinite(rec).all(1, keepdims=True), rec, self.fallback_action)
+            actions[run_rec] = rec
+        return FilterDecision(
+            actions=actions.astype(np.float32),
+            replaced=replaced,
+            score=score,
+            threshold=self.eps_safe,
+        )
+
+
+class SafetyGate(ScoreGate):
+    """FARL's gate: score = C_H of the task policy under the world model (Eq. 10, 11).
+
+    Eq. 10 is an expectation over pi_task; a ``TanhGaussianActor`` task policy is rolled out
+    with its mean action (``deterministic=True``), a one-sample approximation that keeps one
+    world-model call per control step. Pass any Tensor -> Tensor callable to change that (a
+    stochastic policy, or ``MPPIPlanner`` as the *recovery* policy for the ``mppi`` ablation).
+    """
+
+    def __init__(
+        self,
+        world_model: WorldModel,
+        task_policy: Policy | Any,
+        recovery_policy: Policy | Any,
+        horizon: int = 3,
+        gamma_risk: float = 0.9,
+        eps_safe: float = 0.3,
+        fallback_action: np.ndarray | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        super().__init__(
+            recovery_policy,
+            eps_safe,
+            world_model.cfg.obs_dim,
+            world_model.cfg.act_dim,
+            fallback_action,
+            device,
+        )
+        if horizon < 0 or not 0 <= gamma_risk <= 1:
+            raise GateInputError(
+                f"need horizon >= 0 and 0 <= gamma_risk <= 1, got {horizon}, {gamma_risk}"
+            )
+        self.world_model = world_model.to(self.device).eval()
+        self.task_policy = as_policy(task_policy)
+        self.horizon, self.gamma_risk = int(horizon), float(gamma_risk)
+
+    def score(self, obs: Tensor, proposed: Tensor) -> Tensor:
+        return c_h(self.world_model, self.task_policy, obs, proposed, self.horizon, self.gamma_risk)
+
+
+def build_gate(
+    world_model_path: str | Path,
+    task_actor: Policy | Any,
+    recovery_actor_path: str | Path,
+    **hparams: Any,
+) -> SafetyGate:
+    """SafetyGate from a world-model checkpoint and a recovery-policy checkpoint.
+
+    ``task_actor`` is the live task policy (e.g. the PPO actor being fine-tuned; it is called,
+    not copied, so updates are seen). ``hparams``: horizon, gamma_risk, eps_safe,
+    fallback_action, device.
+    """
+    from farm_policies.checkpoint import load_actor_value
+
+    device = hparams.get("device", "cpu")
+    world_model = WorldModel.load(world_model_path, map_location=device)
+    recovery, _, _ = load_actor_value(
+        recovery_actor_path, obs_dim=world_model.cfg.obs_dim, act_dim=world_model.cfg.act_dim
+    )
+    return SafetyGate(world_model, task_actor, recovery.to(device).eval(), **hparams)

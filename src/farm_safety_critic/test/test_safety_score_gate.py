@@ -1,0 +1,136 @@
+"""C_H (Eq. 10) on a hand-built model and the Eq. 11 gate decision."""
+
+import numpy as np
+import pytest
+import torch
+
+from farm_safety_critic.gate import GateInputError, SafetyGate, ScoreGate
+from farm_safety_critic.safety_score import c_h, c_h_terms, discount_sum
+from farm_safety_critic.world_model import WorldModel, WorldModelConfig
+
+torch.set_num_threads(1)
+OBS_DIM, ACT_DIM = 3, 2
+
+
+class StepCounterModel(WorldModel):
+    """Latent z[0] counts rollout steps; C(z, a) = 1 exactly at step ``fire_at``.
+
+    At step 0 it also fires when the proposed action a_0[0] > 0.5 (checks a_0 = proposed).
+    """
+
+    def __init__(self, fire_at: int = 2) -> None:
+        super().__init__(WorldModelConfig(OBS_DIM, ACT_DIM, latent_dim=8, mlp_dim=8, enc_dim=8))
+        self.fire_at = fire_at
+
+    def encode(self, obs):
+        return torch.zeros(obs.shape[0], 8)
+
+    def next(self, z, a):
+        return z + torch.nn.functional.one_hot(torch.tensor(0), 8).float()
+
+    def constraint(self, z, a):
+        step = z[:, 0]
+        return ((step == self.fire_at) | ((step == 0) & (a[:, 0] > 0.5))).float()
+
+    def decode_raw(self, z):
+        return z[:, :OBS_DIM] + 100.0
+
+
+class RecordingPolicy:
+    def __init__(self, value=0.0):
+        self.calls, self.value = [], value
+
+    def __call__(self, obs):
+        self.calls.append(obs.clone())
+        return torch.full((obs.shape[0], ACT_DIM), self.value)
+
+
+def test_c_h_fires_at_step_two_discounted():
+    model, pi = StepCounterModel(fire_at=2), RecordingPolicy()
+    obs, a0 = torch.zeros(4, OBS_DIM), torch.zeros(4, ACT_DIM)
+    terms = c_h_terms(model, pi, obs, a0, horizon=3)
+    assert terms.shape == (4, 4) and terms[:, 0].tolist() == [0, 0, 1, 0]
+    # the task policy runs on decoded observations S(z_i), i = 1..H (H calls)
+    assert len(pi.calls) == 3 and [c[0, 0].item() for c in pi.calls] == [101.0, 102.0, 103.0]
+    assert torch.allclose(
+        c_h(model, pi, obs, a0, horizon=3, gamma_risk=0.5), torch.full((4,), 0.25)
+    )
+    # a horizon too short to reach step 2 sees nothing; gamma_risk = 1 sums undiscounted
+    assert c_h(model, pi, obs, a0, horizon=1, gamma_risk=0.5).tolist() == [0, 0, 0, 0]
+    assert c_h(model, pi, obs, a0, horizon=3, gamma_risk=1.0)[0].item() == 1.0
+
+
+def test_c_h_uses_proposed_action_at_step_zero():
+    model, pi = StepCounterModel(fire_at=99), RecordingPolicy()
+    a0 = torch.tensor([[0.9, 0.0], [0.1, 0.0]])
+    assert c_h(model, pi, torch.zeros(2, OBS_DIM), a0, 3, 0.5).tolist() == [1.0, 0.0]
+
+
+def test_discount_sum():
+    terms = torch.tensor([[1.0], [1.0], [1.0]])
+    assert discount_sum(terms, 0.5).item() == pytest.approx(1.75)
+
+
+def _gate(eps, fire_at=2):
+    rec = lambda obs: torch.full((obs.shape[0], ACT_DIM), -0.5)  # noqa: E731
+    return SafetyGate(
+        StepCounterModel(fire_at), RecordingPolicy(), rec, horizon=3, gamma_risk=0.5, eps_safe=eps
+    )
+
+
+def test_gate_recovery_below_eps_task_above():
+    obs, prop = np.zeros((2, OBS_DIM), np.float32), np.full((2, ACT_DIM), 0.3, np.float32)
+    d = _gate(eps=0.2)(obs, prop)  # C_H = 0.25 > 0.2 -> recovery
+    assert d.replaced.tolist() == [True, True] and np.allclose(d.actions, -0.5)
+    assert np.allclose(d.score, 0.25) and d.threshold == 0.2
+    d = _gate(eps=0.3)(obs, prop)  # C_H = 0.25 <= 0.3 -> task
+    assert d.replaced.tolist() == [False, False] and np.allclose(d.actions, 0.3)
+    d = _gate(eps=0.25)(obs, prop)  # equality keeps the task action (Eq. 11: <= eps_safe)
+    assert not d.replaced.any()
+
+
+class FirstObsScore(ScoreGate):
+    def score(self, obs, proposed):
+        return obs[:, 0]
+
+
+def test_score_gate_mixed_batch_and_nan_obs():
+    rec = lambda obs: torch.full((obs.shape[0], 2), -1.0)  # noqa: E731
+    gate = FirstObsScore(
+        rec, eps_safe=0.5, obs_dim=2, act_dim=2, fallback_action=np.array([0.0, 0.1])
+    )
+    obs = np.array([[0.2, 0], [0.9, 0], [np.nan, 0], [0.1, 0]], np.float32)
+    prop = np.array([[0.1, 0.1], [0.2, 0.2], [0.3, 0.3], [np.inf, 0]], np.float32)
+    d = gate(obs, prop)
+    assert d.replaced.tolist() == [False, True, True, True]
+    assert d.score[0] == pytest.approx(0.2) and np.isinf(d.score[2:]).all()
+    assert np.allclose(d.actions, [[0.1, 0.1], [-1, -1], [0, 0.1], [0, 0.1]])
+    assert np.isfinite(d.actions).all() and d.actions.dtype == np.float32
+
+
+def test_score_gate_nan_recovery_output_falls_back():
+    rec = lambda obs: torch.full((obs.shape[0], 2), float("nan"))  # noqa: E731
+    d = FirstObsScore(rec, 0.5, 2, 2)(np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]]))
+    assert d.replaced.tolist() == [True] and d.actions.tolist() == [[0.0, 0.0]]
+
+
+def test_gate_rejects_bad_shapes():
+    gate = _gate(eps=0.3)
+    with pytest.raises(GateInputError):
+        gate(np.zeros((2, OBS_DIM + 1)), np.zeros((2, ACT_DIM)))
+    with pytest.raises(GateInputError):
+        gate(np.zeros((2, OBS_DIM)), np.zeros((3, ACT_DIM)))
+    with pytest.raises(GateInputError):
+        gate(np.zeros(OBS_DIM), np.zeros(ACT_DIM))
+    with pytest.raises(GateInputError):
+        FirstObsScore(lambda o: o, float("nan"), 2, 2)
+
+
+def test_gate_satisfies_action_filter_contract():
+    from farm_safety_critic.filter import ActionFilter, FilterDecision
+
+    gate = _gate(eps=0.2)
+    d = gate(np.zeros((3, OBS_DIM)), np.zeros((3, ACT_DIM)))
+    assert isinstance(d, FilterDecision) and isinstance(gate, ActionFilter)
+    if hasattr(d, "validate"):
+        d.validate(3, ACT_DIM)

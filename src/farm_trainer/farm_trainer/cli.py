@@ -1,0 +1,177 @@
+"""``farm-train``: offline pre-training (dispatch), online fine-tuning, and evaluation.
+
+    farm-train online --task BoundedPush-v0 --method unio4 --init CKPT --steps 200000 \\
+        --seed 0 --out runs/x [--resume] [--n-envs 4]
+    farm-train online ... --method farm --world-model WM --recovery REC [--eps-safe E]
+    farm-train offline ...            (farm_trainer.offline.cli)
+    farm-train evaluate --policy PATH --task BoundedPush-v0 [--episodes 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+METHODS = ("unio4", "farm", "ppo-lag")
+
+
+class CLIError(RuntimeError):
+    """A user-facing error of ``farm-train`` (bad arguments, missing optional component)."""
+
+
+def _online_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("online", help="online PPO fine-tuning (Uni-O4 online stage / FARM)")
+    p.add_argument("--task", required=True, help="env id, e.g. BoundedPush-v0, metaworld/push-v3")
+    p.add_argument("--method", choices=METHODS, default="unio4")
+    p.add_argument("--init", help="offline policy checkpoint file or directory (fresh if omitted)")
+    p.add_argument("--steps", type=int, default=200_000, help="total env steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last")
+    p.add_argument("--n-envs", type=int, default=4)
+    p.add_argument("--vectorization", choices=("sync", "async"), default="sync")
+    p.add_argument("--checkpoint-every", type=int, default=10, help="updates between checkpoints")
+    p.add_argument("--no-tensorboard", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    g = p.add_argument_group("PPO (defaults: Uni-O4)")
+    for flag, typ in (("batch-size", int), ("minibatch-size", int), ("epochs", int),
+                      ("lr-actor", float), ("lr-critic", float), ("clip", float),
+                      ("entropy-coef", float), ("reward-scale", float), ("gamma", float),
+                      ("gae-lambda", float)):  # fmt: skip
+        g.add_argument(f"--{flag}", type=typ)
+    f = p.add_argument_group("FARM safety gate (--method farm)")
+    f.add_argument("--world-model", help="world-model checkpoint")
+    f.add_argument("--recovery", help="recovery-policy checkpoint")
+    f.add_argument("--eps-safe", type=float)
+    f.add_argument("--horizon", type=int)
+    f.add_argument("--gamma-risk", type=float)
+    c = p.add_argument_group("PPO-Lagrangian (--method ppo-lag)")
+    c.add_argument("--cost-limit", type=float, default=0.0, help="episode cost budget d")
+    c.add_argument("--lr-lambda", type=float, default=0.05)
+
+
+def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a policy checkpoint")
+    p.add_argument("--policy", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0, help="first reset seed")
+    p.add_argument("--stochastic", action="store_true")
+    p.add_argument("--json", help="also write the result to this file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="farm-train", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "offline", help="offline stage (BC ensemble + offline PPO); see farm-train offline -h"
+    )
+    _online_parser(sub)
+    _evaluate_parser(sub)
+    sub.add_parser("pipeline", help="whole experiment: data -> offline -> online -> results")
+    return parser
+
+
+def _gate_factory(args: argparse.Namespace):
+    if not (args.world_model and args.recovery):
+        raise CLIError("--method farm needs --world-model and --recovery checkpoints")
+    try:
+        from farm_safety_critic.gate import build_gate
+    except ImportError as e:
+        raise CLIError(f"--method farm needs farm_safety_critic.gate.build_gate ({e})") from e
+    hp = {k: v for k, v in (("eps_safe", args.eps_safe), ("horizon", args.horizon),
+                            ("gamma_risk", args.gamma_risk)) if v is not None}  # fmt: skip
+    return lambda actor: build_gate(args.world_model, actor, args.recovery, **hp)
+
+
+def run_online(args: argparse.Namespace) -> dict[str, Any]:
+    from farm_trainer.online import LagrangianCostHook, OnlineConfig, OnlineTrainer, PPOConfig
+    from farm_trainer.online.envs import resolve_env_id
+
+    overrides = {k: getattr(args, k) for k in ("batch_size", "minibatch_size", "epochs", "lr_actor",
+                 "lr_critic", "clip", "entropy_coef", "reward_scale", "gamma", "gae_lambda")
+                 if getattr(args, k) is not None}  # fmt: skip
+    if args.steps < 1 or args.n_envs < 1:
+        raise CLIError("--steps and --n-envs must be positive")
+    cfg = OnlineConfig(
+        env_id=resolve_env_id(args.task), total_steps=args.steps, n_envs=args.n_envs,
+        seed=args.seed, out_dir=args.out, init=args.init, checkpoint_every=args.checkpoint_every,
+        vectorization=args.vectorization, method=args.method, progress=not args.no_progress,
+        tensorboard=not args.no_tensorboard, ppo=PPOConfig(**overrides),
+    )  # fmt: skip
+    make_filter = _gate_factory(args) if args.method == "farm" else None
+    trainer = OnlineTrainer(cfg, make_filter=make_filter)
+    if args.method == "ppo-lag":
+        from farm_policies import ValueNet
+
+        norm = trainer.actor.normalizer
+        critic = ValueNet(trainer.obs_dim, trainer.actor.hidden, trainer.actor.depth,
+                          obs_mean=norm.obs_mean, obs_std=norm.obs_std)  # fmt: skip
+        trainer.cost_hook = LagrangianCostHook(
+            critic, args.cost_limit, args.lr_lambda, gamma=cfg.ppo.gamma, lam=cfg.ppo.gae_lambda
+        )
+    try:
+        if args.resume and not trainer.resume():
+            print(f"farm-train: no checkpoint in {args.out}; starting fresh", file=sys.stderr)
+        return trainer.train()
+    finally:
+        trainer.close()
+
+
+def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from farm_policies import load_policy
+    from farm_trainer.online import evaluate_policy
+    from farm_trainer.online.envs import resolve_env_id
+
+    policy = load_policy(args.policy)
+    res = evaluate_policy(policy, resolve_env_id(args.task), args.episodes, args.seed,
+                          deterministic=not args.stochastic)  # fmt: skip
+    if args.json:
+        from farm_policies.checkpoint import atomic_write
+
+        text = json.dumps(res, indent=2)
+        atomic_write(args.json, lambda tmp: open(tmp, "w").write(text))
+    return res
+
+
+def _finite_or_none(v: Any) -> Any:
+    """Strict JSON: NaN/inf (e.g. a missing normalised return) become null."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "offline":
+        try:
+            from farm_trainer.offline.cli import main as offline_main
+        except ImportError as e:
+            print(f"farm-train: error: offline stage unavailable ({e})", file=sys.stderr)
+            return 2
+        return int(offline_main(argv[1:]) or 0)
+    if argv and argv[0] == "pipeline":
+        from farm_trainer.experiments.cli import main as pipeline_main
+
+        return int(pipeline_main(argv[1:]) or 0)
+    args = build_parser().parse_args(argv)
+    from gymnasium.error import Error as GymError
+
+    from farm_policies import CheckpointError
+
+    try:
+        result = run_online(args) if args.command == "online" else run_evaluate(args)
+    except (CLIError, CheckpointError, GymError, ValueError, FileNotFoundError) as e:
+        print(f"farm-train: error: {e}", file=sys.stderr)
+        return 2
+    summary = {k: _finite_or_none(v) for k, v in result.items() if not isinstance(v, list)}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

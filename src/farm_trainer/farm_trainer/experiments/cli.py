@@ -1,0 +1,76 @@
+"""``farm-train pipeline``: run (or resume) an experiment and write its results.
+
+    farm-train pipeline --config config/experiments/demo.yaml
+    farm-train pipeline --config config/experiments/headline.yaml --tasks BoundedPush-v0 \\
+        --seeds 0 1 --methods unio4 farm --stages online evaluate
+    farm-train pipeline --config config/experiments/headline.yaml --report-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from farm_trainer.experiments.config import METHODS, ExperimentConfigError, load_config
+from farm_trainer.experiments.pipeline import STAGES, PipelineError, run_experiment
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="farm-train pipeline",
+        description="FailureBench data -> offline -> world model -> online FARM vs Uni-O4 -> report.",
+    )
+    p.add_argument("--config", required=True, help="YAML file, e.g. config/experiments/demo.yaml")
+    p.add_argument("--tasks", nargs="+", help="override the config's tasks")
+    p.add_argument("--seeds", nargs="+", type=int, help="override the config's seeds")
+    p.add_argument("--methods", nargs="+", choices=METHODS, help="override the config's methods")
+    p.add_argument("--stages", nargs="+", choices=STAGES, help="run only these stages")
+    p.add_argument("--online-steps", type=int, help="override online.steps")
+    p.add_argument("--name", help="override the experiment name (runs/<name>, results/<name>)")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--report-only", action="store_true", help="only aggregate existing runs")
+    p.add_argument("--no-report", action="store_true", help="skip writing results/")
+    p.add_argument("--progress", action="store_true", help="tqdm bars for every stage")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; ``argv`` excludes the program name (a leading 'pipeline' is accepted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["pipeline"]:
+        argv = argv[1:]
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        changes = {k: getattr(args, k) for k in ("tasks", "seeds", "methods", "name")
+                   if getattr(args, k)}  # fmt: skip
+        cfg = cfg.replace(**changes) if changes else cfg
+        if args.online_steps:
+            cfg.online.steps = args.online_steps
+            cfg.__post_init__()
+        t0 = time.perf_counter()
+
+        def report() -> None:
+            from farm_trainer.experiments.report import write_report
+
+            out = write_report(cfg, args.runs_dir, args.results_dir)
+            print(f"[pipeline] wrote {out}/summary.csv, table.md, latency.csv, fig4/fig5 PNGs")
+
+        if not args.report_only:
+            after = None if args.no_report or len(cfg.seeds) < 2 else report
+            run_experiment(cfg, args.runs_dir, args.stages or STAGES, args.progress,
+                           after_round=after)  # fmt: skip
+        if not args.no_report:
+            report()
+        print(f"[pipeline] wall time {time.perf_counter() - t0:.1f} s")
+    except (ExperimentConfigError, PipelineError) as e:
+        print(f"farm-train pipeline: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,398 @@
+"""Aggregate an experiment's runs into ``results/<experiment>/``: CSV, markdown table, figures.
+
+summary.csv        per task x method: IR-failure episodes during fine-tuning (mean, std over
+                   seeds), normalised return before / after (deterministic evaluation),
+                   success rate, online steps/s, fraction of replaced actions
+table.md           Table II-like failure-episode table with the FARM / Uni-O4 ratio, the
+                   return table (Fig. 5 in numbers), offline returns, calibration, latency
+fig4_failures.png  cumulative IR-failure episodes vs env steps (mean +- std over seeds)
+fig5_returns.png   normalised return before / after fine-tuning
+latency.csv        SafetyGate.__call__ p50 / p99 at batch 1 and 16; online steps/s
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from farm_policies.checkpoint import atomic_write
+from farm_trainer.experiments.config import ExperimentConfig
+from farm_trainer.experiments.pipeline import read_json, run_name, task_name, write_json
+
+COLORS = {"unio4": "tab:blue", "farm": "tab:red", "recrl": "tab:green", "mppi": "tab:orange"}
+LABELS = {"unio4": "Uni-O4", "farm": "FARM (ours)", "recrl": "Rec-RL critic", "mppi": "MPPI"}
+SUMMARY_FIELDS = [
+    "task", "method", "seeds_found", "seeds_complete", "env_steps_mean",
+    "ir_failure_episodes_mean", "ir_failure_episodes_std", "episodes_mean",
+    "failure_episode_frac_mean", "return_before", "return_after_mean", "return_after_std",
+    "success_before", "success_after_mean", "failure_rate_after_mean", "train_success_rate_last",
+    "replaced_frac_mean", "steps_per_s_mean", "bc_return", "offline_return",
+]  # fmt: skip
+
+
+@dataclass
+class RunResult:
+    """One online run: its progress.csv curve and (if evaluated) its final evaluation."""
+
+    method: str
+    seed: int
+    env_steps: np.ndarray
+    ir_failure_episodes: np.ndarray
+    last: dict[str, float]
+    complete: bool
+    eval_final: dict[str, Any] | None = None
+    steps_per_s: float = float("nan")
+
+
+@dataclass
+class TaskResult:
+    task: str
+    runs: dict[str, list[RunResult]] = field(default_factory=dict)
+    eval_init: dict[str, Any] | None = None
+    offline: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
+    latency: dict[str, Any] | None = None
+
+
+def _float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def read_progress(path: Path) -> list[dict[str, float]]:
+    """Rows of a ``progress.csv`` as floats (empty cells -> NaN)."""
+    with open(path, newline="") as f:
+        return [{k: _float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _maybe_json(path: Path) -> Any:
+    return read_json(path) if path.exists() else None
+
+
+def load_task(cfg: ExperimentConfig, task: str, runs_dir: str | Path) -> TaskResult:
+    root = Path(runs_dir) / cfg.name / task_name(task)
+    res = TaskResult(task=task_name(task))
+    res.eval_init = _maybe_json(root / "offline_task" / "eval_init.json")
+    res.offline = _maybe_json(root / "offline_task" / "offline_report.json")
+    res.calibration = _maybe_json(root / "calibration" / "calibration.json")
+    res.latency = _maybe_json(root / "calibration" / "latency.json")
+    for method in cfg.methods:
+        for seed in cfg.seeds:
+            run = root / "online" / run_name(method, seed)
+            if not (run / "progress.csv").exists():
+                continue
+            rows = read_progress(run / "progress.csv")
+            if not rows:
+                continue
+            sps = np.array([r.get("steps_per_s", np.nan) for r in rows])
+            res.runs.setdefault(method, []).append(
+                RunResult(
+                    method=method,
+                    seed=seed,
+                    env_steps=np.array([r["env_steps"] for r in rows]),
+                    ir_failure_episodes=np.array([r["ir_failure_episodes"] for r in rows]),
+                    last=rows[-1],
+                    complete=(run / "policy_final.safetensors").exists(),
+                    eval_final=_maybe_json(run / "eval_final.json"),
+                    steps_per_s=float(np.nanmean(sps)) if np.isfinite(sps).any() else math.nan,
+                )
+            )
+    return res
+
+
+def _mean_std(xs: list[float]) -> tuple[float, float]:
+    a = np.asarray([x for x in xs if x is not None and math.isfinite(x)], dtype=np.float64)
+    if a.size == 0:
+        return math.nan, math.nan
+    return float(a.mean()), float(a.std())
+
+
+def _eval_norm(ev: dict[str, Any] | None) -> float:
+    return _float((ev or {}).get("normalized_return_mean"))
+
+
+def _offline_norm(offline: dict[str, Any] | None, which: str) -> float:
+    ev = (offline or {}).get("evaluation") or {}
+    return _float((ev.get(which) or {}).get("normalized_return"))
+
+
+def summary_rows(results: list[TaskResult]) -> list[dict[str, Any]]:
+    """One row per task x method that has at least one run."""
+    rows = []
+    for tr in results:
+        for method, runs in tr.runs.items():
+            ir = _mean_std([r.last["ir_failure_episodes"] for r in runs])
+            after = _mean_std([_eval_norm(r.eval_final) for r in runs])
+            rows.append({
+                "task": tr.task, "method": method, "seeds_found": len(runs),
+                "seeds_complete": sum(r.complete for r in runs),
+                "env_steps_mean": _mean_std([r.last["env_steps"] for r in runs])[0],
+                "ir_failure_episodes_mean": ir[0], "ir_failure_episodes_std": ir[1],
+                "episodes_mean": _mean_std([r.last["episodes"] for r in runs])[0],
+                "failure_episode_frac_mean": _mean_std(
+                    [r.last["ir_failure_episodes"] / max(r.last["episodes"], 1) for r in runs])[0],
+                "return_before": _eval_norm(tr.eval_init),
+                "return_after_mean": after[0], "return_after_std": after[1],
+                "success_before": _float((tr.eval_init or {}).get("success_rate")),
+                "success_after_mean": _mean_std(
+                    [_float((r.eval_final or {}).get("success_rate")) for r in runs])[0],
+                "failure_rate_after_mean": _mean_std(
+                    [_float((r.eval_final or {}).get("failure_rate")) for r in runs])[0],
+                "train_success_rate_last": _mean_std(
+                    [r.last.get("success_rate", math.nan) for r in runs])[0],
+                "replaced_frac_mean": _mean_std(
+                    [r.last.get("replaced_frac_total", math.nan) for r in runs])[0],
+                "steps_per_s_mean": _mean_std([r.steps_per_s for r in runs])[0],
+                "bc_return": _offline_norm(tr.offline, "bc"),
+                "offline_return": _offline_norm(tr.offline, "improved"),
+            })  # fmt: skip
+    return rows
+
+
+def _fmt(v: Any) -> str:
+    """CSV cell: floats with 6 significant digits, NaN as an empty cell."""
+    if isinstance(v, float):
+        return f"{v:.6g}" if math.isfinite(v) else ""
+    return str(v)
+
+
+def _csv_text(fields: list[str], rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _fmt(r.get(k, "")) for k in fields})
+    return buf.getvalue()
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def _pm(mean: float, std: float, digits: int = 1) -> str:
+    if not math.isfinite(mean):
+        return "–"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if math.isfinite(std) else f"{mean:.{digits}f}"
+
+
+def markdown_table(
+    cfg: ExperimentConfig, rows: list[dict[str, Any]], results: list[TaskResult]
+) -> str:
+    """Table II-like failure table, return table, offline/calibration/latency tables."""
+    by = {(r["task"], r["method"]): r for r in rows}
+    methods = cfg.methods
+    tasks = [task_name(t) for t in cfg.tasks]
+    lines = [f"# {cfg.name}: IR-failure episodes during fine-tuning (mean ± std over seeds)", ""]
+    steps = f"{cfg.online.steps:g} online env steps per run, seeds {cfg.seeds}"
+    lines += [f"{steps}. Lower is better.", ""]
+    ratio = "farm" in methods and "unio4" in methods
+    head = ["Task", *(LABELS.get(m, m) for m in methods)] + (["FARM / Uni-O4"] if ratio else [])
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for t in tasks:
+        cells = [t]
+        for m in methods:
+            r = by.get((t, m))
+            cell = _pm(r["ir_failure_episodes_mean"], r["ir_failure_episodes_std"]) if r else "–"
+            if (
+                r
+                and r["seeds_complete"] < r["seeds_found"]
+                or (r and r["seeds_found"] < len(cfg.seeds))
+            ):
+                cell += f" ({r['seeds_complete']}/{len(cfg.seeds)} done)"
+            cells.append(cell)
+        if ratio:
+            f, u = by.get((t, "farm")), by.get((t, "unio4"))
+            ok = f and u and u["ir_failure_episodes_mean"] > 0
+            cells.append(
+                f"{f['ir_failure_episodes_mean'] / u['ir_failure_episodes_mean']:.2f}"
+                if ok
+                else "–"
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Normalised return (expert = 100, random = 0), deterministic evaluation", ""]
+    head = ["Task", "Method", "before (offline init)", "after fine-tuning", "success after",
+            "episodes with IR failure / all", "replaced actions", "online steps/s"]  # fmt: skip
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for t in tasks:
+        for m in methods:
+            r = by.get((t, m))
+            if not r:
+                continue
+            lines.append("| " + " | ".join([
+                t, LABELS.get(m, m), _pm(r["return_before"], math.nan),
+                _pm(r["return_after_mean"], r["return_after_std"]),
+                _pm(r["success_after_mean"], math.nan, 2),
+                _pm(r["failure_episode_frac_mean"], math.nan, 3),
+                _pm(r["replaced_frac_mean"], math.nan, 3), _pm(r["steps_per_s_mean"], math.nan, 0),
+            ]) + " |")  # fmt: skip
+    lines += ["", "## Offline stage (normalised return of the chosen member)", ""]
+    lines += ["| Task | BC | offline PPO (Uni-O4) |", "|---|---|---|"]
+    for tr in results:
+        lines.append(f"| {tr.task} | {_pm(_offline_norm(tr.offline, 'bc'), math.nan)} | "
+                     f"{_pm(_offline_norm(tr.offline, 'improved'), math.nan)} |")  # fmt: skip
+    lines += _calibration_lines(results) + _latency_lines(results, rows)
+    return "\n".join(lines) + "\n"
+
+
+def _calibration_lines(results: list[TaskResult]) -> list[str]:
+    out = [
+        "",
+        "## Safety-score calibration on held-out noisy roll-outs (IR failure within H steps)",
+        "",
+    ]
+    head = ["Task", "score", "ROC-AUC", "precision", "recall", "firing rate", "expert firing rate"]
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for tr in results:
+        for name in ("world_model_c_h", "world_model_logged_actions", "qrisk"):
+            c = (tr.calibration or {}).get(name)
+            if not c:
+                continue
+            if "error" in c:
+                out.append(f"| {tr.task} | {name} | {c['error']} | | | | |")
+                continue
+            vals = [
+                c.get(k)
+                for k in ("roc_auc", "precision", "recall", "firing_rate", "expert_firing_rate")
+            ]
+            out.append(
+                "| "
+                + " | ".join([tr.task, name, *("–" if v is None else f"{v:.3f}" for v in vals)])
+                + " |"
+            )
+    return out
+
+
+def latency_rows(results: list[TaskResult], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Gate latency per task and batch size, with the same task's online steps/s."""
+    by = {(r["task"], r["method"]): r for r in rows}
+    out = []
+    for tr in results:
+        for key, lat in sorted((tr.latency or {}).items()):
+            if not key.startswith("batch"):
+                continue
+            u = by.get((tr.task, "unio4"), {}).get("steps_per_s_mean", math.nan)
+            f = by.get((tr.task, "farm"), {}).get("steps_per_s_mean", math.nan)
+            out.append({
+                "task": tr.task, "batch": lat["batch"], "p50_ms": lat["p50_ms"],
+                "p99_ms": lat["p99_ms"], "replaced_frac": lat.get("replaced_frac", math.nan),
+                "unio4_steps_per_s": u, "farm_steps_per_s": f,
+                "farm_over_unio4": f / u if u and math.isfinite(u) else math.nan,
+            })  # fmt: skip
+    return out
+
+
+LATENCY_FIELDS = ["task", "batch", "p50_ms", "p99_ms", "replaced_frac", "unio4_steps_per_s",
+                  "farm_steps_per_s", "farm_over_unio4"]  # fmt: skip
+
+
+def _latency_lines(results: list[TaskResult], rows: list[dict[str, Any]]) -> list[str]:
+    lat = latency_rows(results, rows)
+    if not lat:
+        return []
+    out = ["", "## SafetyGate.__call__ latency (1 thread) and online throughput", ""]
+    out += [
+        "| Task | batch | p50 ms | p99 ms | Uni-O4 steps/s | FARM steps/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in lat:
+        out.append(f"| {r['task']} | {r['batch']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                   f"{_pm(r['unio4_steps_per_s'], math.nan, 0)} | {_pm(r['farm_steps_per_s'], math.nan, 0)} |")  # fmt: skip
+    return out
+
+
+# ---------------------------------------------------------------------- figures
+def _curve(runs: list[RunResult]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeds aligned on update index (same batch size), cut to the shortest run."""
+    n = min(len(r.env_steps) for r in runs)
+    x = np.mean([r.env_steps[:n] for r in runs], axis=0)
+    y = np.stack([r.ir_failure_episodes[:n] for r in runs])
+    return x, y.mean(0), y.std(0)
+
+
+def plot_failures(results: list[TaskResult], methods: list[str], path: Path) -> None:
+    """Fig. 4: cumulative IR-failure episodes vs env steps, mean ± std band over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.4), squeeze=False)
+    for ax, tr in zip(axes[0], results, strict=True):
+        for m in methods:
+            if m not in tr.runs:
+                continue
+            x, mu, sd = _curve(tr.runs[m])
+            ax.plot(x, mu, color=COLORS.get(m), label=LABELS.get(m, m))
+            ax.fill_between(x, mu - sd, mu + sd, color=COLORS.get(m), alpha=0.2, linewidth=0)
+        ax.set_title(tr.task)
+        ax.set_xlabel("env steps")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("cumulative IR-failure episodes")
+    axes[0][0].legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    _save_fig(fig, path)
+
+
+def plot_returns(
+    rows: list[dict[str, Any]], tasks: list[str], methods: list[str], path: Path
+) -> None:
+    """Fig. 5: normalised return before / after fine-tuning per task and method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by = {(r["task"], r["method"]): r for r in rows}
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.4), squeeze=False)
+    width = 0.38
+    for ax, t in zip(axes[0], tasks, strict=True):
+        ms = [m for m in methods if (t, m) in by]
+        for i, m in enumerate(ms):
+            r = by[(t, m)]
+            c = COLORS.get(m)
+            ax.bar(i - width / 2, np.nan_to_num(r["return_before"]), width, color=c, alpha=0.35,
+                   label="before" if i == 0 else None)  # fmt: skip
+            ax.bar(i + width / 2, np.nan_to_num(r["return_after_mean"]), width, color=c,
+                   yerr=np.nan_to_num(r["return_after_std"]), capsize=3,
+                   label="after" if i == 0 else None)  # fmt: skip
+        ax.set_xticks(range(len(ms)), [LABELS.get(m, m) for m in ms], fontsize=8)
+        ax.axhline(100, color="gray", linestyle="--", linewidth=0.8)
+        ax.set_title(t)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].set_ylabel("normalised return (expert = 100)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    _save_fig(fig, path)
+
+
+def _save_fig(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------- entry point
+def write_report(
+    cfg: ExperimentConfig, runs_dir: str | Path = "runs", results_dir: str | Path = "results"
+) -> Path:
+    """Write summary.csv, table.md, fig4_failures.png, fig5_returns.png, latency.csv."""
+    out = Path(results_dir) / cfg.name
+    out.mkdir(parents=True, exist_ok=True)
+    results = [load_task(cfg, t, runs_dir) for t in cfg.tasks]
+    rows = summary_rows(results)
+    _write_text(out / "summary.csv", _csv_text(SUMMARY_FIELDS, rows))
+    _write_text(out / "table.md", markdown_table(cfg, rows, results))
+    _write_text(out / "latency.csv", _csv_text(LATENCY_FIELDS, latency_rows(results, rows)))
+    write_json(out / "calibration.json", {tr.task: tr.calibration for tr in results})
+    plot_failures(results, cfg.methods, out / "fig4_failures.png")
+    plot_returns(rows, [task_name(t) for t in cfg.tasks], cfg.methods, out / "fig5_returns.png")
+    return out

@@ -1,0 +1,61 @@
+"""Plug-in point between the proposed task action and the executed action.
+
+FARM's world-model safety gate and the constrained baselines implement ``ActionFilter``; the
+online loop records what was executed, whether it was replaced, and the safety score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+class FilterError(ValueError):
+    """An ActionFilter returned a decision with the wrong shapes or non-finite actions."""
+
+
+@dataclass
+class FilterDecision:
+    """What a filter decided for one vectorised step."""
+
+    actions: np.ndarray  # (n_envs, act_dim) actions actually executed
+    replaced: np.ndarray  # (n_envs,) bool, True where the proposed task action was replaced
+    score: np.ndarray  # (n_envs,) float, safety score (e.g. C_H); nan when not applicable
+    threshold: float  # e.g. eps_safe; nan when none
+
+    def validate(self, n_envs: int, act_dim: int) -> FilterDecision:
+        """Return a copy with canonical dtypes, raising ``FilterError`` on bad shapes/values."""
+        actions = np.asarray(self.actions, dtype=np.float32)
+        replaced = np.asarray(self.replaced, dtype=bool)
+        score = np.asarray(self.score, dtype=np.float64)
+        if actions.shape != (n_envs, act_dim):
+            raise FilterError(f"filter actions shape {actions.shape} != {(n_envs, act_dim)}")
+        if replaced.shape != (n_envs,) or score.shape != (n_envs,):
+            raise FilterError(
+                f"filter replaced/score must be ({n_envs},), got {replaced.shape}/{score.shape}"
+            )
+        if not np.all(np.isfinite(actions)):
+            raise FilterError("filter returned non-finite actions")
+        return FilterDecision(actions, replaced, score, float(self.threshold))
+
+
+@runtime_checkable
+class ActionFilter(Protocol):
+    """Maps (obs, proposed task actions) -> the actions to execute."""
+
+    def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> FilterDecision: ...
+
+
+class PassThrough:
+    """Uni-O4 online stage: execute the proposed task action unchanged."""
+
+    def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> FilterDecision:
+        n = proposed.shape[0]
+        return FilterDecision(
+            actions=np.asarray(proposed, dtype=np.float32),
+            replaced=np.zeros(n, dtype=bool),
+            score=np.full(n, np.nan),
+            threshold=float("nan"),
+        )

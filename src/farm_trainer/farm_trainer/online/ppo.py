@@ -1,0 +1,165 @@
+"""PPO-clip update (seed paper Eq. 3) with Uni-O4's online fine-tuning defaults."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from farm_policies import TanhGaussianActor, ValueNet
+
+
+@dataclass
+class PPOConfig:
+    """Uni-O4 ``ppo_finetune`` defaults (Lei-Kun/Uni-O4, anchors-method.md section 2).
+
+    ``entropy_coef`` multiplies the entropy of the *pre-tanh* Gaussian (closed form, as in
+    Uni-O4's Gaussian policy); set it to 0 to disable the bonus. ``reward_scale`` 0.1 is
+    Uni-O4's ``scale_strategy='number'``: the critic therefore predicts values of 0.1 * r.
+    """
+
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.05
+    value_clip: float | None = 0.05
+    batch_size: int = 2048
+    minibatch_size: int = 128
+    epochs: int = 10
+    lr_actor: float = 2e-5
+    lr_critic: float = 2e-4
+    entropy_coef: float = 0.01
+    max_grad_norm: float = 0.5
+    adam_eps: float = 1e-5
+    lr_decay: bool = True
+    reward_scale: float = 0.1
+    normalize_advantages: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ppo_clip_loss(new_logp: Tensor, old_logp: Tensor, adv: Tensor, clip: float) -> Tensor:
+    """Negative PPO-clip objective (Eq. 3): -E[min(rho * A, clip(rho, 1-eps, 1+eps) * A)]."""
+    ratio = (new_logp - old_logp).exp()
+    surrogate = torch.min(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv)
+    return -surrogate.mean()
+
+
+def value_loss(new_v: Tensor, old_v: Tensor, returns: Tensor, clip: float | None) -> Tensor:
+    """0.5 * E[max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)] (unclipped if None)."""
+    unclipped = (new_v - returns).pow(2)
+    if clip is None:
+        return 0.5 * unclipped.mean()
+    clipped = (old_v + (new_v - old_v).clamp(-clip, clip) - returns).pow(2)
+    return 0.5 * torch.max(unclipped, clipped).mean()
+
+
+def gaussian_entropy(log_std: Tensor) -> Tensor:
+    """Entropy of the pre-tanh diagonal Gaussian, summed over action dims."""
+    return (log_std + 0.5 * (1.0 + math.log(2.0 * math.pi))).sum(-1)
+
+
+@dataclass
+class PPOBatch:
+    """Flattened on-policy batch; ``actions`` are the EXECUTED actions."""
+
+    obs: Tensor
+    actions: Tensor
+    logp: Tensor
+    advantages: Tensor
+    returns: Tensor
+    values: Tensor
+
+    def __len__(self) -> int:
+        return self.obs.shape[0]
+
+
+class PPOUpdater:
+    """Separate Adam optimisers for actor and critic, K epochs of minibatch PPO per batch."""
+
+    def __init__(
+        self,
+        actor: TanhGaussianActor,
+        critic: ValueNet,
+        config: PPOConfig | None = None,
+        total_updates: int | None = None,
+    ) -> None:
+        self.actor, self.critic = actor, critic
+        self.cfg = config or PPOConfig()
+        self.total_updates = total_updates
+        self.n_updates = 0
+        self.opt_actor = torch.optim.Adam(
+            actor.parameters(), self.cfg.lr_actor, eps=self.cfg.adam_eps
+        )
+        self.opt_critic = torch.optim.Adam(
+            critic.parameters(), self.cfg.lr_critic, eps=self.cfg.adam_eps
+        )
+
+    def _set_lr(self) -> float:
+        frac = 1.0
+        if self.cfg.lr_decay and self.total_updates:
+            frac = max(0.0, 1.0 - self.n_updates / self.total_updates)
+        for opt, lr in ((self.opt_actor, self.cfg.lr_actor), (self.opt_critic, self.cfg.lr_critic)):
+            for group in opt.param_groups:
+                group["lr"] = lr * frac
+        return frac
+
+    @staticmethod
+    def _step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor, max_norm: float) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(module.parameters(), max_norm)
+        opt.step()
+
+    def update(self, batch: PPOBatch, generator: torch.Generator | None = None) -> dict[str, float]:
+        """Run ``epochs`` passes of shuffled minibatches; return mean diagnostics."""
+        cfg = self.cfg
+        lr_frac = self._set_lr()
+        stats: dict[str, list[float]] = {
+            k: [] for k in ("pi_loss", "v_loss", "entropy", "kl", "clipfrac")
+        }
+        n = len(batch)
+        for _ in range(cfg.epochs):
+            perm = torch.randperm(n, generator=generator)
+            for start in range(0, n, cfg.minibatch_size):
+                idx = perm[start : start + cfg.minibatch_size]
+                obs, act, old_logp = batch.obs[idx], batch.actions[idx], batch.logp[idx]
+                adv = batch.advantages[idx]
+                if cfg.normalize_advantages and len(idx) > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                new_logp, log_std = self.actor.evaluate_actions(obs, act)
+                entropy = gaussian_entropy(log_std).mean()
+                pi_loss = ppo_clip_loss(new_logp, old_logp, adv, cfg.clip)
+                self._step(
+                    self.opt_actor,
+                    self.actor,
+                    pi_loss - cfg.entropy_coef * entropy,
+                    cfg.max_grad_norm,
+                )
+                v_loss = value_loss(
+                    self.critic(obs), batch.values[idx], batch.returns[idx], cfg.value_clip
+                )
+                self._step(self.opt_critic, self.critic, v_loss, cfg.max_grad_norm)
+                with torch.no_grad():
+                    log_ratio = new_logp - old_logp
+                    stats["kl"].append(((log_ratio.exp() - 1) - log_ratio).mean().item())
+                    stats["clipfrac"].append(
+                        ((log_ratio.exp() - 1).abs() > cfg.clip).float().mean().item()
+                    )
+                stats["pi_loss"].append(pi_loss.item())
+                stats["v_loss"].append(v_loss.item())
+                stats["entropy"].append(entropy.item())
+        self.n_updates += 1
+        out = {k: float(sum(v) / max(len(v), 1)) for k, v in stats.items()}
+        out["lr_actor"] = cfg.lr_actor * lr_frac
+        return out
+
+    def optimizer_states(self) -> dict[str, dict[str, Any]]:
+        return {"actor": self.opt_actor.state_dict(), "critic": self.opt_critic.state_dict()}
+
+    def load_optimizer_states(self, states: dict[str, dict[str, Any]]) -> None:
+        self.opt_actor.load_state_dict(states["actor"])
+        self.opt_critic.load_state_dict(states["critic"])

@@ -1,0 +1,49 @@
+"""Storage of one on-policy rollout of the vector env (T steps x n_envs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Rollout:
+    """Executed transitions; ``actions`` are executed (possibly replaced), ``proposed`` are the
+    task policy's proposals, ``logp`` is log pi_old(executed | s). All arrays are (T, n, ...)."""
+
+    obs: np.ndarray
+    next_obs: np.ndarray  # real next observation (final obs on episode end)
+    proposed: np.ndarray
+    actions: np.ndarray
+    logp: np.ndarray
+    rewards: np.ndarray  # raw environment reward
+    costs: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    replaced: np.ndarray
+    scores: np.ndarray
+    values: np.ndarray  # V(s_t) at collection time
+    next_values: np.ndarray  # V(s_{t+1}) at collection time
+
+    @classmethod
+    def empty(cls, T: int, n: int, obs_dim: int, act_dim: int) -> Rollout:
+        f = lambda *s: np.zeros((T, n, *s), dtype=np.float32)  # noqa: E731
+        b = lambda: np.zeros((T, n), dtype=bool)  # noqa: E731
+        return cls(
+            obs=f(obs_dim), next_obs=f(obs_dim), proposed=f(act_dim), actions=f(act_dim),
+            logp=f(), rewards=f(), costs=f(), terminated=b(), truncated=b(), replaced=b(),
+            scores=np.full((T, n), np.nan, dtype=np.float32), values=f(), next_values=f(),
+        )  # fmt: skip
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rewards.shape
+
+    def flat(self, name: str) -> Tensor:
+        """Field ``name`` as a float tensor with the (T, n) axes merged."""
+        x = getattr(self, name)
+        T, n = self.shape
+        return torch.as_tensor(x.reshape(T * n, *x.shape[2:]), dtype=torch.float32)

@@ -1,0 +1,162 @@
+"""Experiment pipeline: smoke config end to end, stage-level resume, report math, config errors."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from farm_trainer.experiments import (
+    ExperimentConfigError,
+    PipelineError,
+    TaskPipeline,
+    config_from_dict,
+    load_config,
+    run_experiment,
+    write_report,
+)
+from farm_trainer.experiments.cli import main as pipeline_main
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[3]
+SMOKE = ROOT / "config" / "experiments" / "smoke.yaml"
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def stage_log(root):
+    return [json.loads(line) for line in (root / "stage_log.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_end_to_end_then_resume_skips_everything(tmp_path):
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    argv = ["--config", str(SMOKE), "--runs-dir", str(runs), "--results-dir", str(results)]
+    assert pipeline_main(argv) == 0
+
+    task_root = runs / "smoke" / "BoundedPush-v0"
+    first = stage_log(task_root)
+    assert {r["status"] for r in first} == {"ran"}
+    ran = {(r["stage"], r["item"]) for r in first}
+    for expected in [("data", "task_demos"), ("offline_task", ""), ("offline_recovery", ""),
+                     ("failures", "failures"), ("world_model", ""), ("calibration", "scores"),
+                     ("online", "unio4_s0"), ("online", "farm_s0"), ("evaluate", "farm_s0")]:  # fmt: skip
+        assert expected in ran
+    for sub in ("data", "offline_task", "offline_recovery", "world_model", "calibration",
+                "online/unio4_s0", "online/farm_s0"):  # fmt: skip
+        assert (task_root / sub).is_dir(), sub
+
+    out = results / "smoke"
+    rows = read_csv(out / "summary.csv")
+    assert [(r["task"], r["method"]) for r in rows] == [
+        ("BoundedPush-v0", "unio4"),
+        ("BoundedPush-v0", "farm"),
+    ]
+    for r in rows:
+        assert r["seeds_complete"] == "1" and float(r["env_steps_mean"]) == 128
+        assert r["return_before"] != "" and r["return_after_mean"] != ""
+    farm = next(r for r in rows if r["method"] == "farm")
+    assert 0.0 <= float(farm["replaced_frac_mean"]) <= 1.0
+    table = (out / "table.md").read_text()
+    assert "FARM / Uni-O4" in table and "| BoundedPush-v0 |" in table
+    for png in ("fig4_failures.png", "fig5_returns.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    latency = read_csv(out / "latency.csv")
+    assert [r["batch"] for r in latency] == ["1", "16"]
+    assert all(float(r["p99_ms"]) >= float(r["p50_ms"]) > 0 for r in latency)
+
+    watched = [task_root / "data" / "failures.npz", task_root / "world_model" / "world_model.safetensors",
+               task_root / "online" / "farm_s0" / "policy_final.safetensors"]  # fmt: skip
+    mtimes = [p.stat().st_mtime_ns for p in watched]
+    assert pipeline_main(argv) == 0
+    second = stage_log(task_root)[len(first) :]
+    assert len(second) == len(first)
+    assert {r["status"] for r in second} == {"skipped"}
+    assert [p.stat().st_mtime_ns for p in watched] == mtimes
+
+
+def _fake_run(root, method, seed, ir_curve, episodes, after, replaced=0.0):
+    run = root / "online" / f"{method}_s{seed}"
+    run.mkdir(parents=True)
+    with open(run / "progress.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["update", "env_steps", "episodes", "ir_failure_episodes", "steps_per_s",
+                    "replaced_frac_total", "success_rate"])  # fmt: skip
+        for i, irf in enumerate(ir_curve):
+            w.writerow([i + 1, 100 * (i + 1), episodes, irf, 50.0, replaced, ""])
+    (run / "policy_final.safetensors").write_bytes(b"x")
+    (run / "eval_final.json").write_text(
+        json.dumps({"normalized_return_mean": after, "success_rate": 0.5, "failure_rate": 0.0})
+    )
+
+
+def test_report_aggregates_hand_made_runs(tmp_path):
+    cfg = config_from_dict(
+        {"name": "fake", "tasks": ["BoundedPush-v0"], "methods": ["unio4", "farm"], "seeds": [0, 1]}
+    )
+    root = tmp_path / "runs" / "fake" / "BoundedPush-v0"
+    _fake_run(root, "unio4", 0, [1, 4, 10], 20, after=60.0)
+    _fake_run(root, "unio4", 1, [2, 5, 6], 20, after=80.0)
+    _fake_run(root, "farm", 0, [0, 1, 3], 20, after=70.0, replaced=0.1)
+    _fake_run(root, "farm", 1, [0, 2, 5], 20, after=70.0, replaced=0.3)
+    (root / "offline_task").mkdir()
+    (root / "offline_task" / "eval_init.json").write_text(
+        json.dumps({"normalized_return_mean": 50.0, "success_rate": 0.25})
+    )
+    out = write_report(cfg, tmp_path / "runs", tmp_path / "results")
+    rows = {r["method"]: r for r in read_csv(out / "summary.csv")}
+    # unio4: final IR-failure episodes 10 and 6 -> mean 8, std 2; farm: 3 and 5 -> 4 +- 1
+    assert float(rows["unio4"]["ir_failure_episodes_mean"]) == 8.0
+    assert float(rows["unio4"]["ir_failure_episodes_std"]) == 2.0
+    assert float(rows["farm"]["ir_failure_episodes_mean"]) == 4.0
+    assert float(rows["farm"]["ir_failure_episodes_std"]) == 1.0
+    assert float(rows["unio4"]["return_after_mean"]) == 70.0
+    assert float(rows["unio4"]["return_after_std"]) == 10.0
+    assert float(rows["farm"]["return_before"]) == 50.0
+    assert float(rows["farm"]["replaced_frac_mean"]) == pytest.approx(0.2)
+    assert float(rows["farm"]["failure_episode_frac_mean"]) == pytest.approx(0.2)
+    table = (out / "table.md").read_text()
+    assert "| BoundedPush-v0 | 8.0 ± 2.0 | 4.0 ± 1.0 | 0.50 |" in table
+    assert (out / "fig4_failures.png").stat().st_size > 0
+
+
+def test_config_rejects_bad_input(tmp_path):
+    with pytest.raises(ExperimentConfigError, match="unknown key"):
+        config_from_dict({"onlne": {"steps": 5}})
+    with pytest.raises(ExperimentConfigError, match="unknown key"):
+        config_from_dict({"online": {"stepz": 5}})
+    with pytest.raises(ExperimentConfigError, match="unknown method"):
+        config_from_dict({"methods": ["farm", "sac"]})
+    with pytest.raises(ExperimentConfigError, match="online.steps"):
+        config_from_dict({"online": {"steps": 0}})
+    with pytest.raises(ExperimentConfigError, match="failure_policy"):
+        config_from_dict({"data": {"failure_policy": "human"}})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tasks: [unclosed\n")
+    with pytest.raises(ExperimentConfigError, match="invalid YAML"):
+        load_config(bad)
+    with pytest.raises(ExperimentConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    assert pipeline_main(["--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_shipped_configs_load():
+    for name in ("headline", "demo", "smoke"):
+        cfg = load_config(ROOT / "config" / "experiments" / f"{name}.yaml")
+        assert cfg.name == name
+    headline = load_config(ROOT / "config" / "experiments" / "headline.yaml")
+    assert len(headline.tasks) == 4 and headline.seeds == [0, 1, 2]
+    assert headline.online.steps == 200_000
+    assert set(headline.methods) == {"unio4", "farm", "recrl", "mppi"}
+
+
+def test_later_stage_without_inputs_fails_clearly(tmp_path):
+    cfg = config_from_dict({"name": "empty"})
+    with pytest.raises(PipelineError, match="missing input"):
+        run_experiment(cfg, tmp_path, stages=["world_model"], log=lambda s: None)
+    with pytest.raises(PipelineError, match="unknown stage"):
+        TaskPipeline(cfg, "BoundedPush-v0", tmp_path).run(["nonsense"])

@@ -1,0 +1,76 @@
+"""PPO-clip and value losses against hand-computed cases; PPOUpdater behaviour."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from farm_policies import TanhGaussianActor, ValueNet
+from farm_trainer.online.ppo import PPOBatch, PPOConfig, PPOUpdater, ppo_clip_loss, value_loss
+
+torch.set_num_threads(1)
+
+
+def loss_for(ratio, adv, clip=0.2):
+    new = torch.tensor([math.log(ratio)], requires_grad=True)
+    loss = ppo_clip_loss(new, torch.zeros(1), torch.tensor([adv]), clip)
+    loss.backward()
+    return loss.item(), new.grad.item()
+
+
+@pytest.mark.parametrize(
+    ("ratio", "adv", "expected", "has_grad"),
+    [
+        (1.1, 2.0, -2.2, True),  # inside the clip range
+        (1.5, 2.0, -2.4, False),  # A > 0, ratio above 1 + eps: clipped, no gradient
+        (1.5, -2.0, 3.0, True),  # A < 0, ratio above range: unclipped (pessimistic) term
+        (0.5, -2.0, 1.6, False),  # A < 0, ratio below 1 - eps: clipped
+        (0.5, 2.0, -1.0, True),  # A > 0, ratio below range: unclipped term
+    ],
+)
+def test_ppo_clip_hand_cases(ratio, adv, expected, has_grad):
+    loss, grad = loss_for(ratio, adv)
+    assert loss == pytest.approx(expected, rel=1e-5)
+    assert (abs(grad) > 1e-8) == has_grad
+
+
+def test_ppo_clip_mean_over_batch():
+    new = torch.log(torch.tensor([1.1, 1.5]))
+    loss = ppo_clip_loss(new, torch.zeros(2), torch.tensor([2.0, 2.0]), 0.2)
+    assert loss.item() == pytest.approx(-(2.2 + 2.4) / 2, rel=1e-5)
+
+
+def test_value_loss_clipped_and_unclipped():
+    new, old, ret = torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([2.0])
+    assert value_loss(new, old, ret, 0.5).item() == pytest.approx(0.5 * 2.25)
+    assert value_loss(new, old, ret, None).item() == pytest.approx(0.5)
+    # the clipped term only matters when it is worse
+    assert value_loss(torch.tensor([1.9]), torch.tensor([1.8]), ret, 0.5).item() == pytest.approx(
+        0.5 * 0.01
+    )
+
+
+def test_updater_raises_logp_of_positive_advantage_actions_and_decays_lr():
+    torch.manual_seed(0)
+    actor = TanhGaussianActor(3, 2, hidden=16, depth=1)
+    critic = ValueNet(3, hidden=16, depth=1)
+    cfg = PPOConfig(
+        batch_size=64, minibatch_size=16, epochs=4, lr_actor=1e-3, clip=0.2, entropy_coef=0.0
+    )
+    ppo = PPOUpdater(actor, critic, cfg, total_updates=2)
+    obs = torch.randn(64, 3)
+    good, bad = torch.full((32, 2), 0.5), torch.full((32, 2), -0.5)
+    actions = torch.cat([good, bad])
+    with torch.no_grad():
+        logp = actor.log_prob(obs, actions)
+    adv = torch.cat([torch.ones(32), -torch.ones(32)])
+    batch = PPOBatch(obs, actions, logp, adv, torch.ones(64), torch.zeros(64))
+    s1 = ppo.update(batch)
+    with torch.no_grad():
+        new = actor.log_prob(obs, actions)
+    assert (new[:32] - logp[:32]).mean() > 0 > (new[32:] - logp[32:]).mean()
+    assert s1["lr_actor"] == pytest.approx(1e-3)
+    s2 = ppo.update(batch)
+    assert s2["lr_actor"] == pytest.approx(5e-4)
+    assert np.isfinite([s2[k] for k in ("pi_loss", "v_loss", "entropy", "kl", "clipfrac")]).all()
