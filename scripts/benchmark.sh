@@ -32,6 +32,6 @@ scripts/setup.sh
 source scripts/env.sh
 echo "[benchmark] $(date -u +%FT%TZ) starting/continuing $CONFIG" >> "$LOG"
 # nice: the benchmark yields the CPU to interactive work on a shared machine.
-nohup nice -n "${FARM_BENCH_NICE:-10}" farm-train pipeline --config "$CONFIG" "$@" >> "$LOG" 2>&1 &
+PYTHONUNBUFFERED=1 nohup nice -n "${FARM_BENCH_NICE:-10}" farm-train pipeline --config "$CONFIG" "$@" >> "$LOG" 2>&1 &
 echo $! > "$PIDFILE"
 echo "[benchmark] started pid $! ; log: $LOG ; re-run this script to continue after a stop"

@@ -116,17 +116,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"(also written to {Path(args.out) / 'references.csv'})")
         return 0
     tables = benchmark.run_bench(args.out, args.episodes, progress=not args.quiet)
+    stale = tables.pop("stale")
     for name, rows in tables.items():
         print(f"== {name}")
         for row in rows:
-            print(
-                "  "
-                + ", ".join(
-                    f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
-                )
-            )
+            print("  " + ", ".join(_fmt(k, v) for k, v in row.items()))
     print(f"wrote CSVs to {args.out}")
+    if stale:
+        print(
+            f"WARNING: stored reference returns are stale for {stale}; normalised returns above "
+            f"use them. Update normalize.REFERENCE_RETURNS from {Path(args.out) / 'references.csv'}"
+            " and re-run.",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _fmt(key: str, value: object) -> str:
+    return f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value}"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,7 @@ from failurebench_sim.model_xml import build_model_xml
 MAX_EPISODE_STEPS = 200
 REWARD_SCALE = 0.1
 START_MODES = ("default", "near_failure")
+PARK_XYZ = (0.4, 0.45, 0.03)  # free table spot, outside every hazard and hand path
 
 
 class FailureBenchError(RuntimeError):
@@ -42,6 +43,7 @@ class FailureBenchEnv:
 
     STOCK_XML: str = ""
     ADDITION_XML: str = ""
+    XML_EDITS: tuple[tuple[str, str], ...] = ()
 
     def __init__(
         self,
@@ -66,7 +68,7 @@ class FailureBenchEnv:
 
     @property
     def model_name(self) -> str:
-        return build_model_xml(self.STOCK_XML, self.ADDITION_XML)
+        return build_model_xml(self.STOCK_XML, self.ADDITION_XML, self.XML_EDITS)
 
     # -- task hooks -------------------------------------------------------------------------
     def _setup_failure(self) -> None:
@@ -105,6 +107,7 @@ class FailureBenchEnv:
         self.reset_model()
         self._randomize_scene()
         if start == "near_failure":
+            self._set_obj_pose(PARK_XYZ)  # out of the hand's way while it is positioned
             self._place_near_failure()
         mujoco.mj_forward(self.model, self.data)
         self._prev_obs = self._get_curr_obs_combined_no_goal()

@@ -45,14 +45,14 @@ METADATA_KEY = "metadata"
 DEMO_NOISE: dict[str, float] = {
     "FailureBench/BoundedPush-v0": 0.4,
     "FailureBench/BoundedSoccer-v0": 0.2,
-    "FailureBench/FragilePushWall-v0": 0.5,
-    "FailureBench/ObstructedPush-v0": 0.2,
+    "FailureBench/FragilePushWall-v0": 0.4,
+    "FailureBench/ObstructedPush-v0": 0.3,
 }
 FAILURE_NOISE: dict[str, float] = {
     "FailureBench/BoundedPush-v0": 0.3,
     "FailureBench/BoundedSoccer-v0": 0.6,
     "FailureBench/FragilePushWall-v0": 0.4,
-    "FailureBench/ObstructedPush-v0": 0.4,
+    "FailureBench/ObstructedPush-v0": 0.3,
 }
 DEFAULT_DEMO_NOISE = 0.5
 DEFAULT_FAILURE_NOISE = 1.0

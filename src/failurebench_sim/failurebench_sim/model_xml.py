@@ -41,12 +41,16 @@ def _asset_tree() -> Path:
     return _tree
 
 
-def build_model_xml(stock: str, addition: str) -> str:
+def build_model_xml(
+    stock: str, addition: str, edits: tuple[tuple[str, str], ...] = ()
+) -> str:
     """Return the path of ``sawyer_xyz/<stock>`` with ``assets/<addition>`` included.
 
     Args:
         stock: file name under MetaWorld's ``assets/sawyer_xyz`` (e.g. ``sawyer_push_v3.xml``).
         addition: file name under our ``assets`` directory.
+        edits: exact (old, new) text replacements applied to the stock XML; each ``old``
+            must occur in it.
     """
     src, extra, camera = (
         METAWORLD_ASSETS / "sawyer_xyz" / stock,
@@ -57,6 +61,10 @@ def build_model_xml(stock: str, addition: str) -> str:
         if not path.is_file():
             raise ModelXMLError(f"model file not found: {path}")
     text = src.read_text()
+    for old, new in edits:
+        if old not in text:
+            raise ModelXMLError(f"{src} does not contain {old!r}")
+        text = text.replace(old, new)
     if text.count("</worldbody>") != 1:
         raise ModelXMLError(f"{src} must contain exactly one </worldbody>")
     includes = "".join(f'  <include file="{p}"/>\n' for p in (camera, extra))

@@ -25,6 +25,7 @@ from failurebench_sim.geometry import (
 
 Array = npt.NDArray[np.float64]
 OBJ_RADIUS = 0.02
+DRAG_Z = 0.05  # hand height while dragging = MetaWorld's hand floor (puck z + 0.03)
 HAND_CLEAR = VASE_RADIUS + 0.05 + 0.012  # vase axis to hand centre: finger half-span + 1.2 cm
 
 
@@ -32,17 +33,22 @@ def _action(hand: Array, target: Array, p: float, grip: float) -> Array:
     return np.clip(np.r_[p * (target - hand), grip], -1.0, 1.0)
 
 
-def drag_to(o: Array, target_xy: Array, p: float = 10.0, lift_first: bool = False) -> Array:
+def drag_to(
+    o: Array, target_xy: Array, p: float = 10.0, lift_first: bool = False, grip_dz: float = 0.1
+) -> Array:
     """MetaWorld push recipe: hover over the object, descend, grip (0.6), drag to target_xy.
 
-    Unlike MetaWorld, the drag phase servoes the *object* (not the hand) onto target_xy: the
-    fingers cage the object only along y, so it can lag the hand by up to 2 cm in x.
+    Unlike MetaWorld, the drag phase servoes the *object* (not the hand) onto target_xy (the
+    fingers cage the object only along y, so it can lag the hand by up to 2 cm in x) and holds
+    the hand at the fixed height DRAG_Z (a height relative to a gripped object runs away
+    upwards).
 
     ``lift_first``: a low hand away from the object first rises vertically (recovery use:
-    never sweep the fingers through the object on the way up).
+    never sweep the fingers through the object on the way up).  ``grip_dz``: close the
+    gripper once within this height of the object (MetaWorld: 0.1).
     """
     hand, obj = o[:3], o[4:7] + np.array([-0.005, 0.0, 0.0])
-    near = np.linalg.norm(hand[:2] - o[4:6]) <= 0.02 and abs(hand[2] - o[6]) <= 0.1
+    near = np.linalg.norm(hand[:2] - o[4:6]) <= 0.02 and abs(hand[2] - o[6]) <= grip_dz
     grip = 0.6 if near else 0.0
     far = np.linalg.norm(hand[:2] - obj[:2]) > 0.02
     if lift_first and far and hand[2] < obj[2] + 0.15:
@@ -51,7 +57,7 @@ def drag_to(o: Array, target_xy: Array, p: float = 10.0, lift_first: bool = Fals
         return _action(hand, obj + np.array([0.0, 0.0, 0.2]), p, grip)
     if abs(hand[2] - obj[2]) > 0.04:
         return _action(hand, obj + np.array([0.0, 0.0, 0.03]), p, grip)
-    drag = np.r_[p * (np.asarray(target_xy) - o[4:6]), p * (obj[2] + 0.03 - hand[2])]
+    drag = np.r_[p * (np.asarray(target_xy) - o[4:6]), p * (DRAG_Z - hand[2])]
     return np.clip(np.r_[drag, grip], -1.0, 1.0)
 
 
@@ -131,20 +137,23 @@ def _rect_recovery(low: Array, high: Array) -> Callable[[Array, dict], Array]:
 
 
 def soccer_recovery(o: Array, memo: dict) -> Array:
-    """Get on the outer side of the rolling ball (leading it) and push it back to the centre."""
-    hand, ball, prev = o[:3], o[4:7], o[22:25]
+    """Intercept the rolling ball from above (aiming where it will be), squeeze it between the
+    fingers, and carry it back to the centre while keeping the hand over it."""
+    hand, ball, v = o[:3], o[4:7], o[4:6] - o[22:24]
     centre = 0.5 * (SOCCER_BOUNDARY[0] + SOCCER_BOUNDARY[1])
-    lead = ball[:2] + 6.0 * (ball[:2] - prev[:2])
-    d = centre - lead
-    d /= max(np.linalg.norm(d), 1e-6)
-    behind = lead - 0.045 * d
-    if np.linalg.norm(hand[:2] - behind) > 0.02 and not memo.get("engaged"):
-        z = 0.12 if np.linalg.norm(hand[:2] - ball[:2]) < 0.07 else 0.05
-        return _action(hand, np.r_[behind, z], 25.0, -1.0)
-    memo["engaged"] = True
-    if np.linalg.norm(ball[:2] - centre) < 0.06:
-        return _action(hand, np.r_[hand[:2], 0.15], 10.0, -1.0)
-    return _action(hand, np.r_[ball[:2] + 0.03 * d, 0.05], 10.0, -1.0)
+    dxy = np.linalg.norm(hand[:2] - ball[:2])
+    caged = hand[2] - ball[2] <= 0.04 and dxy <= (0.035 if memo.get("caged") else 0.02)
+    if not caged:
+        memo["caged"] = 0
+        lead = ball[:2] + v * min(dxy / 0.008 + 2.0, 15.0)
+        z = ball[2] + (0.1 if dxy > 0.03 else 0.03)
+        grip = 0.6 if dxy <= 0.02 and hand[2] - ball[2] <= 0.045 else 0.0
+        return _action(hand, np.r_[lead, z], 25.0, grip)
+    memo["caged"] += 1
+    if memo["caged"] < 8 or np.linalg.norm(ball[:2] - centre) < 0.06:
+        return np.array([0.0, 0.0, 0.0, 0.6])  # squeeze the ball before moving / hold safe
+    xy = 4.0 * (centre - ball[:2]) + 10.0 * (ball[:2] - hand[:2])
+    return np.clip(np.r_[xy, 10.0 * (DRAG_Z - hand[2]), 0.6], -1.0, 1.0)
 
 
 def push_wall_recovery(o: Array, memo: dict) -> Array:

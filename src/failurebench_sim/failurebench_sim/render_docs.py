@@ -20,7 +20,7 @@ import failurebench_sim
 TOP_CAMERA = "topview"  # MetaWorld's overhead camera, x right / y up in the image
 
 
-def render_task(env_id: str, width: int = 320, height: int = 240, seed: int = 0) -> np.ndarray:
+def render_task(env_id: str, width: int = 256, height: int = 192, seed: int = 0) -> np.ndarray:
     """(H, 2W, 3) uint8: the fb_camera RGB next to MetaWorld's top view."""
     env = gym.make(env_id, render_width=width, render_height=height)
     env.reset(seed=seed)
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         fd, tmp = tempfile.mkstemp(dir=a.out, suffix=".png")
         os.close(fd)
         matplotlib.image.imsave(tmp, render_task(env_id))
+        os.chmod(tmp, 0o644)
         os.replace(tmp, a.out / f"{name}.png")
         print(a.out / f"{name}.png")
 

@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 from metaworld.envs import SawyerPushEnvV3, SawyerPushWallEnvV3, SawyerSoccerEnvV3
 
+from failurebench_sim.geometry import WALL_SIZE_EDIT
 from failurebench_sim.core import (
     FailureBenchEnv,
     contact_between,
@@ -45,6 +46,7 @@ class _BoundedMixin(FailureBenchEnv):
     """F = {object centre outside the boundary rectangle (site ``fb_boundary``)}."""
 
     NEAR_MARGIN = (0.01, 0.025)  # object centre this far inside the border at a near-failure start
+    NEAR_SIDES = (0, 1, 2, 3)  # borders used for near-failure starts: x-, x+, y-, y+
 
     def _setup_failure(self) -> None:
         site = self.model.site("fb_boundary")
@@ -63,7 +65,7 @@ class _BoundedMixin(FailureBenchEnv):
     def _near_border_point(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Random point just inside one of the four borders and that border's outward normal."""
         rng = self.np_random
-        side = int(rng.integers(4))
+        side = int(rng.choice(self.NEAR_SIDES))
         axis, sign = side // 2, (-1.0, 1.0)[side % 2]
         lo, hi = self.boundary
         p = rng.uniform(lo + 0.06, hi - 0.06)
@@ -93,13 +95,14 @@ class BoundedSoccerEnv(_BoundedMixin, SawyerSoccerEnvV3):
 
     STOCK_XML = "sawyer_soccer.xml"
     ADDITION_XML = "bounded_soccer.xml"
-    NEAR_MARGIN = (0.03, 0.05)
-    NEAR_SPEED = (0.05, 0.15)  # m/s outward at a near-failure start
+    NEAR_MARGIN = (0.035, 0.055)
+    NEAR_SIDES = (0, 1, 2)  # the far (y+) border is the table wall behind the goal
+    NEAR_SPEED = (0.02, 0.08)  # m/s outward at a near-failure start
 
     def _place_near_failure(self) -> None:
         p, normal = self._near_border_point()
         z = self.obj_init_pos[2]
-        hand = np.r_[p - 0.06 * normal, 0.1]
+        hand = np.r_[p - 0.06 * normal, z + 0.1]
         self._settle_hand_at(hand, steps=60)
         v = self.np_random.uniform(*self.NEAR_SPEED) * normal
         self._set_obj_pose([p[0], p[1], z], [v[0], v[1], 0.0])
@@ -111,7 +114,8 @@ class FragilePushWallEnv(FailureBenchEnv, SawyerPushWallEnvV3):
 
     STOCK_XML = "sawyer_push_wall_v3.xml"
     ADDITION_XML = "fragile_push_wall.xml"
-    NEAR_GAP = (0.003, 0.015)
+    XML_EDITS = (WALL_SIZE_EDIT,)
+    NEAR_GAP = (0.005, 0.015)
 
     def _setup_failure(self) -> None:
         self.obj_geoms = (self.model.geom("objGeom").id,)
@@ -126,20 +130,15 @@ class FragilePushWallEnv(FailureBenchEnv, SawyerPushWallEnvV3):
         return hit, (min(d, 0.0) if hit else d)
 
     def _place_near_failure(self) -> None:
-        """Object 3-15 mm from the wall, either (a) at the free -x end, caged by the gripper
-        (moving +x presses it on the end face), or (b) before the front face with the open
-        gripper just behind it (moving +y pushes it onto the face)."""
+        """Object 5-15 mm from the wall's free (-x) end face, caged by the open gripper:
+        moving +x presses it on the wall.  (Before the long front face the object cannot be
+        caged: the fingers span +-5 cm along y and the front one would land on the wall.)"""
         rng = self.np_random
         lo, hi = self.wall_box
         z, gap = self.obj_init_pos[2], rng.uniform(*self.NEAR_GAP)
-        if rng.uniform() < 0.5:
-            p = np.array([lo[0] - OBJ_RADIUS - gap, rng.uniform(lo[1] - 0.005, hi[1] + 0.005)])
-            hand = np.r_[p, z + HOVER]
-        else:
-            p = np.array([rng.uniform(lo[0] + 0.03, hi[0] - 0.03), lo[1] - OBJ_RADIUS - gap])
-            hand = np.r_[p[0], p[1] - 0.075, z + HOVER]
-        self._settle_hand_at([hand[0], hand[1], z + 0.2], steps=40)
-        self._settle_hand_at(hand, steps=40)
+        p = np.array([lo[0] - OBJ_RADIUS - gap, rng.uniform(lo[1] - 0.005, hi[1] + 0.005)])
+        self._settle_hand_at([p[0], p[1], z + 0.2], steps=40)
+        self._settle_hand_at([p[0], p[1], z + HOVER], steps=40)
         self._set_obj_pose([p[0], p[1], z])
         self.obj_init_pos = np.array([p[0], p[1], z])
 
@@ -151,7 +150,7 @@ class ObstructedPushEnv(FailureBenchEnv, SawyerPushEnvV3):
     ADDITION_XML = "obstructed_push.xml"
     VASE_LATERAL = (0.03, 0.05)  # vase-axis offset from the straight puck-goal line (m)
     MIN_PATH = 0.22  # puck-goal distance (m), stock push-v3 only asks for 0.15
-    NEAR_GAP = (0.003, 0.015)
+    NEAR_GAP = (0.005, 0.015)
 
     def _setup_failure(self) -> None:
         self.vase_body = self.model.body("fb_vase").id
@@ -198,11 +197,12 @@ class ObstructedPushEnv(FailureBenchEnv, SawyerPushEnvV3):
         return np.r_[super()._get_quat_objects(), 0.0, 0.0, 0.0, 1.0]
 
     def _place_near_failure(self) -> None:
-        """Puck held by the open gripper 3-15 mm from the vase, on the vase's +-x side."""
+        """Puck held by the open gripper 5-15 mm from the vase, on the vase's +-x side
+        (within 15 deg of the x axis: the fingers span +-5 cm along y and must miss the vase)."""
         rng = self.np_random
         vase, z = self.vase_pos[:2], self.obj_init_pos[2]
         for _ in range(20):
-            ang = rng.uniform(-0.6, 0.6) + rng.choice([0.0, np.pi])
+            ang = rng.uniform(-0.25, 0.25) + rng.choice([0.0, np.pi])
             u = np.array([np.cos(ang), np.sin(ang)])
             p = vase + (self.vase_radius + 0.02 + rng.uniform(*self.NEAR_GAP)) * u
             self._settle_hand_at([p[0], p[1], z + 0.2], steps=40)

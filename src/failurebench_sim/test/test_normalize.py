@@ -37,3 +37,21 @@ def test_stored_references_map_expert_to_100_and_random_to_0():
         assert ref.expert > ref.random
         assert normalized_return(env_id, ref.expert) == pytest.approx(100.0)
         assert normalized_return(env_id, ref.random) == pytest.approx(0.0)
+
+
+def test_references_from_benchmark_rows(toy_refs):
+    from failurebench_sim.benchmark import references_from_rows, stale_references
+
+    rows = [
+        {"task": "FailureBench/Toy-v0", "policy": "expert", "noise_std": 0.0, "mean_return": 220.0},
+        {"task": "FailureBench/Toy-v0", "policy": "expert", "noise_std": 0.5, "mean_return": 90.0},
+        {"task": "FailureBench/Toy-v0", "policy": "random", "noise_std": 0.0, "mean_return": 20.0},
+        {"task": "FailureBench/Other-v0", "policy": "expert", "noise_std": 0.0, "mean_return": 5.0},
+    ]
+    refs = references_from_rows(rows)
+    assert refs == {"FailureBench/Toy-v0": Reference(20.0, 220.0)}
+    assert stale_references(refs) == []
+    assert stale_references({"FailureBench/Toy-v0": Reference(20.0, 225.0)}) == [
+        "FailureBench/Toy-v0"
+    ]
+    assert stale_references({"FailureBench/New-v0": Reference(0.0, 1.0)}) == ["FailureBench/New-v0"]

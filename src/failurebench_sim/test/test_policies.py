@@ -10,7 +10,7 @@ from failurebench_sim import FailureBenchError, policies
 from failurebench_sim.evaluate import evaluate, run_episode
 
 torch.set_num_threads(1)
-NOISE = 0.4
+NOISE = 0.5  # the documented noisy-expert sigma (README)
 
 
 def test_get_validates_arguments():

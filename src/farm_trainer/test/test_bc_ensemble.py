@@ -35,9 +35,7 @@ def test_bc_recovers_linear_tanh_policy():
     ds, w = linear_policy_dataset()
     data = to_transitions(ds)
     actors = build_ensemble(data, num_policies=2, hidden=64, depth=2, seed=0)
-    hist = fit_bc_ensemble(
-        actors, data, steps=600, lr=3e-3, batch_size=256, seed=0, progress=False
-    )
+    hist = fit_bc_ensemble(actors, data, steps=600, lr=3e-3, batch_size=256, seed=0, progress=False)
     assert hist[0][-1] < hist[0][0]
     test_obs = torch.as_tensor(
         np.random.default_rng(1).uniform(-0.9, 0.9, (500, 3)), dtype=torch.float32

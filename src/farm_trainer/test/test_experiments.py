@@ -78,6 +78,20 @@ def test_smoke_pipeline_end_to_end_then_resume_skips_everything(tmp_path):
     assert {r["status"] for r in second} == {"skipped"}
     assert [p.stat().st_mtime_ns for p in watched] == mtimes
 
+    # An online run that lost its final policy (interrupted after its last checkpoint) resumes
+    # from checkpoints/last.safetensors instead of training again from the offline init.
+    run = task_root / "online" / "farm_s0"
+    (run / "policy_final.safetensors").unlink()
+    rows_before = read_csv(run / "progress.csv")
+    assert pipeline_main([*argv, "--stages", "online", "--no-report"]) == 0
+    assert (run / "policy_final.safetensors").exists()
+    assert read_csv(run / "progress.csv") == rows_before
+    third = stage_log(task_root)[2 * len(first) :]
+    assert [(r["item"], r["status"]) for r in third] == [
+        ("unio4_s0", "skipped"),
+        ("farm_s0", "ran"),
+    ]
+
 
 def _fake_run(root, method, seed, ir_curve, episodes, after, replaced=0.0):
     run = root / "online" / f"{method}_s{seed}"

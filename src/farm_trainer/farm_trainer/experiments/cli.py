@@ -57,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from farm_trainer.experiments.report import write_report
 
             out = write_report(cfg, args.runs_dir, args.results_dir)
-            print(f"[pipeline] wrote {out}/summary.csv, table.md, latency.csv, fig4/fig5 PNGs")
+            print(
+                f"[pipeline] wrote {out}/summary.csv, table.md, latency.csv, fig4/fig5 PNGs",
+                flush=True,
+            )
 
         if not args.report_only:
             after = None if args.no_report or len(cfg.seeds) < 2 else report

@@ -45,6 +45,11 @@ STAGES = (
 STAGE_LOG = "stage_log.jsonl"
 
 
+def log_line(msg: str) -> None:
+    """Default progress log: stdout, flushed (the benchmark log is a file)."""
+    print(msg, flush=True)
+
+
 class PipelineError(RuntimeError):
     """A stage cannot run (missing input of an earlier stage, bad stage name)."""
 
@@ -95,7 +100,7 @@ class TaskPipeline:
         task: str,
         runs_dir: str | Path = "runs",
         progress: bool = False,
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] = log_line,
     ) -> None:
         from failurebench_sim.datasets import resolve_env_id
 
@@ -332,47 +337,58 @@ class TaskPipeline:
                           self.data_path("heldout"), self.data_path("expert"))  # fmt: skip
             write_json(self.calib_dir / "calibration.json", self.calibrate())
 
+        def run_qrisk() -> None:
+            self._require(self.qrisk_path, self.data_path("heldout"), self.data_path("expert"))
+            write_json(self.calib_dir / "qrisk.json", self.calibrate_qrisk())
+
         def latency() -> None:
             self._require(self.world_model_path, self.data_path("heldout"))
             write_json(self.calib_dir / "latency.json", self.gate_latency())
 
         self._step("calibration", "scores", [self.calib_dir / "calibration.json"], run)
+        if "recrl" in self.cfg.methods:
+            self._step("calibration", "qrisk", [self.calib_dir / "qrisk.json"], run_qrisk)
         self._step("calibration", "latency", [self.calib_dir / "latency.json"], latency)
 
+    def _score_report(self, scorer: Any, eps_safe: float) -> dict[str, Any]:
+        """Scorer vs "IR failure within H" on held-out roll-outs + firing rate on the expert."""
+        from failurebench_sim.datasets import load_dataset
+        from farm_safety_critic import calibration as cal
+
+        h = self.cfg.gate.horizon
+        heldout = load_dataset(self.data_path("heldout"))
+        expert = load_dataset(self.data_path("expert"))
+        res = _calibration_or_error(lambda: cal.evaluate(scorer, heldout, h, eps_safe).as_dict())
+        res["expert_firing_rate"] = cal.gate_firing_rate(
+            scorer, expert.observations, expert.actions, eps_safe
+        )
+        return res
+
     def calibrate(self) -> dict[str, Any]:
-        """ROC-AUC / precision / recall of "IR failure within H" on held-out noisy roll-outs,
-        and the gate's firing rate on the noise-free scripted expert."""
+        """World-model C_H: through the task policy (as the gate scores) and open-loop along the
+        logged actions (the model alone), on held-out noisy roll-outs."""
         from failurebench_sim.datasets import load_dataset
         from farm_safety_critic import calibration as cal
 
         g = self.cfg.gate
-        heldout, expert = (
-            load_dataset(self.data_path("heldout")),
-            load_dataset(self.data_path("expert")),
-        )
+        heldout = load_dataset(self.data_path("heldout"))
         gate = self.safety_gate()
-        scorers: dict[str, tuple[cal.Scorer, float]] = {
-            "world_model_c_h": (gate.scores, g.eps_safe)
-        }
-        if self.qrisk_path.exists() and "recrl" in self.cfg.methods:
-            scorers["qrisk"] = (self.qrisk_gate().scores, g.qrisk_eps_safe)
-        out: dict[str, Any] = {"horizon": g.horizon, "gamma_risk": g.gamma_risk,
-                               "heldout": {"n": len(heldout), "n_failure_episodes":
-                                           int(heldout.episode_failures().sum())}}  # fmt: skip
         logged = cal.logged_action_c_h(gate.world_model, heldout, g.horizon, g.gamma_risk)
         labels = cal.failure_within(heldout, g.horizon)
-        out["world_model_logged_actions"] = _calibration_or_error(
-            lambda: cal.calibrate(logged, labels, g.eps_safe, g.horizon).as_dict()
-        )
-        for name, (scorer, eps) in scorers.items():
-            res = _calibration_or_error(
-                lambda s=scorer, e=eps: cal.evaluate(s, heldout, g.horizon, e).as_dict()
-            )
-            res["expert_firing_rate"] = cal.gate_firing_rate(
-                scorer, expert.observations, expert.actions, eps
-            )
-            out[name] = res
-        return out
+        return {
+            "horizon": g.horizon,
+            "gamma_risk": g.gamma_risk,
+            "heldout": {"n": len(heldout),
+                        "n_failure_episodes": int(heldout.episode_failures().sum())},
+            "world_model_c_h": self._score_report(gate.scores, g.eps_safe),
+            "world_model_logged_actions": _calibration_or_error(
+                lambda: cal.calibrate(logged, labels, g.eps_safe, g.horizon).as_dict()
+            ),
+        }  # fmt: skip
+
+    def calibrate_qrisk(self) -> dict[str, Any]:
+        """Recovery RL's Q_risk(s, logged a) against the same labels (ablation ``recrl``)."""
+        return {"qrisk": self._score_report(self.qrisk_gate().scores, self.cfg.gate.qrisk_eps_safe)}
 
     def gate_latency(self, batches: tuple[int, ...] = (1, 16)) -> dict[str, Any]:
         """p50 / p99 wall time of one ``SafetyGate.__call__`` (torch.set_num_threads(1))."""
@@ -495,7 +511,7 @@ def run_experiment(
     runs_dir: str | Path = "runs",
     stages: Iterable[str] = STAGES,
     progress: bool = False,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = log_line,
     after_round: Callable[[], None] | None = None,
 ) -> list[TaskPipeline]:
     """Run the selected stages for every task of ``cfg``.

@@ -26,7 +26,7 @@ from farm_trainer.experiments.config import ExperimentConfig
 from farm_trainer.experiments.pipeline import read_json, run_name, task_name, write_json
 
 COLORS = {"unio4": "tab:blue", "farm": "tab:red", "recrl": "tab:green", "mppi": "tab:orange"}
-LABELS = {"unio4": "Uni-O4", "farm": "FARM (ours)", "recrl": "Rec-RL critic", "mppi": "MPPI"}
+LABELS = {"unio4": "Uni-O4", "farm": "FARM", "recrl": "Rec-RL", "mppi": "MPPI"}
 SUMMARY_FIELDS = [
     "task", "method", "seeds_found", "seeds_complete", "env_steps_mean",
     "ir_failure_episodes_mean", "ir_failure_episodes_std", "episodes_mean",
@@ -82,7 +82,10 @@ def load_task(cfg: ExperimentConfig, task: str, runs_dir: str | Path) -> TaskRes
     res = TaskResult(task=task_name(task))
     res.eval_init = _maybe_json(root / "offline_task" / "eval_init.json")
     res.offline = _maybe_json(root / "offline_task" / "offline_report.json")
-    res.calibration = _maybe_json(root / "calibration" / "calibration.json")
+    res.calibration = {
+        **(_maybe_json(root / "calibration" / "calibration.json") or {}),
+        **(_maybe_json(root / "calibration" / "qrisk.json") or {}),
+    } or None
     res.latency = _maybe_json(root / "calibration" / "latency.json")
     for method in cfg.methods:
         for seed in cfg.seeds:
@@ -310,10 +313,10 @@ def _latency_lines(results: list[TaskResult], rows: list[dict[str, Any]]) -> lis
 
 # ---------------------------------------------------------------------- figures
 def _curve(runs: list[RunResult]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeds aligned on update index (same batch size), cut to the shortest run."""
+    """Seeds aligned on update index (same batch size), cut to the shortest run; from (0, 0)."""
     n = min(len(r.env_steps) for r in runs)
-    x = np.mean([r.env_steps[:n] for r in runs], axis=0)
-    y = np.stack([r.ir_failure_episodes[:n] for r in runs])
+    x = np.concatenate([[0.0], np.mean([r.env_steps[:n] for r in runs], axis=0)])
+    y = np.stack([np.concatenate([[0.0], r.ir_failure_episodes[:n]]) for r in runs])
     return x, y.mean(0), y.std(0)
 
 

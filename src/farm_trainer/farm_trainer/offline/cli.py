@@ -30,6 +30,11 @@ FLAGS = {
     "eval_episodes": "--eval-episodes",
     "alpha_bc": "--alpha-bc",
     "clip": "--clip",
+    "bc_lr": "--bc-lr",
+    "critic_lr": "--critic-lr",
+    "value_lr": "--value-lr",
+    "ppo_lr": "--ppo-lr",
+    "eval_step": "--eval-step",
 }
 
 
