@@ -34,18 +34,10 @@ def boundary_of(asset: str) -> tuple[Array, Array]:
     return centre - half, centre + half
 
 
-# Fragile Push Wall: the stock wall is a 2 cm thin slab (half-size .12 .01 .06); we deepen it
-# to 7 cm (half-depth WALL_HALF_DEPTH) so the object travels 11 cm alongside its free end.
-STOCK_WALL_SIZE = 'size=".12 .01 .06"'
-WALL_HALF_DEPTH = 0.035
-WALL_SIZE_EDIT = (STOCK_WALL_SIZE, f'size=".12 {WALL_HALF_DEPTH:g} .06"')
-
-
 def _wall_box() -> tuple[Array, Array]:
+    """The stock push-wall-v3 wall (body ``wall``), used unchanged."""
     body = _find(METAWORLD_ASSETS / "sawyer_xyz" / "sawyer_push_wall_v3.xml", "body", "wall")
-    centre = _vec(body.get("pos"))[:2]
-    half = _vec(body.find("geom").get("size"))[:2]
-    half[1] = WALL_HALF_DEPTH
+    centre, half = _vec(body.get("pos"))[:2], _vec(body.find("geom").get("size"))[:2]
     return centre - half, centre + half
 
 

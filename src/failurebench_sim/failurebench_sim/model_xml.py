@@ -41,9 +41,7 @@ def _asset_tree() -> Path:
     return _tree
 
 
-def build_model_xml(
-    stock: str, addition: str, edits: tuple[tuple[str, str], ...] = ()
-) -> str:
+def build_model_xml(stock: str, addition: str, edits: tuple[tuple[str, str], ...] = ()) -> str:
     """Return the path of ``sawyer_xyz/<stock>`` with ``assets/<addition>`` included.
 
     Args:

@@ -17,10 +17,10 @@ class Reference(NamedTuple):
 # Mean undiscounted return over 50 episodes (reset seeds 0..49, no action noise) of the uniform
 # random policy and of the scripted expert. Regenerate with:  failurebench bench --references
 REFERENCE_RETURNS: dict[str, Reference] = {
-    "FailureBench/BoundedPush-v0": Reference(random=1.279, expert=157.675),
-    "FailureBench/BoundedSoccer-v0": Reference(random=1.422, expert=141.294),
-    "FailureBench/FragilePushWall-v0": Reference(random=1.23, expert=140.174),
-    "FailureBench/ObstructedPush-v0": Reference(random=1.2, expert=145.725),
+    "FailureBench/BoundedPush-v0": Reference(random=1.279, expert=157.689),
+    "FailureBench/BoundedSoccer-v0": Reference(random=1.422, expert=141.286),
+    "FailureBench/FragilePushWall-v0": Reference(random=1.23, expert=140.785),
+    "FailureBench/ObstructedPush-v0": Reference(random=1.2, expert=145.768),
 }
 
 

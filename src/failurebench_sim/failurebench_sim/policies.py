@@ -91,7 +91,7 @@ def soccer_expert(o: Array, memo: dict) -> Array:
 def push_wall_expert(o: Array, memo: dict) -> Array:
     """Drag the object around the wall's free (-x) end: sideways, forwards, then to the goal."""
     obj, goal = o[4:6], o[36:38]
-    x_clear = WALL_LOW[0] - OBJ_RADIUS - 0.01
+    x_clear = WALL_LOW[0] - OBJ_RADIUS - 0.015
     if obj[1] < WALL_HIGH[1] + 0.03:
         if obj[0] > x_clear + 0.015 and obj[1] > WALL_LOW[1] - OBJ_RADIUS - 0.06:
             return drag_to(o, np.array([x_clear - 0.01, obj[1] - 0.01]))

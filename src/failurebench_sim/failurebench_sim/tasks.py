@@ -7,7 +7,6 @@ import numpy as np
 import numpy.typing as npt
 from metaworld.envs import SawyerPushEnvV3, SawyerPushWallEnvV3, SawyerSoccerEnvV3
 
-from failurebench_sim.geometry import WALL_SIZE_EDIT
 from failurebench_sim.core import (
     FailureBenchEnv,
     contact_between,
@@ -114,7 +113,6 @@ class FragilePushWallEnv(FailureBenchEnv, SawyerPushWallEnvV3):
 
     STOCK_XML = "sawyer_push_wall_v3.xml"
     ADDITION_XML = "fragile_push_wall.xml"
-    XML_EDITS = (WALL_SIZE_EDIT,)
     NEAR_GAP = (0.005, 0.015)
 
     def _setup_failure(self) -> None:
