@@ -2,7 +2,7 @@
 
 A dataset is a flat table of N transitions ``(s, a, r, c, terminated, truncated, s')`` grouped into
 episodes by ``episode_ids``. On disk it is one ``.npz`` archive (no pickles) holding one array per
-field plus ``metadata``, a one-element unicode array with a JSON object. See BENCHMARKS.md.
+field plus ``metadata``, a one-element unicode array with a JSON object. See the package README.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ METADATA_KEY = "metadata"
 
 # Gaussian action-noise std (on the [-1, 1] action scale) added to the scripted expert.
 # DEMO_NOISE gives "medium-expert" task demos (normalised return roughly 40-80);
-# FAILURE_NOISE gives exploration-like roll-outs with frequent IR failures. See BENCHMARKS.md.
+# FAILURE_NOISE gives exploration-like roll-outs with frequent IR failures. See the package README.
 DEMO_NOISE: dict[str, float] = {
     "FailureBench/BoundedPush-v0": 0.4,
     "FailureBench/BoundedSoccer-v0": 0.2,
@@ -49,13 +49,13 @@ DEMO_NOISE: dict[str, float] = {
     "FailureBench/ObstructedPush-v0": 0.3,
 }
 FAILURE_NOISE: dict[str, float] = {
-    "FailureBench/BoundedPush-v0": 0.3,
+    "FailureBench/BoundedPush-v0": 0.5,
     "FailureBench/BoundedSoccer-v0": 0.6,
-    "FailureBench/FragilePushWall-v0": 0.4,
-    "FailureBench/ObstructedPush-v0": 0.3,
+    "FailureBench/FragilePushWall-v0": 0.5,
+    "FailureBench/ObstructedPush-v0": 0.7,
 }
 DEFAULT_DEMO_NOISE = 0.5
-DEFAULT_FAILURE_NOISE = 1.0
+DEFAULT_FAILURE_NOISE = 0.5
 
 
 def demo_noise(env_id: str) -> float:

@@ -4,6 +4,9 @@
         --seed 0 --out runs/x [--resume] [--n-envs 4]
     farm-train online ... --method farm --world-model WM --recovery REC [--eps-safe E]
     farm-train offline ...            (farm_trainer.offline.cli)
+    farm-train world-model ...        (farm_trainer.safety.train_world_model)
+    farm-train qrisk ...              (farm_trainer.safety.train_qrisk)
+    farm-train pipeline ...           (farm_trainer.experiments.cli)
     farm-train evaluate --policy PATH --task BoundedPush-v0 [--episodes 10]
 """
 
@@ -17,6 +20,13 @@ from collections.abc import Sequence
 from typing import Any
 
 METHODS = ("unio4", "farm", "ppo-lag")
+# Subcommands implemented by their own module's ``main(argv)``.
+DELEGATED = {
+    "offline": "farm_trainer.offline.cli",
+    "pipeline": "farm_trainer.experiments.cli",
+    "world-model": "farm_trainer.safety.train_world_model",
+    "qrisk": "farm_trainer.safety.train_qrisk",
+}
 
 
 class CLIError(RuntimeError):
@@ -73,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     _online_parser(sub)
     _evaluate_parser(sub)
     sub.add_parser("pipeline", help="whole experiment: data -> offline -> online -> results")
+    sub.add_parser("world-model", help="train the FARM world model; see farm-train world-model -h")
+    sub.add_parser("qrisk", help="train the Recovery-RL Q-risk critic (ablation)")
     return parser
 
 
@@ -147,17 +159,15 @@ def _finite_or_none(v: Any) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "offline":
-        try:
-            from farm_trainer.offline.cli import main as offline_main
-        except ImportError as e:
-            print(f"farm-train: error: offline stage unavailable ({e})", file=sys.stderr)
-            return 2
-        return int(offline_main(argv[1:]) or 0)
-    if argv and argv[0] == "pipeline":
-        from farm_trainer.experiments.cli import main as pipeline_main
+    if argv and argv[0] in DELEGATED:
+        import importlib
 
-        return int(pipeline_main(argv[1:]) or 0)
+        try:
+            module = importlib.import_module(DELEGATED[argv[0]])
+        except ImportError as e:
+            print(f"farm-train: error: {argv[0]} unavailable ({e})", file=sys.stderr)
+            return 2
+        return int(module.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     from gymnasium.error import Error as GymError
 
