@@ -30,9 +30,7 @@ PIP=("$VENV/bin/python" -m pip)
 
 if [[ "${1:-}" == "--relock" ]]; then
   "${PIP[@]}" install -r requirements/top.txt
-  { sed -n '1,3p' requirements/lock.txt
-    "${PIP[@]}" freeze --all | grep -vE '^(-e|pip==|farm|failurebench)' | sed 's/+cpu//'
-  } > requirements/lock.txt.tmp && mv requirements/lock.txt.tmp requirements/lock.txt
+  "$VENV/bin/python" scripts/freeze_lock.py
   log "relocked requirements/lock.txt"
 fi
 
