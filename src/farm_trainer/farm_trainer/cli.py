@@ -3,6 +3,8 @@
     farm-train online --task BoundedPush-v0 --method unio4 --init CKPT --steps 200000 \\
         --seed 0 --out runs/x [--resume] [--n-envs 4]
     farm-train online ... --method farm --world-model WM --recovery REC [--eps-safe E]
+    farm-train online ... --method recrl --qrisk Q --recovery REC   (Table II ablations)
+    farm-train online ... --method mppi --world-model WM
     farm-train offline ...            (farm_trainer.offline.cli)
     farm-train world-model ...        (farm_trainer.safety.train_world_model)
     farm-train qrisk ...              (farm_trainer.safety.train_qrisk)
@@ -19,7 +21,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-METHODS = ("unio4", "farm", "ppo-lag")
+METHODS = ("unio4", "farm", "recrl", "mppi", "ppo-lag")
+GATED = ("farm", "recrl", "mppi")
 # Subcommands implemented by their own module's ``main(argv)``.
 DELEGATED = {
     "offline": "farm_trainer.offline.cli",
@@ -53,9 +56,10 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
                       ("entropy-coef", float), ("reward-scale", float), ("gamma", float),
                       ("gae-lambda", float)):  # fmt: skip
         g.add_argument(f"--{flag}", type=typ)
-    f = p.add_argument_group("FARM safety gate (--method farm)")
-    f.add_argument("--world-model", help="world-model checkpoint")
-    f.add_argument("--recovery", help="recovery-policy checkpoint")
+    f = p.add_argument_group("safety gate (--method farm | recrl | mppi)")
+    f.add_argument("--world-model", help="world-model checkpoint (farm, mppi)")
+    f.add_argument("--qrisk", help="Recovery-RL Q-risk checkpoint (recrl)")
+    f.add_argument("--recovery", help="recovery-policy checkpoint (farm, recrl)")
     f.add_argument("--eps-safe", type=float)
     f.add_argument("--horizon", type=int)
     f.add_argument("--gamma-risk", type=float)
@@ -89,15 +93,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _gate_factory(args: argparse.Namespace):
-    if not (args.world_model and args.recovery):
-        raise CLIError("--method farm needs --world-model and --recovery checkpoints")
-    try:
-        from farm_safety_critic.gate import build_gate
-    except ImportError as e:
-        raise CLIError(f"--method farm needs farm_safety_critic.gate.build_gate ({e})") from e
+    """``make_filter(actor)`` for the gated methods: the gate sees the live task actor."""
+    needs = {"farm": ("world_model", "recovery"), "recrl": ("qrisk", "recovery"),
+             "mppi": ("world_model",)}[args.method]  # fmt: skip
+    missing = [f"--{n.replace('_', '-')}" for n in needs if not getattr(args, n)]
+    if missing:
+        raise CLIError(f"--method {args.method} needs {' and '.join(missing)}")
     hp = {k: v for k, v in (("eps_safe", args.eps_safe), ("horizon", args.horizon),
                             ("gamma_risk", args.gamma_risk)) if v is not None}  # fmt: skip
-    return lambda actor: build_gate(args.world_model, actor, args.recovery, **hp)
+    try:
+        if args.method == "farm":
+            from farm_safety_critic.gate import build_gate
+
+            return lambda actor: build_gate(args.world_model, actor, args.recovery, **hp)
+        if args.method == "recrl":
+            from farm_safety_critic.qrisk import build_qrisk_gate
+
+            eps = {"eps_safe": hp["eps_safe"]} if "eps_safe" in hp else {}
+            return lambda actor: build_qrisk_gate(args.qrisk, args.recovery, **eps)
+        from farm_safety_critic.mppi import build_mppi_gate
+
+        return lambda actor: build_mppi_gate(args.world_model, actor, None, args.seed, **hp)
+    except ImportError as e:
+        raise CLIError(f"--method {args.method} needs farm_safety_critic ({e})") from e
 
 
 def run_online(args: argparse.Namespace) -> dict[str, Any]:
@@ -115,7 +133,7 @@ def run_online(args: argparse.Namespace) -> dict[str, Any]:
         vectorization=args.vectorization, method=args.method, progress=not args.no_progress,
         tensorboard=not args.no_tensorboard, ppo=PPOConfig(**overrides),
     )  # fmt: skip
-    make_filter = _gate_factory(args) if args.method == "farm" else None
+    make_filter = _gate_factory(args) if args.method in GATED else None
     trainer = OnlineTrainer(cfg, make_filter=make_filter)
     if args.method == "ppo-lag":
         from farm_policies import ValueNet

@@ -42,6 +42,8 @@ def test_ppo_lagrangian_method_runs(tmp_path, capsys):
     ("extra", "message"),
     [
         (["--method", "farm"], "--world-model"),
+        (["--method", "recrl"], "needs --qrisk and --recovery"),
+        (["--method", "mppi"], "needs --world-model"),
         (["--init", "/nonexistent/ckpt"], "neither a file nor a directory"),
         (["--task", "NoSuchEnv-v9"], "NoSuchEnv"),
     ],
