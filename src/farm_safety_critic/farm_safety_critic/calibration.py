@@ -137,6 +137,16 @@ def calibrate(
     )
 
 
+def calibration_summary(
+    scores: np.ndarray, labels: np.ndarray, eps_safe: float, horizon: int
+) -> dict:
+    """``calibrate(...).as_dict()``, or the error and label counts when the labels are one-class."""
+    try:
+        return calibrate(scores, labels, eps_safe, horizon).as_dict()
+    except CalibrationError as e:
+        return {"error": str(e), "n": int(labels.size), "n_positive": int(labels.sum())}
+
+
 def evaluate(
     scorer: Scorer,
     dataset: TransitionDataset | Sequence[TransitionDataset],

@@ -6,38 +6,20 @@ termination. Each episode drifts with its own random mean action, so many episod
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
+
+from failurebench_sim.datasets import FIELDS, FORMAT_VERSION, Dataset
 
 STEP = 0.15
 BOUNDARY = 1.0
 
 
-@dataclass
-class ToyDataset:
-    """Same fields as ``failurebench_sim.datasets.Dataset``."""
-
-    observations: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    costs: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
-    episode_ids: np.ndarray
-    next_observations: np.ndarray
-    metadata: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.rewards)
-
-
 def point_mass_dataset(
     n_episodes: int, max_steps: int = 25, noise: float = 0.5, seed: int = 0
-) -> ToyDataset:
+) -> Dataset:
     """Roll out random drifting policies; returns float32/bool/int64 arrays like FailureBench."""
     rng = np.random.default_rng(seed)
-    rows: dict[str, list] = {k: [] for k in ToyDataset.__dataclass_fields__ if k != "metadata"}
+    rows: dict[str, list] = {k: [] for k in FIELDS}
     for ep in range(n_episodes):
         s = np.array([rng.uniform(-1.0, 0.8), rng.uniform(-1.0, 1.0)])
         mu = rng.uniform(-1.0, 1.0, size=2)
@@ -62,7 +44,8 @@ def point_mass_dataset(
                 break
     dtypes = {"terminated": bool, "truncated": bool, "episode_ids": np.int64}
     arrays = {k: np.asarray(v, dtype=dtypes.get(k, np.float32)) for k, v in rows.items()}
-    return ToyDataset(**arrays, metadata={"env": "toy-point-mass", "seed": seed})
+    meta = {"env_id": "toy-point-mass", "seed": seed, "format_version": FORMAT_VERSION}
+    return Dataset(**arrays, metadata=meta)
 
 
 def steps_to_failure(x: np.ndarray, push: float = 1.0) -> np.ndarray:

@@ -101,14 +101,9 @@ def test_build_gate_from_checkpoints(trained, tmp_path):
 
 
 def test_world_model_cli(data, tmp_path):
-    from failurebench_sim.datasets import Dataset, save_dataset
+    from failurebench_sim.datasets import save_dataset
 
-    fields = {k: getattr(data[0], k) for k in Dataset.__dataclass_fields__ if k != "metadata"}
-    from failurebench_sim.datasets import FORMAT_VERSION
-
-    save_dataset(
-        tmp_path / "toy.npz", Dataset(**fields, metadata={"format_version": FORMAT_VERSION})
-    )
+    save_dataset(tmp_path / "toy.npz", data[0])
     out = tmp_path / "cli" / "wm.safetensors"
     rc = main(
         [

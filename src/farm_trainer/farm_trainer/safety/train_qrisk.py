@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from farm_safety_critic.calibration import CalibrationError, calibrate, failure_within
+from farm_safety_critic.calibration import calibration_summary, failure_within
 from farm_safety_critic.gate import Policy
 from farm_safety_critic.qrisk import QRisk, QRiskConfig, qrisk_loss
 from farm_safety_critic.sequence_sampler import SequenceSampler, TransitionDataset, concat_datasets
@@ -61,10 +61,7 @@ def evaluate_qrisk(
         torch.as_tensor(tr.observations, device=dev), torch.as_tensor(tr.actions, device=dev)
     )
     labels = failure_within(dataset, horizon)
-    try:
-        return calibrate(scores.cpu().numpy(), labels, eps_safe, horizon).as_dict()
-    except CalibrationError as e:
-        return {"error": str(e), "n": int(labels.size), "n_positive": int(labels.sum())}
+    return calibration_summary(scores.cpu().numpy(), labels, eps_safe, horizon)
 
 
 def train_qrisk(

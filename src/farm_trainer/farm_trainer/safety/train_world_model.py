@@ -29,8 +29,7 @@ from tqdm import tqdm
 
 from farm_policies.checkpoint import atomic_write
 from farm_safety_critic.calibration import (
-    CalibrationError,
-    calibrate,
+    calibration_summary,
     failure_within,
     logged_action_c_h,
 )
@@ -101,10 +100,7 @@ def evaluate_world_model(
     model.eval()
     scores = logged_action_c_h(model, dataset, horizon, gamma_risk)
     labels = failure_within(dataset, horizon)
-    try:
-        return calibrate(scores, labels, eps_safe, horizon).as_dict()
-    except CalibrationError as e:
-        return {"error": str(e), "n": int(labels.size), "n_positive": int(labels.sum())}
+    return calibration_summary(scores, labels, eps_safe, horizon)
 
 
 def train_world_model(
