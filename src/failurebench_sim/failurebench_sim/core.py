@@ -140,6 +140,36 @@ class FailureBenchEnv:
         self._done = failure or truncated
         return obs, reward, failure, truncated, info
 
+    # -- fast paths for two MetaWorld internals (same results, ~2x fewer ms per step) --------
+    def touching_object(self, object_geom_id: int) -> bool:
+        """MetaWorld's pad-object contact-force test, vectorised over ``data.contact``."""
+        n = self.data.ncon
+        if n == 0:
+            return False
+        if not hasattr(self, "_pad_ids"):
+            self._pad_ids = (
+                self.model.geom("leftpad_geom").id,
+                self.model.geom("rightpad_geom").id,
+            )
+        con = self.data.contact
+        g1, g2, efc = con.geom1[:n], con.geom2[:n], con.efc_address[:n]
+        with_obj = (g1 == object_geom_id) | (g2 == object_geom_id)
+        forces = []
+        for pad in self._pad_ids:
+            mask = with_obj & ((g1 == pad) | (g2 == pad))
+            forces.append(float(self.data.efc_force[efc[mask]].sum()) if mask.any() else 0.0)
+        return 0 < forces[0] and 0 < forces[1]
+
+    def _quat_xmat(self) -> npt.NDArray[np.float64]:
+        """Rotation matrix (flat 9) of the object whose quaternion MetaWorld observes."""
+        if not hasattr(self, "_obj_geom_id"):
+            self._obj_geom_id = self.model.geom("objGeom").id
+        return self.data.geom_xmat[self._obj_geom_id]
+
+    def _get_quat_objects(self) -> npt.NDArray[np.float64]:
+        """Scalar-last quaternion of ``_quat_xmat()``, equal to scipy's ``Rotation.from_matrix``."""
+        return matrix_to_quat_xyzw(self._quat_xmat())
+
     # -- camera (simulation twin) -----------------------------------------------------------
     def render_rgbd(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
         """RGB (H, W, 3) uint8 and z-depth (H, W) float32 in metres from ``fb_camera``."""
@@ -206,3 +236,28 @@ def min_geom_distance(
     return float(
         min(mujoco.mj_geomDistance(model, data, i, j, distmax, None) for i in a for j in b)
     )
+
+
+def matrix_to_quat_xyzw(xmat: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Rotation matrix -> unit quaternion (x, y, z, w), scipy's branch and sign convention.
+
+    MetaWorld observes ``Rotation.from_matrix(m).as_quat()``; this is the same Shepperd
+    method without scipy's per-call overhead (it dominated the observation time).
+    """
+    m = np.asarray(xmat, dtype=np.float64).reshape(3, 3)
+    tr = m[0, 0] + m[1, 1] + m[2, 2]
+    decision = (m[0, 0], m[1, 1], m[2, 2], tr)
+    choice = int(np.argmax(decision))
+    q = np.empty(4)
+    if choice != 3:
+        i, j, k = choice, (choice + 1) % 3, (choice + 2) % 3
+        q[i] = 1.0 - tr + 2.0 * m[i, i]
+        q[j] = m[j, i] + m[i, j]
+        q[k] = m[k, i] + m[i, k]
+        q[3] = m[k, j] - m[j, k]
+    else:
+        q[0] = m[2, 1] - m[1, 2]
+        q[1] = m[0, 2] - m[2, 0]
+        q[2] = m[1, 0] - m[0, 1]
+        q[3] = 1.0 + tr
+    return q / np.linalg.norm(q)

@@ -98,6 +98,12 @@ class BoundedSoccerEnv(_BoundedMixin, SawyerSoccerEnvV3):
     NEAR_SIDES = (0, 1, 2)  # the far (y+) border is the table wall behind the goal
     NEAR_SPEED = (0.02, 0.08)  # m/s outward at a near-failure start
 
+    def _quat_xmat(self) -> np.ndarray:
+        """soccer-v3 observes the ball body's orientation (not a geom's)."""
+        if not hasattr(self, "_ball_body_id"):
+            self._ball_body_id = self.model.body("soccer_ball").id
+        return self.data.xmat[self._ball_body_id]
+
     def _place_near_failure(self) -> None:
         p, normal = self._near_border_point()
         z = self.obj_init_pos[2]
