@@ -87,23 +87,33 @@ class ScoreGate:
             )
         return obs, proposed
 
+    def score_numpy(self, obs: np.ndarray, proposed: np.ndarray) -> np.ndarray:
+        """``score`` on finite float32 numpy rows; subclasses may override with a faster path."""
+        return self.score(self._tensor(obs), self._tensor(proposed)).cpu().numpy()
+
     @torch.no_grad()
-    def scores(self, obs: np.ndarray, proposed: np.ndarray) -> np.ndarray:
-        """Validated numpy scores (n,), +inf where a row is not finite (unsafe by default)."""
-        obs, proposed = self._check(obs, proposed)
+    def _scores_checked(
+        self, obs: np.ndarray, proposed: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         ok = np.isfinite(obs).all(1) & np.isfinite(proposed).all(1)
         score = np.full(obs.shape[0], np.inf)
-        if ok.any():
-            s = self.score(self._tensor(obs[ok]), self._tensor(proposed[ok])).cpu().numpy()
+        if ok.all():
+            s = self.score_numpy(obs, proposed)
+            score[:] = np.where(np.isfinite(s), s, np.inf)
+        elif ok.any():
+            s = self.score_numpy(obs[ok], proposed[ok])
             score[ok] = np.where(np.isfinite(s), s, np.inf)
-        return score
+        return score, ok
+
+    def scores(self, obs: np.ndarray, proposed: np.ndarray) -> np.ndarray:
+        """Validated numpy scores (n,), +inf where a row is not finite (unsafe by default)."""
+        return self._scores_checked(*self._check(obs, proposed))[0]
 
     @torch.no_grad()
     def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> FilterDecision:
         """Eq. 11: recovery action where score > eps_safe, proposed task action otherwise."""
-        score = self.scores(obs, proposed)
         obs, proposed = self._check(obs, proposed)
-        ok = np.isfinite(obs).all(1) & np.isfinite(proposed).all(1)
+        score, ok = self._scores_checked(obs, proposed)
         replaced = score > self.eps_safe
         actions = proposed.copy()
         actions[~ok] = self.fallback_action
@@ -139,6 +149,7 @@ class SafetyGate(ScoreGate):
         eps_safe: float = 0.3,
         fallback_action: np.ndarray | None = None,
         device: str | torch.device = "cpu",
+        numpy_scoring: bool = True,
     ) -> None:
         super().__init__(
             recovery_policy,
@@ -155,9 +166,31 @@ class SafetyGate(ScoreGate):
         self.world_model = world_model.to(self.device).eval()
         self.task_policy = as_policy(task_policy)
         self.horizon, self.gamma_risk = int(horizon), float(gamma_risk)
+        self.numpy_scorer = _numpy_scorer(world_model, task_policy, self.horizon, self.gamma_risk)
+        if numpy_scoring is False:
+            self.numpy_scorer = None
 
     def score(self, obs: Tensor, proposed: Tensor) -> Tensor:
         return c_h(self.world_model, self.task_policy, obs, proposed, self.horizon, self.gamma_risk)
+
+    def score_numpy(self, obs: np.ndarray, proposed: np.ndarray) -> np.ndarray:
+        """The numpy C_H (same numbers, ~10x lower latency) when the modules allow it."""
+        if self.numpy_scorer is not None:
+            return self.numpy_scorer(obs, proposed)
+        return super().score_numpy(obs, proposed)
+
+
+def _numpy_scorer(world_model: WorldModel, task_policy: Any, horizon: int, gamma_risk: float):
+    """``NumpyCH`` for a TanhGaussianActor task policy on CPU, else None (torch path)."""
+    from farm_safety_critic.fast_score import NumpyCH, UnsupportedModuleError
+
+    if type(world_model) is not WorldModel:  # a subclass may override encode/next/...
+        return None
+    actor = getattr(task_policy, "actor", task_policy)
+    try:
+        return NumpyCH(world_model, actor, horizon, gamma_risk)
+    except UnsupportedModuleError:
+        return None
 
 
 def build_gate(

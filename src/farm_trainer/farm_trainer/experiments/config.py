@@ -30,6 +30,10 @@ class DataConfig:
     task_demos: int = 20
     recovery_demos: int = 120
     failure_transitions: int = 20_000
+    near_failure_transitions: int = 0
+    """extra failure data started next to F (``reset(options={"start": "near_failure"})``):
+    a noisy policy fails from there far more often, so the constraint head sees many more
+    positives per collected step than from the default start alone"""
     heldout_transitions: int = 5_000
     """noisy roll-outs with another seed, for calibration only"""
     expert_episodes: int = 5
@@ -151,6 +155,10 @@ class ExperimentConfig:
         ):
             if int(v) < 1:
                 raise ExperimentConfigError(f"{name} must be >= 1, got {v}")
+        if self.data.near_failure_transitions < 0:
+            raise ExperimentConfigError(
+                f"data.near_failure_transitions must be >= 0, got {self.data.near_failure_transitions}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

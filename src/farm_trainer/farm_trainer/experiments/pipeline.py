@@ -235,7 +235,7 @@ class TaskPipeline:
         d = self.cfg.data
         noise = ds.failure_noise(self.env_id) if d.failure_noise is None else d.failure_noise
 
-        def collect(name: str, n: int, seed: int) -> Callable[[], None]:
+        def collect(name: str, n: int, seed: int, start: str = "reset") -> Callable[[], None]:
             def run() -> None:
                 if d.failure_policy == "offline":
                     from failurebench_sim.cli import CheckpointPolicy
@@ -246,13 +246,18 @@ class TaskPipeline:
                 else:
                     policy, policy_name = "expert", "expert"
                 data = ds.collect(self.env_id, policy, n_transitions=n, noise_std=noise, seed=seed,
-                                  kind="failure", policy_name=policy_name, progress=self.progress)  # fmt: skip
+                                  start=start, kind="failure", policy_name=policy_name,
+                                  progress=self.progress)  # fmt: skip
                 ds.save_dataset(self.data_path(name), data)
 
             return run
 
         self._step("failures", "failures", [self.data_path("failures")],
                    collect("failures", d.failure_transitions, d.seed + 20_000))  # fmt: skip
+        if d.near_failure_transitions > 0:
+            self._step("failures", "failures_near", [self.data_path("failures_near")],
+                       collect("failures_near", d.near_failure_transitions, d.seed + 30_000,
+                               start="near_failure"))  # fmt: skip
         self._step("failures", "heldout", [self.data_path("heldout")],
                    collect("heldout", d.heldout_transitions, d.seed + 500_000))  # fmt: skip
 
@@ -279,7 +284,7 @@ class TaskPipeline:
                    "horizon": self.cfg.gate.horizon, **overrides}
             )  # fmt: skip
             train_world_model(
-                [load_dataset(self.data_path("task_demos")), load_dataset(self.data_path("failures"))],
+                self.safety_training_data(),
                 wm.steps, wm.batch, wm.seed, self.world_model_path, tcfg,
                 eval_dataset=load_dataset(self.data_path("heldout")), progress=self.progress,
                 header={"task": self.env_id, "experiment": self.cfg.name},
@@ -287,6 +292,16 @@ class TaskPipeline:
 
         out = [self.world_model_path, metrics_path(self.world_model_path)]
         self._step("world_model", "", out, run)
+
+    def safety_training_data(self) -> list[Any]:
+        """Task demos + failure data (+ near-failure-start failure data when configured)."""
+        from failurebench_sim.datasets import load_dataset
+
+        names = ["task_demos", "failures"]
+        if self.cfg.data.near_failure_transitions > 0:
+            names.append("failures_near")
+        self._require(*(self.data_path(n) for n in names))
+        return [load_dataset(self.data_path(n)) for n in names]
 
     def stage_qrisk(self) -> None:
         if "recrl" not in self.cfg.methods:
@@ -303,7 +318,7 @@ class TaskPipeline:
             tcfg = QRiskTrainConfig(**{"eps_safe": self.cfg.gate.qrisk_eps_safe,
                                        "label_horizon": self.cfg.gate.horizon, **q.train})  # fmt: skip
             train_qrisk(
-                [load_dataset(self.data_path("task_demos")), load_dataset(self.data_path("failures"))],
+                self.safety_training_data(),
                 q.steps, q.batch, q.seed, self.qrisk_path, tcfg,
                 policy=lambda obs: actor.act(obs, deterministic=True),
                 eval_dataset=load_dataset(self.data_path("heldout")), progress=self.progress,
