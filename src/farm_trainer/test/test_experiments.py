@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from failurebench_sim.datasets import load_dataset
 from farm_trainer.experiments import (
     ExperimentConfigError,
     PipelineError,
@@ -43,12 +44,16 @@ def test_smoke_pipeline_end_to_end_then_resume_skips_everything(tmp_path):
     assert {r["status"] for r in first} == {"ran"}
     ran = {(r["stage"], r["item"]) for r in first}
     for expected in [("data", "task_demos"), ("offline_task", ""), ("offline_recovery", ""),
-                     ("failures", "failures"), ("world_model", ""), ("calibration", "scores"),
-                     ("online", "unio4_s0"), ("online", "farm_s0"), ("evaluate", "farm_s0")]:  # fmt: skip
+                     ("failures", "failures"), ("failures", "failures_near"), ("world_model", ""),
+                     ("calibration", "scores"), ("online", "unio4_s0"), ("online", "farm_s0"),
+                     ("evaluate", "bc"), ("evaluate", "farm_s0")]:  # fmt: skip
         assert expected in ran
     for sub in ("data", "offline_task", "offline_recovery", "world_model", "calibration",
                 "online/unio4_s0", "online/farm_s0"):  # fmt: skip
         assert (task_root / sub).is_dir(), sub
+
+    near = load_dataset(task_root / "data" / "failures_near.npz")
+    assert near.metadata["start"] == "near_failure" and len(near) >= 200
 
     out = results / "smoke"
     rows = read_csv(out / "summary.csv")
@@ -164,8 +169,14 @@ def test_shipped_configs_load():
         assert cfg.name == name
     headline = load_config(ROOT / "config" / "experiments" / "headline.yaml")
     assert len(headline.tasks) == 4 and headline.seeds == [0, 1, 2]
-    assert headline.online.steps == 200_000
-    assert set(headline.methods) == {"unio4", "farm", "recrl", "mppi"}
+    assert headline.online.steps >= 100_000
+    assert {"unio4", "farm"} <= set(headline.methods)
+    assert headline.data.near_failure_transitions > 0
+
+
+def test_negative_near_failure_data_is_rejected():
+    with pytest.raises(ExperimentConfigError, match="near_failure_transitions"):
+        config_from_dict({"name": "bad", "data": {"near_failure_transitions": -1}})
 
 
 def test_later_stage_without_inputs_fails_clearly(tmp_path):

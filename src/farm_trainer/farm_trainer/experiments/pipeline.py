@@ -494,11 +494,19 @@ class TaskPipeline:
     def stage_evaluate(self, seeds: Iterable[int] | None = None) -> None:
         self._step("evaluate", "init", [self.offline_task_dir / "eval_init.json"],
                    lambda: self.evaluate(self.task_actor_path, self.offline_task_dir / "eval_init.json"))  # fmt: skip
+        self._step("evaluate", "bc", [self.offline_task_dir / "eval_bc.json"],
+                   lambda: self.evaluate(self.bc_actor_path(), self.offline_task_dir / "eval_bc.json"))  # fmt: skip
         for seed in self.cfg.seeds if seeds is None else seeds:
             for method in self.cfg.methods:
                 run = self.run_dir(method, seed)
                 self._step("evaluate", run_name(method, seed), [run / "eval_final.json"],
                            lambda r=run: self.evaluate(r / "policy_final.safetensors", r / "eval_final.json"))  # fmt: skip
+
+    def bc_actor_path(self) -> Path:
+        """The BC member that offline PPO improved into ``actor.safetensors`` (same seeds)."""
+        report = read_json(self.offline_task_dir / "offline_report.json")
+        member = int(((report.get("stages") or {}).get("ppo") or {}).get("chosen_member", 0))
+        return self.offline_task_dir / f"bc_{member}.safetensors"
 
     def evaluate(self, policy_path: Path, out: Path) -> None:
         """Deterministic evaluation over ``evaluation.episodes`` fixed reset seeds."""

@@ -55,6 +55,8 @@ class TaskResult:
     task: str
     runs: dict[str, list[RunResult]] = field(default_factory=dict)
     eval_init: dict[str, Any] | None = None
+    eval_bc: dict[str, Any] | None = None
+    """BC member before offline PPO, evaluated like eval_init (evaluation.episodes episodes)"""
     offline: dict[str, Any] | None = None
     calibration: dict[str, Any] | None = None
     latency: dict[str, Any] | None = None
@@ -81,6 +83,7 @@ def load_task(cfg: ExperimentConfig, task: str, runs_dir: str | Path) -> TaskRes
     root = Path(runs_dir) / cfg.name / task_name(task)
     res = TaskResult(task=task_name(task))
     res.eval_init = _maybe_json(root / "offline_task" / "eval_init.json")
+    res.eval_bc = _maybe_json(root / "offline_task" / "eval_bc.json")
     res.offline = _maybe_json(root / "offline_task" / "offline_report.json")
     res.calibration = {
         **(_maybe_json(root / "calibration" / "calibration.json") or {}),
@@ -127,6 +130,15 @@ def _offline_norm(offline: dict[str, Any] | None, which: str) -> float:
     return _float((ev.get(which) or {}).get("normalized_return"))
 
 
+def offline_returns(tr: TaskResult) -> tuple[float, float]:
+    """Normalised return of the chosen BC member and of its offline-PPO improvement: from the
+    pipeline's evaluation (evaluation.episodes episodes) when present, else the offline
+    stage's own short evaluation."""
+    if tr.eval_bc and tr.eval_init:
+        return _eval_norm(tr.eval_bc), _eval_norm(tr.eval_init)
+    return _offline_norm(tr.offline, "bc"), _offline_norm(tr.offline, "improved")
+
+
 def summary_rows(results: list[TaskResult]) -> list[dict[str, Any]]:
     """One row per task x method that has at least one run."""
     rows = []
@@ -154,8 +166,8 @@ def summary_rows(results: list[TaskResult]) -> list[dict[str, Any]]:
                 "replaced_frac_mean": _mean_std(
                     [r.last.get("replaced_frac_total", math.nan) for r in runs])[0],
                 "steps_per_s_mean": _mean_std([r.steps_per_s for r in runs])[0],
-                "bc_return": _offline_norm(tr.offline, "bc"),
-                "offline_return": _offline_norm(tr.offline, "improved"),
+                "bc_return": offline_returns(tr)[0],
+                "offline_return": offline_returns(tr)[1],
             })  # fmt: skip
     return rows
 
@@ -239,8 +251,8 @@ def markdown_table(
     lines += ["", "## Offline stage (normalised return of the chosen member)", ""]
     lines += ["| Task | BC | offline PPO (Uni-O4) |", "|---|---|---|"]
     for tr in results:
-        lines.append(f"| {tr.task} | {_pm(_offline_norm(tr.offline, 'bc'), math.nan)} | "
-                     f"{_pm(_offline_norm(tr.offline, 'improved'), math.nan)} |")  # fmt: skip
+        bc, improved = offline_returns(tr)
+        lines.append(f"| {tr.task} | {_pm(bc, math.nan)} | {_pm(improved, math.nan)} |")
     lines += _calibration_lines(results) + _latency_lines(results, rows)
     return "\n".join(lines) + "\n"
 
