@@ -45,7 +45,7 @@ METADATA_KEY = "metadata"
 DEMO_NOISE: dict[str, float] = {
     "FailureBench/BoundedPush-v0": 0.4,
     "FailureBench/BoundedSoccer-v0": 0.2,
-    "FailureBench/FragilePushWall-v0": 0.4,
+    "FailureBench/FragilePushWall-v0": 0.25,
     "FailureBench/ObstructedPush-v0": 0.3,
 }
 FAILURE_NOISE: dict[str, float] = {

@@ -1,6 +1,8 @@
-"""Hazard geometry read once from the XML assets (single source of truth for envs and policies).
+"""Hazard geometry (single source of truth for envs, policies and tests).
 
-All values are xy in MetaWorld's world (= robot base) frame, metres.
+Boundaries and the vase are read once from our XML assets; the Fragile Push Wall wall is defined
+here and written into the stock push-wall-v3 XML by ``wall_xml_edits``. All values are in
+MetaWorld's world (= robot base) frame, metres (``WALL_LOW`` / ``WALL_HIGH``: xy corners).
 """
 
 from __future__ import annotations
@@ -34,16 +36,32 @@ def boundary_of(asset: str) -> tuple[Array, Array]:
     return centre - half, centre + half
 
 
-def _wall_box() -> tuple[Array, Array]:
-    """The stock push-wall-v3 wall (body ``wall``), used unchanged."""
-    body = _find(METAWORLD_ASSETS / "sawyer_xyz" / "sawyer_push_wall_v3.xml", "body", "wall")
-    centre, half = _vec(body.get("pos"))[:2], _vec(body.find("geom").get("size"))[:2]
-    return centre - half, centre + half
+_PUSH_WALL_XML = METAWORLD_ASSETS / "sawyer_xyz" / "sawyer_push_wall_v3.xml"
+
+
+def wall_xml_edits(pos: Array, half: Array) -> tuple[tuple[str, str], ...]:
+    """``build_model_xml`` edits that move/resize the stock push-wall-v3 wall (body ``wall``,
+    both of its box geoms) to centre ``pos`` and half-size ``half`` (xyz, metres)."""
+    body = _find(_PUSH_WALL_XML, "body", "wall")
+    size = body.find("geom").get("size")
+
+    def fmt(v: Array) -> str:
+        return " ".join(f"{x:g}" for x in v)
+
+    return (
+        (f'<body name="wall" pos="{body.get("pos")}">', f'<body name="wall" pos="{fmt(pos)}">'),
+        (f'size="{size}"', f'size="{fmt(half)}"'),
+    )
 
 
 PUSH_BOUNDARY = boundary_of("bounded_push.xml")
 SOCCER_BOUNDARY = boundary_of("bounded_soccer.xml")
-WALL_LOW, WALL_HIGH = _wall_box()
+# Fragile Push Wall: the stock wall (pos 0.1 0.75 0.06, half 0.12 0.01 0.06) lowered to 6 cm, so the
+# gripper base (bottom z ~0.08 at the drag height) passes over it and cannot shield the object
+# from the free (-x) end face, and deepened to 8 cm, so that face is a long stretch to pass.
+WALL_POS = np.array([0.1, 0.75, 0.03])
+WALL_HALF = np.array([0.12, 0.04, 0.03])
+WALL_LOW, WALL_HIGH = WALL_POS[:2] - WALL_HALF[:2], WALL_POS[:2] + WALL_HALF[:2]
 VASE_RADIUS = float(
     _vec(_find(ASSET_DIR / "obstructed_push.xml", "geom", "fb_vase_geom").get("size"))[0]
 )

@@ -19,7 +19,7 @@ class Reference(NamedTuple):
 REFERENCE_RETURNS: dict[str, Reference] = {
     "FailureBench/BoundedPush-v0": Reference(random=1.279, expert=157.689),
     "FailureBench/BoundedSoccer-v0": Reference(random=1.422, expert=141.286),
-    "FailureBench/FragilePushWall-v0": Reference(random=1.23, expert=140.785),
+    "FailureBench/FragilePushWall-v0": Reference(random=1.228, expert=121.272),
     "FailureBench/ObstructedPush-v0": Reference(random=1.2, expert=145.768),
 }
 

@@ -88,17 +88,33 @@ def soccer_expert(o: Array, memo: dict) -> Array:
     return drag_to(o, o[36:38] + np.array([0.0, 0.02]), p=8.0)
 
 
+WALL_GAP = 0.008  # push-wall expert: object edge to the wall's free end face while passing it
+WALL_PASS_SPEED = 0.35  # push-wall expert: |action| cap along the end face (3.5 mm/step)
+WALL_BACK_CLEAR = 0.055  # object centre this far past the back face before turning to the goal
+
+
 def push_wall_expert(o: Array, memo: dict) -> Array:
-    """Drag the object around the wall's free (-x) end: sideways, forwards, then to the goal."""
-    obj, goal = o[4:6], o[36:38]
-    x_clear = WALL_LOW[0] - OBJ_RADIUS - 0.015
-    if obj[1] < WALL_HIGH[1] + 0.03:
-        if obj[0] > x_clear + 0.015 and obj[1] > WALL_LOW[1] - OBJ_RADIUS - 0.06:
-            return drag_to(o, np.array([x_clear - 0.01, obj[1] - 0.01]))
-        if obj[0] > x_clear + 0.015:
-            return drag_to(o, np.array([x_clear - 0.01, obj[1]]))
-        return drag_to(o, np.array([x_clear, WALL_HIGH[1] + 0.05]))
-    return drag_to(o, goal)
+    """Drag the object around the wall's free (-x) end: sideways into a lane ``WALL_GAP`` beside
+    the end face, re-grip it centred (the sideways drag leaves it ~2 cm off the hand in x, at
+    the tips of the claws), slowly forward along the end face until the back finger clears the
+    wall, then to the goal."""
+    hand, obj, goal = o[:3], o[4:6], o[36:38]
+    x_lane = WALL_LOW[0] - OBJ_RADIUS - WALL_GAP
+    y_past = WALL_HIGH[1] + WALL_BACK_CLEAR
+    if obj[1] >= y_past:
+        return drag_to(o, goal)
+    if obj[0] > x_lane + 0.005 and not memo.get("lane"):
+        side = np.array([x_lane - 0.003, min(obj[1], WALL_LOW[1] - 0.07)])
+        return drag_to(o, side)
+    memo["lane"] = True
+    if memo.get("grip", 0) < 6:
+        if abs(hand[0] - obj[0]) > 0.004 and not memo.get("grip"):  # open, centre over it
+            return _action(hand, np.r_[obj[0], obj[1], DRAG_Z], 10.0, -1.0)
+        memo["grip"] = memo.get("grip", 0) + 1  # close in place
+        return _action(hand, np.r_[hand[:2], DRAG_Z], 10.0, 0.6)
+    a = drag_to(o, np.array([x_lane, y_past + 0.02]))
+    a[:2] = np.clip(a[:2], -WALL_PASS_SPEED, WALL_PASS_SPEED)
+    return a
 
 
 def obstructed_expert(o: Array, memo: dict) -> Array:

@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 from metaworld.envs import SawyerPushEnvV3, SawyerPushWallEnvV3, SawyerSoccerEnvV3
 
+from failurebench_sim import geometry
 from failurebench_sim.core import (
     FailureBenchEnv,
     contact_between,
@@ -119,6 +120,7 @@ class FragilePushWallEnv(FailureBenchEnv, SawyerPushWallEnvV3):
 
     STOCK_XML = "sawyer_push_wall_v3.xml"
     ADDITION_XML = "fragile_push_wall.xml"
+    XML_EDITS = geometry.wall_xml_edits(geometry.WALL_POS, geometry.WALL_HALF)
     NEAR_GAP = (0.005, 0.015)
 
     def _setup_failure(self) -> None:

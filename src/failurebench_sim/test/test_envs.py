@@ -107,6 +107,34 @@ def test_object_on_wall_costs_and_free_object_does_not(envs):
     assert term and info["cost"] == 1.0 and r == 0.0 and info["failure_distance"] <= 0.0
 
 
+def test_wall_model_matches_geometry_and_sits_below_the_gripper_base(envs):
+    """The XML edits took effect (low, deep wall), and at the drag height the gripper base
+    passes above the wall top, so it cannot shield the object from the free end face."""
+    env = envs[WALL]
+    env.reset(seed=0)
+    u = env.unwrapped
+    m, d = u.model, u.data
+    assert np.allclose(m.body("wall").pos, geometry.WALL_POS)
+    assert all(np.allclose(m.geom_size[g], geometry.WALL_HALF) for g in u.wall_geoms)
+    assert np.allclose(u.wall_box[0], geometry.WALL_LOW)
+    assert np.allclose(u.wall_box[1], geometry.WALL_HIGH)
+    u._settle_hand_at([geometry.WALL_LOW[0] - 0.1, 0.6, 0.05], steps=60)
+    base = [
+        g
+        for g in range(m.ngeom)
+        if m.geom_bodyid[g] == m.body("right_hand").id
+        and (m.geom_contype[g] or m.geom_conaffinity[g])
+    ]
+    bottoms = []
+    for g in base:
+        rot = d.geom_xmat[g].reshape(3, 3)
+        centre = d.geom_xpos[g] + rot @ m.geom_aabb[g][:3]
+        bottoms.append(centre[2] - (np.abs(rot) @ m.geom_aabb[g][3:])[2])
+    top = geometry.WALL_POS[2] + geometry.WALL_HALF[2]
+    assert base and min(bottoms) > top + 0.01
+    assert u.obj_init_pos[2] - m.geom_size[u.obj_geoms[0]][1] < top  # the object cannot pass over
+
+
 def test_arm_resting_on_vase_costs(envs):
     env = envs[VASE]
     env.reset(seed=0)

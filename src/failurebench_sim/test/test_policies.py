@@ -35,6 +35,23 @@ def test_expert_succeeds_safely_and_noise_causes_failures(tid):
     assert noisy["failure_rate"] > 0.0
 
 
+def test_push_wall_expert_passes_the_end_face_at_its_gap():
+    """The expert's path runs ``WALL_GAP`` (8 mm) beside the wall's free end face, within 2 mm."""
+    tid = "FailureBench/FragilePushWall-v0"
+    env, pol = gym.make(tid), policies.get(tid, "expert")
+    obs, _ = env.reset(seed=3)
+    pol.reset()
+    closest, success = np.inf, False
+    for _ in range(200):
+        obs, _, term, trunc, info = env.step(pol.act(obs))
+        closest, success = min(closest, info["failure_distance"]), success or info["success"]
+        if term or trunc:
+            break
+    env.close()
+    assert success and not term
+    assert policies.WALL_GAP - 0.002 < closest < policies.WALL_GAP + 0.002
+
+
 @pytest.mark.parametrize("tid", failurebench_sim.TASK_IDS)
 def test_recovery_keeps_near_failure_start_safe(tid):
     res = evaluate(tid, "recovery", 0.0, episodes=3, seed0=0, start="near_failure")
