@@ -115,6 +115,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("}")
         print(f"(also written to {Path(args.out) / 'references.csv'})")
         return 0
+    if args.throughput:
+        for row in benchmark.run_throughput(args.out):
+            print("  " + ", ".join(_fmt(k, v) for k, v in row.items()))
+        print(f"(written to {Path(args.out) / 'throughput.csv'})")
+        return 0
     tables = benchmark.run_bench(args.out, args.episodes, progress=not args.quiet)
     stale = tables.pop("stale")
     for name, rows in tables.items():
@@ -189,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--episodes", type=int, default=50)
     bench.add_argument(
         "--references", action="store_true", help="only measure the normaliser's reference returns"
+    )
+    bench.add_argument(
+        "--throughput", action="store_true", help="only measure env steps/s against push-v3"
     )
     bench.set_defaults(func=cmd_bench)
     return parser

@@ -115,3 +115,17 @@ def test_evaluate_policy_expert_row():
     assert row["episodes"] == 1 and row["mean_length"] >= 1
     assert row["success_rate"] in (0.0, 1.0) and row["failure_rate"] in (0.0, 1.0)
     assert np.isfinite(row["normalized_return"])
+
+
+def test_throughput_only_bench_writes_every_env_against_push_v3(tmp_path):
+    import csv
+
+    from failurebench_sim.benchmark import BASELINE_ENV, run_throughput
+
+    rows = run_throughput(tmp_path, steps=30)
+    with open(tmp_path / "throughput.csv") as f:
+        written = list(csv.DictReader(f))
+    assert [r["env"] for r in written] == [r["env"] for r in rows]
+    assert rows[0]["env"] == BASELINE_ENV and rows[0]["ratio_vs_push_v3"] == 1.0
+    assert len(rows) == 5 and all(r["steps_per_s"] > 0 for r in rows)
+    assert cli.build_parser().parse_args(["bench", "--throughput"]).throughput
