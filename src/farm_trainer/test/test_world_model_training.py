@@ -170,3 +170,17 @@ def test_build_qrisk_gate_from_checkpoints(data, tmp_path):
     gate = build_qrisk_gate(out, rec, eps_safe=0.3)
     assert isinstance(gate, QRiskGate) and gate.eps_safe == 0.3
     assert gate(np.zeros((3, 2)), np.zeros((3, 2))).actions.shape == (3, 2)
+
+
+def test_obs_noise_augmentation_perturbs_inputs_only_when_enabled():
+    from farm_safety_critic.sequence_sampler import SequenceSampler
+    from farm_trainer.safety.train_world_model import with_obs_noise
+
+    batch = SequenceSampler([point_mass_dataset(n_episodes=4, seed=0)], 2, 0.25, seed=0).sample(8)
+    std = torch.full((batch.obs.shape[-1],), 0.1)
+    noisy = with_obs_noise(batch, std)
+    diff = (noisy.obs - batch.obs).std().item()
+    assert 0.05 < diff < 0.2 and not torch.equal(noisy.next_obs, batch.next_obs)
+    for name in ("actions", "rewards", "costs", "terminated", "mask"):
+        assert torch.equal(getattr(noisy, name), getattr(batch, name))
+    assert torch.equal(with_obs_noise(batch, torch.zeros_like(std)).obs, batch.obs)

@@ -34,7 +34,7 @@ from farm_safety_critic.calibration import (
     logged_action_c_h,
 )
 from farm_safety_critic.losses import LossConfig, RunningScale, pi_loss, world_model_loss
-from farm_safety_critic.sequence_sampler import SequenceSampler, TransitionDataset
+from farm_safety_critic.sequence_sampler import SequenceSampler, SliceBatch, TransitionDataset
 from farm_safety_critic.world_model import WorldModel, WorldModelConfig
 
 
@@ -51,6 +51,10 @@ class WorldModelTrainConfig:
     gamma_risk: float = 0.9  # only for the evaluation metrics
     eps_safe: float = 0.3  # only for the evaluation metrics
     log_every: int = 100
+    obs_noise: float = 0.0
+    """Gaussian input-noise augmentation, in units of the observation std (0: off). With a few
+    dozen failure transitions the constraint head can memorise them; noisy copies of the
+    inputs ask it for a smooth boundary instead."""
     model: dict[str, Any] = field(default_factory=dict)  # WorldModelConfig overrides
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -73,6 +77,8 @@ class WorldModelUpdater:
 
     def step(self, batch) -> dict[str, float]:
         self.model.train()
+        if self.cfg.obs_noise > 0:
+            batch = with_obs_noise(batch, self.cfg.obs_noise * self.model.obs_std)
         loss, z, metrics = world_model_loss(self.model, batch, self.cfg.loss)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
@@ -87,6 +93,14 @@ class WorldModelUpdater:
         self.pi_optim.step()
         self.model.soft_update_target_Q(self.cfg.tau)
         return {**metrics, **p_metrics, "grad_norm": float(gn)}
+
+
+def with_obs_noise(batch: SliceBatch, std: torch.Tensor) -> SliceBatch:
+    """The batch with independent N(0, std^2) noise on obs and next_obs (per feature)."""
+    noisy = dict(batch.__dict__)
+    noisy["obs"] = batch.obs + torch.randn_like(batch.obs) * std
+    noisy["next_obs"] = batch.next_obs + torch.randn_like(batch.next_obs) * std
+    return SliceBatch(**noisy)
 
 
 def evaluate_world_model(
