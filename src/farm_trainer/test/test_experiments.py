@@ -164,7 +164,7 @@ def test_config_rejects_bad_input(tmp_path):
 
 
 def test_shipped_configs_load():
-    for name in ("headline", "demo", "smoke"):
+    for name in ("headline", "demo", "smoke", "quick4", "farm_data120k"):
         cfg = load_config(ROOT / "config" / "experiments" / f"{name}.yaml")
         assert cfg.name == name
     headline = load_config(ROOT / "config" / "experiments" / "headline.yaml")
