@@ -211,3 +211,12 @@ def test_make_filter_receives_the_live_actor(tmp_path):
     trainer = OnlineTrainer(fast_config(tmp_path), make_filter=factory)
     assert seen == [trainer.actor]
     trainer.close()
+
+
+def test_non_finite_actions_hold_still_instead_of_crashing():
+    from farm_trainer.online.action_filter import hold_still_if_nonfinite
+
+    a, n = hold_still_if_nonfinite(np.array([[0.5, np.nan], [0.2, -0.3], [np.inf, 0.0]]))
+    assert n == 2 and np.array_equal(a, np.array([[0, 0], [0.2, -0.3], [0, 0]], np.float32))
+    same, n = hold_still_if_nonfinite(np.array([[0.1, 0.2]]))
+    assert n == 0 and np.allclose(same, [[0.1, 0.2]])

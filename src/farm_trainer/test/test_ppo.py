@@ -74,3 +74,21 @@ def test_updater_raises_logp_of_positive_advantage_actions_and_decays_lr():
     s2 = ppo.update(batch)
     assert s2["lr_actor"] == pytest.approx(5e-4)
     assert np.isfinite([s2[k] for k in ("pi_loss", "v_loss", "entropy", "kl", "clipfrac")]).all()
+
+
+def test_clip_loss_stays_finite_for_far_off_policy_actions():
+    new = torch.tensor([0.0, 0.0, 0.0], requires_grad=True)
+    old = torch.tensor([-1500.0, 1500.0, 0.0])  # recovery actions deep in pi_task's tails
+    adv = torch.tensor([-1.0, 1.0, 0.5])
+    loss = ppo_clip_loss(new, old, adv, clip=0.05)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(new.grad).all()
+
+
+def test_non_finite_loss_skips_the_step_and_keeps_weights():
+    actor, critic = TanhGaussianActor(3, 2, hidden=8, depth=1), ValueNet(3, hidden=8, depth=1)
+    up = PPOUpdater(actor, critic, PPOConfig())
+    before = [p.detach().clone() for p in actor.parameters()]
+    up._step(up.opt_actor, actor, torch.tensor(float("nan"), requires_grad=True), 0.5)
+    assert up.skipped_steps == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, actor.parameters(), strict=True))

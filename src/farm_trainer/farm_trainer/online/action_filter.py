@@ -59,3 +59,18 @@ class PassThrough:
             score=np.full(n, np.nan),
             threshold=float("nan"),
         )
+
+
+def hold_still_if_nonfinite(actions: np.ndarray) -> tuple[np.ndarray, int]:
+    """Rows with a NaN/inf entry become zeros (no end-effector motion); returns (actions, n_rows).
+
+    A diverged policy must not crash a run or reach the robot: the env would reject the action,
+    a real controller might not.
+    """
+    a = np.asarray(actions, dtype=np.float32)
+    bad = ~np.isfinite(a).all(axis=-1)
+    if not bad.any():
+        return a, 0
+    a = a.copy()
+    a[bad] = 0.0
+    return a, int(bad.sum())

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from farm_policies import Policy
-from farm_trainer.online.action_filter import ActionFilter
+from farm_trainer.online.action_filter import ActionFilter, hold_still_if_nonfinite
 from farm_trainer.online.envs import make_env
 
 
@@ -31,6 +31,7 @@ def evaluate_policy(
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     env = env_id() if callable(env_id) else make_env(env_id)
     returns, lengths, successes, failures, replaced = [], [], [], [], []
+    nonfinite = 0
     try:
         for ep in range(episodes):
             obs, _ = env.reset(seed=seed0 + ep)
@@ -40,6 +41,8 @@ def evaluate_policy(
                 if action_filter is not None:
                     d = action_filter(obs[None].astype(np.float32), action[None])
                     action, rep = np.asarray(d.actions[0], np.float32), rep + int(d.replaced[0])
+                action, n_bad = hold_still_if_nonfinite(action)
+                nonfinite += n_bad
                 obs, reward, term, trunc, info = env.step(action)
                 ret, n = ret + float(reward), n + 1
                 success |= bool(info.get("success", 0) > 0)
@@ -61,6 +64,7 @@ def evaluate_policy(
         "failure_rate": float(np.mean(failures)),
         "length_mean": float(np.mean(lengths)),
         "returns": returns,
+        "nonfinite_actions": nonfinite,
     }
     if action_filter is not None:
         out["replaced_frac"] = float(np.mean(replaced))

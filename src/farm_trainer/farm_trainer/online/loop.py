@@ -35,7 +35,7 @@ from farm_policies import (
 )
 from farm_policies.checkpoint import policy_header
 from farm_trainer.logging_utils import RunLogger
-from farm_trainer.online.action_filter import ActionFilter, PassThrough
+from farm_trainer.online.action_filter import ActionFilter, PassThrough, hold_still_if_nonfinite
 from farm_trainer.online.cost import CostHook
 from farm_trainer.online.envs import make_env, make_vector_env, real_next_obs, step_info
 from farm_trainer.online.gae import compute_gae
@@ -181,7 +181,7 @@ class OnlineTrainer:
         self.ckpt_path = self.out_dir / "checkpoints" / CHECKPOINT_NAME
         self.counters = {
             "update": 0, "env_steps": 0, "episodes": 0, "ir_failure_episodes": 0,
-            "failure_steps": 0, "successes": 0, "replaced_actions": 0,
+            "failure_steps": 0, "successes": 0, "replaced_actions": 0, "nonfinite_actions": 0,
         }  # fmt: skip
         self.logger: RunLogger | None = None
         self._obs: np.ndarray | None = None
@@ -231,7 +231,8 @@ class OnlineTrainer:
             obs_t = torch.as_tensor(obs)
             proposed = self.actor.act(obs_t).numpy()
             decision = self.action_filter(obs, proposed).validate(n, self.act_dim)
-            executed = np.clip(decision.actions, -1.0, 1.0)
+            executed, n_bad = hold_still_if_nonfinite(np.clip(decision.actions, -1.0, 1.0))
+            self.counters["nonfinite_actions"] += n_bad
             ro.logp[t] = self.actor.log_prob(obs_t, torch.as_tensor(executed)).numpy()
             ro.values[t] = self.critic(obs_t).numpy()
             next_obs, reward, term, trunc, info = self.envs.step(executed)

@@ -41,9 +41,14 @@ class PPOConfig:
         return asdict(self)
 
 
+LOG_RATIO_BOUND = 20.0
+
+
 def ppo_clip_loss(new_logp: Tensor, old_logp: Tensor, adv: Tensor, clip: float) -> Tensor:
     """Negative PPO-clip objective (Eq. 3): -E[min(rho * A, clip(rho, 1-eps, 1+eps) * A)]."""
-    ratio = (new_logp - old_logp).exp()
+    # beyond e^+-20 the ratio is deep in the clipped range anyway; the clamp keeps exp() finite
+    # for off-policy (recovery) actions whose log-probabilities under pi_task are very low
+    ratio = (new_logp - old_logp).clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND).exp()
     surrogate = torch.min(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv)
     return -surrogate.mean()
 
@@ -91,6 +96,7 @@ class PPOUpdater:
         self.cfg = config or PPOConfig()
         self.total_updates = total_updates
         self.n_updates = 0
+        self.skipped_steps = 0
         self.opt_actor = torch.optim.Adam(
             actor.parameters(), self.cfg.lr_actor, eps=self.cfg.adam_eps
         )
@@ -107,11 +113,21 @@ class PPOUpdater:
                 group["lr"] = lr * frac
         return frac
 
-    @staticmethod
-    def _step(opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor, max_norm: float) -> None:
+    def _step(
+        self, opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor, max_norm: float
+    ) -> None:
+        """One clipped gradient step; skipped (and counted) when the loss or gradient is not
+        finite, so one bad minibatch cannot turn the weights into NaN."""
         opt.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            self.skipped_steps += 1
+            return
         loss.backward()
-        nn.utils.clip_grad_norm_(module.parameters(), max_norm)
+        norm = nn.utils.clip_grad_norm_(module.parameters(), max_norm)
+        if not torch.isfinite(norm):
+            opt.zero_grad(set_to_none=True)
+            self.skipped_steps += 1
+            return
         opt.step()
 
     def update(self, batch: PPOBatch, generator: torch.Generator | None = None) -> dict[str, float]:
@@ -155,6 +171,7 @@ class PPOUpdater:
         self.n_updates += 1
         out = {k: float(sum(v) / max(len(v), 1)) for k, v in stats.items()}
         out["lr_actor"] = cfg.lr_actor * lr_frac
+        out["skipped_steps"] = float(self.skipped_steps)
         return out
 
     def optimizer_states(self) -> dict[str, dict[str, Any]]:
