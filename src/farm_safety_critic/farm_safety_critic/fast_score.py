@@ -74,9 +74,12 @@ def _normed_linear(m: NormedLinear) -> Op:
 
     def f(x: Array) -> Array:
         y = lin(x)
-        mu = y.mean(-1, keepdims=True)
-        var = ((y - mu) ** 2).mean(-1, keepdims=True)
-        return act((y - mu) / np.sqrt(var + eps) * gamma + beta)
+        y -= y.mean(-1, keepdims=True)
+        inv = 1.0 / np.sqrt(np.einsum("...i,...i->...", y, y)[..., None] / y.shape[-1] + eps)
+        y *= inv
+        y *= gamma
+        y += beta
+        return act(y)
 
     return f
 
@@ -151,15 +154,17 @@ class NumpyCH:
         obs = np.asarray(obs, dtype=np.float32)
         z = self._encoder(np.clip((obs - self._mean) / self._std, -self._clip, self._clip))
         a = self._bound(np.asarray(proposed, dtype=np.float32))
-        out = np.empty((self.horizon + 1, obs.shape[0]), dtype=np.float32)
+        pairs = []
         for i in range(self.horizon + 1):
             za = np.concatenate([z, a], axis=-1)
-            logit = self._constraint(za)[:, 0]
-            out[i] = 0.5 * (1.0 + np.tanh(0.5 * logit))  # sigmoid, overflow-free
+            pairs.append(za)
             if i < self.horizon:
                 z = self._dynamics(za)
                 a = self._bound(self._policy(self._decoder(z) * self._std + self._mean))
-        return out
+        # C(z_i, a_i) for every i in one batched call (the terms are independent given the pairs)
+        logit = self._constraint(np.concatenate(pairs, axis=0))[:, 0]
+        out = 0.5 * (1.0 + np.tanh(0.5 * logit))  # sigmoid, overflow-free
+        return out.reshape(self.horizon + 1, obs.shape[0]).astype(np.float32, copy=False)
 
     def __call__(self, obs: Array, proposed: Array) -> Array:
         """C_H per row, shape (batch,)."""
