@@ -41,7 +41,7 @@ def _mish(x: Array) -> Array:
     return x * n / (n + 2.0)
 
 
-def _activation(m: nn.Module, simnorm_dim: int | None = None) -> Op:
+def _activation(m: nn.Module) -> Op:
     if isinstance(m, nn.Mish):
         return _mish
     if isinstance(m, nn.ReLU):

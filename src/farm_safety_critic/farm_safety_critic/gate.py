@@ -97,12 +97,10 @@ class ScoreGate:
     ) -> tuple[np.ndarray, np.ndarray]:
         ok = np.isfinite(obs).all(1) & np.isfinite(proposed).all(1)
         score = np.full(obs.shape[0], np.inf)
-        if ok.all():
-            s = self.score_numpy(obs, proposed)
-            score[:] = np.where(np.isfinite(s), s, np.inf)
-        elif ok.any():
-            s = self.score_numpy(obs[ok], proposed[ok])
-            score[ok] = np.where(np.isfinite(s), s, np.inf)
+        if ok.any():
+            rows = slice(None) if ok.all() else ok  # no boolean-index copies in the usual case
+            s = self.score_numpy(obs[rows], proposed[rows])
+            score[rows] = np.where(np.isfinite(s), s, np.inf)
         return score, ok
 
     def scores(self, obs: np.ndarray, proposed: np.ndarray) -> np.ndarray:
@@ -166,9 +164,11 @@ class SafetyGate(ScoreGate):
         self.world_model = world_model.to(self.device).eval()
         self.task_policy = as_policy(task_policy)
         self.horizon, self.gamma_risk = int(horizon), float(gamma_risk)
-        self.numpy_scorer = _numpy_scorer(world_model, task_policy, self.horizon, self.gamma_risk)
-        if numpy_scoring is False:
-            self.numpy_scorer = None
+        self.numpy_scorer = (
+            _numpy_scorer(world_model, task_policy, self.horizon, self.gamma_risk)
+            if numpy_scoring
+            else None
+        )
 
     def score(self, obs: Tensor, proposed: Tensor) -> Tensor:
         return c_h(self.world_model, self.task_policy, obs, proposed, self.horizon, self.gamma_risk)

@@ -143,6 +143,7 @@ def summary_rows(results: list[TaskResult]) -> list[dict[str, Any]]:
     """One row per task x method that has at least one run."""
     rows = []
     for tr in results:
+        bc_return, offline_return = offline_returns(tr)
         for method, runs in tr.runs.items():
             ir = _mean_std([r.last["ir_failure_episodes"] for r in runs])
             after = _mean_std([_eval_norm(r.eval_final) for r in runs])
@@ -166,8 +167,7 @@ def summary_rows(results: list[TaskResult]) -> list[dict[str, Any]]:
                 "replaced_frac_mean": _mean_std(
                     [r.last.get("replaced_frac_total", math.nan) for r in runs])[0],
                 "steps_per_s_mean": _mean_std([r.steps_per_s for r in runs])[0],
-                "bc_return": offline_returns(tr)[0],
-                "offline_return": offline_returns(tr)[1],
+                "bc_return": bc_return, "offline_return": offline_return,
             })  # fmt: skip
     return rows
 
