@@ -186,3 +186,39 @@ def logged_action_c_h(
             z = world_model.next(z, acts[k])
         out.append(discount_sum(torch.stack(terms).cpu() * m, gamma_risk).numpy())
     return np.concatenate(out).astype(np.float64)
+
+
+EPS_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+def choose_eps_safe(
+    heldout_scores: np.ndarray,
+    labels: np.ndarray,
+    expert_scores: np.ndarray,
+    max_firing: float,
+    max_expert_firing: float,
+    grid: Sequence[float] = EPS_GRID,
+) -> dict:
+    """The per-task threshold: the highest recall on held-out data within two alarm budgets.
+
+    Recall falls as eps_safe rises, so the answer is the smallest grid value whose firing rate is
+    at most ``max_firing`` on the held-out noisy roll-outs (how often recovery would take over
+    from a noisy policy) and at most ``max_expert_firing`` on the scripted expert (false alarms
+    that cost return). When no value meets both budgets the largest grid value is returned with
+    ``budgets_met`` False. The dict also holds the whole curve, for the report.
+    """
+    grid = sorted(float(e) for e in grid)
+    if not grid or grid[0] < 0:
+        raise CalibrationError(f"eps grid must be non-empty and non-negative, got {grid}")
+    labels = np.asarray(labels, dtype=bool)
+    curve = []
+    for eps in grid:
+        precision, recall = precision_recall(heldout_scores, labels, eps)
+        curve.append({"eps_safe": eps, "recall": recall, "precision": precision,
+                      "firing_rate": firing_rate(heldout_scores, eps),
+                      "expert_firing_rate": firing_rate(expert_scores, eps)})  # fmt: skip
+    ok = [c for c in curve
+          if c["firing_rate"] <= max_firing and c["expert_firing_rate"] <= max_expert_firing]  # fmt: skip
+    chosen = ok[0] if ok else curve[-1]
+    return {"eps_safe": chosen["eps_safe"], "budgets_met": bool(ok), "max_firing": max_firing,
+            "max_expert_firing": max_expert_firing, "curve": curve}  # fmt: skip

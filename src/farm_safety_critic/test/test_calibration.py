@@ -75,3 +75,25 @@ def test_gate_firing_rate_on_expert_pairs():
     scorer = lambda obs, act: obs[:, 0] + act[:, 0]  # noqa: E731
     obs, act = np.array([[0.1], [0.5], [0.2], [0.0]]), np.array([[0.0], [0.0], [0.2], [0.0]])
     assert gate_firing_rate(scorer, obs, act, eps_safe=0.3) == pytest.approx(0.5)
+
+
+def test_choose_eps_safe_takes_most_recall_within_both_alarm_budgets():
+    from farm_safety_critic.calibration import choose_eps_safe
+
+    held = np.array([0.01, 0.03, 0.06, 0.15, 0.5, 0.02, 0.005, 0.0, 0.0, 0.0])
+    labels = np.array([0, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    expert = np.array([0.0, 0.03, 0.0, 0.0])  # one expert step scores 0.03
+    # eps 0.02: held-out fires on 0.03, 0.06, 0.15, 0.5 (4/10) and on 1/4 expert steps
+    res = choose_eps_safe(held, labels, expert, max_firing=0.5, max_expert_firing=0.25,
+                          grid=(0.05, 0.02, 0.1))  # fmt: skip
+    assert res["eps_safe"] == 0.02 and res["budgets_met"]
+    assert [c["eps_safe"] for c in res["curve"]] == [0.02, 0.05, 0.1]
+    assert res["curve"][0]["recall"] == 1.0 and res["curve"][0]["firing_rate"] == 0.4
+    # no expert false alarms allowed -> 0.05 (recall 3/4)
+    res = choose_eps_safe(held, labels, expert, 0.5, 0.0, grid=(0.02, 0.05, 0.1))
+    assert res["eps_safe"] == 0.05 and res["curve"][1]["recall"] == 0.75
+    # budgets nobody meets -> the most conservative threshold, flagged
+    res = choose_eps_safe(held, labels, expert, 0.0, 0.0, grid=(0.02, 0.05, 0.1))
+    assert res["eps_safe"] == 0.1 and not res["budgets_met"]
+    with pytest.raises(CalibrationError):
+        choose_eps_safe(held, labels, expert, 0.1, 0.1, grid=())

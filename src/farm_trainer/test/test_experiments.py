@@ -45,13 +45,18 @@ def test_smoke_pipeline_end_to_end_then_resume_skips_everything(tmp_path):
     ran = {(r["stage"], r["item"]) for r in first}
     for expected in [("data", "task_demos"), ("offline_task", ""), ("offline_recovery", ""),
                      ("failures", "failures"), ("failures", "failures_near"), ("world_model", ""),
-                     ("calibration", "scores"), ("online", "unio4_s0"), ("online", "farm_s0"),
+                     ("calibration", "eps_safe"), ("calibration", "scores"), ("online", "unio4_s0"), ("online", "farm_s0"),
                      ("evaluate", "bc"), ("evaluate", "farm_s0")]:  # fmt: skip
         assert expected in ran
     for sub in ("data", "offline_task", "offline_recovery", "world_model", "calibration",
                 "online/unio4_s0", "online/farm_s0"):  # fmt: skip
         assert (task_root / sub).is_dir(), sub
 
+    # the per-task threshold (gate.eps_rule) is the one the calibration report (and the gate) use
+    eps = json.loads((task_root / "calibration" / "eps_safe.json").read_text())
+    assert eps["eps_safe"] in [c["eps_safe"] for c in eps["curve"]]
+    calib = json.loads((task_root / "calibration" / "calibration.json").read_text())
+    assert calib["world_model_c_h"].get("eps_safe", eps["eps_safe"]) == eps["eps_safe"]
     near = load_dataset(task_root / "data" / "failures_near.npz")
     assert near.metadata["start"] == "near_failure" and len(near) >= 200
 
@@ -152,6 +157,10 @@ def test_config_rejects_bad_input(tmp_path):
         config_from_dict({"methods": ["farm", "sac"]})
     with pytest.raises(ExperimentConfigError, match="online.steps"):
         config_from_dict({"online": {"steps": 0}})
+    with pytest.raises(ExperimentConfigError, match="eps_rule"):
+        config_from_dict({"gate": {"eps_rule": {"max_firing": 0.1}}})
+    with pytest.raises(ExperimentConfigError, match="eps_rule"):
+        config_from_dict({"gate": {"eps_rule": {"max_firing": 2.0, "max_expert_firing": 0.1}}})
     with pytest.raises(ExperimentConfigError, match="failure_policy"):
         config_from_dict({"data": {"failure_policy": "human"}})
     bad = tmp_path / "bad.yaml"
@@ -164,7 +173,7 @@ def test_config_rejects_bad_input(tmp_path):
 
 
 def test_shipped_configs_load():
-    for name in ("headline", "demo", "smoke", "quick4", "farm_data120k"):
+    for name in ("headline", "demo", "smoke", "quick4", "farm_data120k", "headline_2e5"):
         cfg = load_config(ROOT / "config" / "experiments" / f"{name}.yaml")
         assert cfg.name == name
     headline = load_config(ROOT / "config" / "experiments" / "headline.yaml")

@@ -77,6 +77,9 @@ class GateConfig:
     horizon: int = 3
     gamma_risk: float = 0.9
     qrisk_eps_safe: float = 0.3
+    eps_rule: dict[str, float] | None = None
+    """Per-task eps_safe chosen on held-out data instead of ``eps_safe``:
+    ``{max_firing: 0.1, max_expert_firing: 0.03}`` (``calibration.choose_eps_safe``)"""
     mppi: dict[str, Any] = field(
         default_factory=lambda: {
             "num_samples": 128,
@@ -155,6 +158,14 @@ class ExperimentConfig:
         ):
             if int(v) < 1:
                 raise ExperimentConfigError(f"{name} must be >= 1, got {v}")
+        rule = self.gate.eps_rule
+        if rule is not None:
+            if set(rule) != {"max_firing", "max_expert_firing"}:
+                raise ExperimentConfigError(
+                    f"gate.eps_rule needs exactly max_firing and max_expert_firing, got {sorted(rule)}"
+                )
+            if not all(0.0 <= float(v) <= 1.0 for v in rule.values()):
+                raise ExperimentConfigError(f"gate.eps_rule budgets must lie in [0, 1], got {rule}")
         if self.data.near_failure_transitions < 0:
             raise ExperimentConfigError(
                 f"data.near_failure_transitions must be >= 0, got {self.data.near_failure_transitions}"

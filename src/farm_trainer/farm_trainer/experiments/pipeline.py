@@ -10,6 +10,7 @@ granularity; an interrupted online run continues from its last checkpoint):
     world_model       world_model/world_model.safetensors   task demos + failures (Eq. 4-9)
     qrisk             world_model/qrisk.safetensors         Recovery RL's critic (recrl only)
     calibration       calibration/{calibration,latency}.json  held-out "failure within H"
+                      (+ eps_safe.json: the per-task threshold when ``gate.eps_rule`` is set)
     online            online/<method>_s<seed>/  PPO from the SAME offline checkpoints
     evaluate          offline_task/eval_init.json, online/<run>/eval_final.json
 
@@ -133,6 +134,18 @@ class TaskPipeline:
     @property
     def qrisk_path(self) -> Path:
         return self.wm_dir / "qrisk.safetensors"
+
+    @property
+    def eps_safe_path(self) -> Path:
+        return self.calib_dir / "eps_safe.json"
+
+    @property
+    def eps_safe(self) -> float:
+        """C_H threshold: ``gate.eps_safe``, or the calibrated per-task value (``gate.eps_rule``)."""
+        if self.cfg.gate.eps_rule is None:
+            return self.cfg.gate.eps_safe
+        self._require(self.eps_safe_path)
+        return float(read_json(self.eps_safe_path)["eps_safe"])
 
     def run_dir(self, method: str, seed: int) -> Path:
         return self.online_dir / run_name(method, seed)
@@ -328,7 +341,7 @@ class TaskPipeline:
         self._step("qrisk", "", [self.qrisk_path, metrics_path(self.qrisk_path)], run)
 
     # ------------------------------------------------------------------ (d) calibration
-    def safety_gate(self, task_actor: Any = None):
+    def safety_gate(self, task_actor: Any = None, eps_safe: float | None = None):
         """FARM's SafetyGate (C_H, Eq. 10-11) over the offline task policy and recovery policy."""
         from farm_policies.checkpoint import load_actor_value
         from farm_safety_critic.gate import build_gate
@@ -336,8 +349,9 @@ class TaskPipeline:
         if task_actor is None:
             task_actor = load_actor_value(self.task_actor_path)[0].eval()
         g = self.cfg.gate
+        eps = self.eps_safe if eps_safe is None else eps_safe
         return build_gate(self.world_model_path, task_actor, self.recovery_actor_path,
-                          eps_safe=g.eps_safe, horizon=g.horizon, gamma_risk=g.gamma_risk)  # fmt: skip
+                          eps_safe=eps, horizon=g.horizon, gamma_risk=g.gamma_risk)  # fmt: skip
 
     def qrisk_gate(self):
         from farm_safety_critic.qrisk import build_qrisk_gate
@@ -360,10 +374,32 @@ class TaskPipeline:
             self._require(self.world_model_path, self.data_path("heldout"))
             write_json(self.calib_dir / "latency.json", self.gate_latency())
 
+        def choose_eps() -> None:
+            self._require(self.world_model_path, self.recovery_actor_path, self.task_actor_path,
+                          self.data_path("heldout"), self.data_path("expert"))  # fmt: skip
+            write_json(self.eps_safe_path, self.choose_eps_safe())
+
+        if self.cfg.gate.eps_rule is not None:
+            self._step("calibration", "eps_safe", [self.eps_safe_path], choose_eps)
         self._step("calibration", "scores", [self.calib_dir / "calibration.json"], run)
         if "recrl" in self.cfg.methods:
             self._step("calibration", "qrisk", [self.calib_dir / "qrisk.json"], run_qrisk)
         self._step("calibration", "latency", [self.calib_dir / "latency.json"], latency)
+
+    def choose_eps_safe(self) -> dict[str, Any]:
+        """``calibration.choose_eps_safe`` with C_H of the offline task policy (as the gate scores
+        at the start of fine-tuning) on held-out noisy roll-outs and on the scripted expert."""
+        from failurebench_sim.datasets import load_dataset
+        from farm_safety_critic import calibration as cal
+
+        g = self.cfg.gate
+        heldout = load_dataset(self.data_path("heldout"))
+        expert = load_dataset(self.data_path("expert"))
+        gate = self.safety_gate(eps_safe=g.eps_safe)  # scores do not depend on the threshold
+        return cal.choose_eps_safe(
+            cal.score_dataset(gate.scores, heldout), cal.failure_within(heldout, g.horizon),
+            cal.score_dataset(gate.scores, expert), **g.eps_rule,
+        )  # fmt: skip
 
     def _score_report(self, scorer: Any, eps_safe: float) -> dict[str, Any]:
         """Scorer vs "IR failure within H" on held-out roll-outs + firing rate on the expert."""
@@ -395,9 +431,9 @@ class TaskPipeline:
             "gamma_risk": g.gamma_risk,
             "heldout": {"n": len(heldout),
                         "n_failure_episodes": int(heldout.episode_failures().sum())},
-            "world_model_c_h": self._score_report(gate.scores, g.eps_safe),
+            "world_model_c_h": self._score_report(gate.scores, gate.eps_safe),
             "world_model_logged_actions": _calibration_or_error(
-                lambda: cal.calibrate(logged, labels, g.eps_safe, g.horizon).as_dict()
+                lambda: cal.calibrate(logged, labels, gate.eps_safe, g.horizon).as_dict()
             ),
         }  # fmt: skip
 
@@ -446,7 +482,7 @@ class TaskPipeline:
         if method == "unio4":
             return None
         g = self.cfg.gate
-        hp = {"eps_safe": g.eps_safe, "horizon": g.horizon, "gamma_risk": g.gamma_risk}
+        hp = {"eps_safe": self.eps_safe, "horizon": g.horizon, "gamma_risk": g.gamma_risk}
         if method == "farm":
             self._require(self.world_model_path, self.recovery_actor_path)
             return lambda actor: self.safety_gate(actor)
@@ -458,7 +494,7 @@ class TaskPipeline:
 
             self._require(self.world_model_path)
             mcfg = MPPIConfig(**{"horizon": g.horizon, "gamma_risk": g.gamma_risk,
-                                 "eps_safe": g.eps_safe, **g.mppi})  # fmt: skip
+                                 "eps_safe": self.eps_safe, **g.mppi})  # fmt: skip
             return lambda actor: build_mppi_gate(self.world_model_path, actor, mcfg, seed, **hp)
         raise PipelineError(f"unknown method {method!r}")
 

@@ -263,7 +263,8 @@ def _calibration_lines(results: list[TaskResult]) -> list[str]:
         "## Safety-score calibration on held-out noisy roll-outs (IR failure within H steps)",
         "",
     ]
-    head = ["Task", "score", "ROC-AUC", "precision", "recall", "firing rate", "expert firing rate"]
+    head = ["Task", "score", "eps_safe", "ROC-AUC", "precision", "recall", "firing rate",
+            "expert firing rate"]  # fmt: skip
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for tr in results:
         for name in ("world_model_c_h", "world_model_logged_actions", "qrisk"):
@@ -271,12 +272,11 @@ def _calibration_lines(results: list[TaskResult]) -> list[str]:
             if not c:
                 continue
             if "error" in c:
-                out.append(f"| {tr.task} | {name} | {c['error']} | | | | |")
+                out.append(f"| {tr.task} | {name} | | {c['error']} | | | | |")
                 continue
-            vals = [
-                c.get(k)
-                for k in ("roc_auc", "precision", "recall", "firing_rate", "expert_firing_rate")
-            ]
+            keys = ("eps_safe", "roc_auc", "precision", "recall", "firing_rate",
+                    "expert_firing_rate")  # fmt: skip
+            vals = [c.get(k) for k in keys]
             out.append(
                 "| "
                 + " | ".join([tr.task, name, *("–" if v is None else f"{v:.3f}" for v in vals)])
