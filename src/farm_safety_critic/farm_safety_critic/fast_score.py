@@ -35,10 +35,8 @@ def _view(t: Any) -> Array:
 
 
 def _mish(x: Array) -> Array:
-    """x * tanh(softplus(x)) = x * n / (n + 2) with n = e^x (e^x + 2) (no log/tanh calls)."""
-    e = np.exp(np.minimum(x, 20.0))  # beyond 20 the ratio is 1 to float32 precision
-    n = e * (e + 2.0)
-    return x * n / (n + 2.0)
+    """x * tanh(softplus(x)); ``logaddexp(0, x)`` is an overflow-free softplus in one call."""
+    return x * np.tanh(np.logaddexp(0.0, x))
 
 
 def _activation(m: nn.Module) -> Op:
@@ -69,14 +67,35 @@ def _linear(m: nn.Linear) -> Op:
 
 
 def _normed_linear(m: NormedLinear) -> Op:
-    lin, act = _linear(m), _activation(m.act)
+    """Linear -> LayerNorm -> activation with the mean subtraction folded into the weights.
+
+    LayerNorm centres y = x W^T + b over the output features; centring W^T's rows and b once
+    gives the centred y from the matmul itself, and the variance is one more matmul with a
+    1/n column: ~3x faster than mean/einsum reductions at batch 1. The folded copy is rebuilt
+    whenever the weight or bias tensor changes in place (torch's ``_version`` counter), so
+    live updates are still seen.
+    """
+    act = _activation(m.act)
     gamma, beta, eps = _view(m.ln.weight), _view(m.ln.bias), float(m.ln.eps)
+    weight, bias = m.weight, m.bias
+    avg = np.full((m.out_features, 1), 1.0 / m.out_features, dtype=np.float32)
+    cache: dict[str, Any] = {"version": None}
+
+    def folded() -> tuple[Array, Array]:
+        version = (weight._version, None if bias is None else bias._version)
+        if cache["version"] != version:
+            w_t = _view(weight).T
+            b = np.zeros(w_t.shape[1], np.float32) if bias is None else _view(bias)
+            cache["w"] = np.ascontiguousarray(w_t - w_t.mean(1, keepdims=True))
+            cache["b"] = b - b.mean()
+            cache["version"] = version
+        return cache["w"], cache["b"]
 
     def f(x: Array) -> Array:
-        y = lin(x)
-        y -= y.mean(-1, keepdims=True)
-        inv = 1.0 / np.sqrt(np.einsum("...i,...i->...", y, y)[..., None] / y.shape[-1] + eps)
-        y *= inv
+        w, b = folded()
+        y = x @ w
+        y += b
+        y /= np.sqrt((y * y) @ avg + eps)
         y *= gamma
         y += beta
         return act(y)

@@ -58,6 +58,9 @@ class ScoreGate:
         if not np.isfinite(eps_safe):
             raise GateInputError(f"eps_safe must be finite, got {eps_safe}")
         self.recovery_policy = as_policy(recovery_policy)
+        self.recovery_numpy = _numpy_actor(recovery_policy)
+        """tanh(mean) of a CPU TanhGaussianActor recovery policy in numpy (same actions as
+        ``recovery_policy``, without torch's per-op overhead), else None"""
         self.eps_safe = float(eps_safe)
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         fb = np.zeros(act_dim) if fallback_action is None else np.asarray(fallback_action)
@@ -117,7 +120,10 @@ class ScoreGate:
         actions[~ok] = self.fallback_action
         run_rec = replaced & ok
         if run_rec.any():
-            rec = self.recovery_policy(self._tensor(obs[run_rec])).cpu().numpy()
+            if self.recovery_numpy is not None:
+                rec = self.recovery_numpy(obs[run_rec])
+            else:
+                rec = self.recovery_policy(self._tensor(obs[run_rec])).cpu().numpy()
             rec = np.where(np.isfinite(rec).all(1, keepdims=True), rec, self.fallback_action)
             actions[run_rec] = rec
         return FilterDecision(
@@ -178,6 +184,17 @@ class SafetyGate(ScoreGate):
         if self.numpy_scorer is not None:
             return self.numpy_scorer(obs, proposed)
         return super().score_numpy(obs, proposed)
+
+
+def _numpy_actor(actor: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """``fast_score.compile_actor_mean`` for a CPU TanhGaussianActor (or its wrapper), else None."""
+    from farm_safety_critic.fast_score import UnsupportedModuleError, compile_actor_mean
+
+    actor = getattr(actor, "actor", actor)
+    try:
+        return compile_actor_mean(actor)
+    except UnsupportedModuleError:
+        return None
 
 
 def _numpy_scorer(world_model: WorldModel, task_policy: Any, horizon: int, gamma_risk: float):

@@ -70,3 +70,20 @@ def test_gate_uses_numpy_path_with_same_decisions() -> None:
     obs[0, 0] = np.nan  # still treated as unsafe on the numpy path
     d = fast(obs, act)
     assert d.replaced[0] and np.isinf(d.score[0]) and np.isfinite(d.actions).all()
+
+
+def test_gate_runs_a_numpy_recovery_actor_with_the_torch_actions() -> None:
+    wm, task = _models()
+    _, recovery = _models(seed=5)
+    rng = np.random.default_rng(4)
+    obs = rng.normal(size=(8, OBS_DIM)).astype(np.float32)
+    act = rng.uniform(-1, 1, (8, ACT_DIM)).astype(np.float32)
+    gate = SafetyGate(wm, task, recovery, eps_safe=-1.0)  # every row replaced
+    assert gate.recovery_numpy is not None
+    d = gate(obs, act)
+    assert d.replaced.all()
+    with torch.no_grad():
+        expected = recovery.act(torch.as_tensor(obs), deterministic=True).numpy()
+    np.testing.assert_allclose(d.actions, expected, rtol=1e-5, atol=1e-6)
+    planner = SafetyGate(wm, task, lambda o: torch.zeros(len(o), ACT_DIM), eps_safe=-1.0)
+    assert planner.recovery_numpy is None and (planner(obs, act).actions == 0).all()
