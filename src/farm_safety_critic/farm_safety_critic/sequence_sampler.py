@@ -149,8 +149,33 @@ def slice_indices(
     return np.minimum(raw, end), raw <= end
 
 
+def lookahead_costs(tr: Transitions, steps: int, discount: float) -> np.ndarray:
+    """Soft cost target y_t = max_{0 <= j <= steps} discount^j c_{t+j} within t's segment.
+
+    ``steps = 0`` returns the costs unchanged. With steps > 0 the constraint head is asked to
+    flag the states and actions *leading to* a failure, not only the failure step: an object
+    pushed off course fails many steps after the last touch (see scripts/failure_lead_time.py).
+    """
+    if steps < 0 or not 0.0 <= discount <= 1.0:
+        raise DatasetError(f"need steps >= 0 and 0 <= discount <= 1, got {steps}, {discount}")
+    target = tr.costs.astype(np.float32).copy()
+    if steps == 0:
+        return target
+    stop = episode_stop(tr)
+    idx = np.arange(len(tr))
+    for j in range(1, steps + 1):
+        ahead = idx + j
+        valid = ahead <= stop
+        target[valid] = np.maximum(target[valid], discount**j * tr.costs[ahead[valid]])
+    return target
+
+
 class SequenceSampler:
-    """Samples ``SliceBatch``es of H+1 steps with a fixed fraction of failure slices."""
+    """Samples ``SliceBatch``es of H+1 steps with a fixed fraction of failure slices.
+
+    ``cost_lookahead`` > 0 replaces the binary costs by ``lookahead_costs`` (soft targets for the
+    constraint head); failure slices are then those with any positive target.
+    """
 
     def __init__(
         self,
@@ -158,12 +183,16 @@ class SequenceSampler:
         horizon: int,
         failure_fraction: float = 0.25,
         seed: int = 0,
+        cost_lookahead: int = 0,
+        cost_discount: float = 0.9,
     ) -> None:
         if horizon < 0:
             raise DatasetError(f"horizon must be >= 0, got {horizon}")
         if failure_fraction > 1:
             raise DatasetError(f"failure_fraction must be <= 1, got {failure_fraction}")
         self.data = concat_datasets(datasets)
+        if cost_lookahead:
+            self.data.costs = lookahead_costs(self.data, cost_lookahead, cost_discount)
         self.horizon = horizon
         self.failure_fraction = failure_fraction
         self.rng = np.random.default_rng(seed)

@@ -89,3 +89,19 @@ def test_rejects_bad_datasets():
         SequenceSampler(short, horizon=3)
     with pytest.raises(DatasetError):
         SequenceSampler([], horizon=3)
+
+
+def test_lookahead_costs_discount_back_from_the_failure_within_its_episode():
+    from farm_safety_critic.sequence_sampler import lookahead_costs
+
+    tr = SequenceSampler(_toy(lengths=(3, 5, 2), fail_episode=1), horizon=1).data
+    # episode 1 = rows 3..7, failure on row 7; episodes 0 and 2 must stay 0
+    y = lookahead_costs(tr, steps=2, discount=0.5)
+    assert y.tolist() == [0, 0, 0, 0, 0, 0.25, 0.5, 1, 0, 0]
+    assert lookahead_costs(tr, 0, 0.5).tolist() == tr.costs.tolist()
+    with pytest.raises(DatasetError):
+        lookahead_costs(tr, -1, 0.5)
+    s = SequenceSampler(_toy(lengths=(3, 5, 2), fail_episode=1), horizon=0, cost_lookahead=2,
+                        cost_discount=0.5)  # fmt: skip
+    assert s.data.costs.tolist() == y.tolist()
+    assert s.failure_starts.tolist() == [5, 6, 7]  # soft positives count as failure slices

@@ -173,7 +173,16 @@ def test_config_rejects_bad_input(tmp_path):
 
 
 def test_shipped_configs_load():
-    for name in ("headline", "demo", "smoke", "quick4", "farm_data120k", "headline_2e5"):
+    for name in (
+        "headline",
+        "demo",
+        "smoke",
+        "quick4",
+        "farm_data120k",
+        "headline_2e5",
+        "offline_budget",
+        "farm_lookahead",
+    ):
         cfg = load_config(ROOT / "config" / "experiments" / f"{name}.yaml")
         assert cfg.name == name
     headline = load_config(ROOT / "config" / "experiments" / "headline.yaml")

@@ -55,6 +55,10 @@ class WorldModelTrainConfig:
     """Gaussian input-noise augmentation, in units of the observation std (0: off). With a few
     dozen failure transitions the constraint head can memorise them; noisy copies of the
     inputs ask it for a smooth boundary instead."""
+    cost_lookahead: int = 0
+    """> 0: train the constraint head on ``lookahead_costs`` (soft targets up to this many steps
+    before a failure, discounted by ``cost_discount``) instead of the binary failure-step cost"""
+    cost_discount: float = 0.9
     model: dict[str, Any] = field(default_factory=dict)  # WorldModelConfig overrides
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -134,7 +138,8 @@ def train_world_model(
         raise ValueError(f"steps and batch must be >= 1, got {steps}, {batch}")
     cfg = config or WorldModelTrainConfig()
     torch.manual_seed(seed)
-    sampler = SequenceSampler(datasets, cfg.horizon, cfg.failure_fraction, seed=seed)
+    sampler = SequenceSampler(datasets, cfg.horizon, cfg.failure_fraction, seed=seed,
+                              cost_lookahead=cfg.cost_lookahead, cost_discount=cfg.cost_discount)  # fmt: skip
     mean, std = sampler.obs_stats()
     model_cfg = WorldModelConfig(obs_dim=sampler.obs_dim, act_dim=sampler.act_dim, **cfg.model)
     model = WorldModel(model_cfg, obs_mean=mean, obs_std=std).to(device)
@@ -160,7 +165,8 @@ def train_world_model(
         "seed": seed,
         "wall_time_s": round(time.time() - t0, 2),
         "n_transitions": len(sampler.data),
-        "n_failure_transitions": int((sampler.data.costs > 0).sum()),
+        "n_failure_transitions": int((sampler.data.costs >= 1.0).sum()),
+        "n_positive_cost_targets": int((sampler.data.costs > 0).sum()),
         "n_failure_slices": int(len(sampler.failure_starts)),
         "final": history[-1],
         "history": history,
