@@ -11,11 +11,11 @@ Writes results/<experiment>/failure_lead_time.csv.
 """
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 
+from failurebench_sim.benchmark import write_csv
 from failurebench_sim.datasets import load_dataset
 
 
@@ -54,13 +54,7 @@ def main() -> None:
         })  # fmt: skip
         print(rows[-1])
     out = Path("results", args.experiment, "failure_lead_time.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(out)
+    write_csv(out, rows)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 Both columns of one experiment come from its offline_report.json ``evaluation`` (same reset seeds).
 """
 
-import csv
 import json
 from pathlib import Path
+
+from failurebench_sim.benchmark import write_csv
 
 ROWS = []
 for exp in ("headline", "offline_budget"):
@@ -25,11 +26,5 @@ for exp in ("headline", "offline_budget"):
             "critic_steps": rep["config"]["critic_steps"], "ppo_steps": rep["config"]["ppo_steps"],
         })  # fmt: skip
 out = Path("results/offline_budget/offline.csv")
-out.parent.mkdir(parents=True, exist_ok=True)
-tmp = out.with_suffix(".tmp")
-with open(tmp, "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=list(ROWS[0]))
-    w.writeheader()
-    w.writerows(ROWS)
-tmp.replace(out)
+write_csv(out, ROWS)
 print(out.read_text())

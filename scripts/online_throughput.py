@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from failurebench_sim.benchmark import write_csv
 from farm_trainer.experiments import TaskPipeline, load_config
 from farm_trainer.online import OnlineConfig, OnlineTrainer, PPOConfig
 
@@ -62,13 +63,7 @@ def main() -> None:
             })  # fmt: skip
             print(rows[-1], flush=True)
     out = Path("results", args.experiment, "throughput_quiet.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".tmp")
-    with open(tmp_out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    tmp_out.replace(out)
+    write_csv(out, rows)
 
 
 if __name__ == "__main__":
