@@ -87,3 +87,17 @@ def test_gate_runs_a_numpy_recovery_actor_with_the_torch_actions() -> None:
     np.testing.assert_allclose(d.actions, expected, rtol=1e-5, atol=1e-6)
     planner = SafetyGate(wm, task, lambda o: torch.zeros(len(o), ACT_DIM), eps_safe=-1.0)
     assert planner.recovery_numpy is None and (planner(obs, act).actions == 0).all()
+
+
+def test_numpy_c_h_refolds_world_model_layers_after_in_place_updates() -> None:
+    wm, actor = _models()
+    fast = NumpyCH(wm, actor, 3, 0.9)
+    obs = np.random.default_rng(6).normal(size=(4, OBS_DIM)).astype(np.float32)
+    act = np.zeros((4, ACT_DIM), np.float32)
+    before = fast(obs, act)
+    with torch.no_grad():
+        for p in wm.parameters():
+            p.mul_(0.7).add_(0.05)  # in place, bumps each tensor's version counter
+    after = fast(obs, act)
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, _torch_ch(wm, actor, obs, act), rtol=1e-4, atol=1e-5)

@@ -481,8 +481,6 @@ class TaskPipeline:
         """``make_filter(actor)`` for ``OnlineTrainer``; the gate sees the LIVE task actor."""
         if method == "unio4":
             return None
-        g = self.cfg.gate
-        hp = {"eps_safe": self.eps_safe, "horizon": g.horizon, "gamma_risk": g.gamma_risk}
         if method == "farm":
             self._require(self.world_model_path, self.recovery_actor_path)
             return lambda actor: self.safety_gate(actor)
@@ -493,8 +491,9 @@ class TaskPipeline:
             from farm_safety_critic.mppi import MPPIConfig, build_mppi_gate
 
             self._require(self.world_model_path)
-            mcfg = MPPIConfig(**{"horizon": g.horizon, "gamma_risk": g.gamma_risk,
-                                 "eps_safe": self.eps_safe, **g.mppi})  # fmt: skip
+            g = self.cfg.gate
+            hp = {"eps_safe": self.eps_safe, "horizon": g.horizon, "gamma_risk": g.gamma_risk}
+            mcfg = MPPIConfig(**{**hp, **g.mppi})
             return lambda actor: build_mppi_gate(self.world_model_path, actor, mcfg, seed, **hp)
         raise PipelineError(f"unknown method {method!r}")
 
