@@ -1,0 +1,143 @@
+"""rclpy helpers every FARM node shares: QoS classes, stamps, named stamped vectors, parameters.
+
+Nodes are thin adapters; what they repeat lives here once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.node import Node
+from rclpy.qos import (
+    DurabilityPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+from sensor_msgs.msg import JointState
+
+from failurebench_sim import ros_contract as rc
+
+QOS = {
+    rc.SENSOR: qos_profile_sensor_data,
+    rc.RELIABLE: QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
+    rc.LATCHED: QoSProfile(
+        depth=1,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    ),
+}
+
+
+class VectorError(ValueError):
+    """A named stamped vector lacks a label or carries a non-finite value where one is needed."""
+
+
+def stamp_ns(stamp: Time) -> int:
+    """builtin_interfaces/Time -> integer nanoseconds (the key stamps are paired by)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def ns_to_stamp(ns: int) -> Time:
+    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+def pack_vector(
+    labels: Sequence[str], values: Iterable[float], stamp: Time, frame_id: str = ""
+) -> JointState:
+    """A named stamped vector (see ``ros_contract``): JointState with name/position only."""
+    msg = JointState()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.name = list(labels)
+    msg.position = [float(v) for v in values]
+    if len(msg.name) != len(msg.position):
+        raise VectorError(f"{len(msg.name)} labels for {len(msg.position)} values")
+    return msg
+
+
+def unpack_vector(msg: JointState, labels: Sequence[str]) -> np.ndarray:
+    """The values of ``labels`` (in that order) from a named stamped vector, float64.
+
+    Raises ``VectorError`` when a label is missing or the name/position lengths differ.
+    """
+    if len(msg.name) != len(msg.position):
+        raise VectorError(f"vector has {len(msg.name)} labels but {len(msg.position)} values")
+    index = {n: i for i, n in enumerate(msg.name)}
+    missing = [lab for lab in labels if lab not in index]
+    if missing:
+        raise VectorError(f"vector lacks labels {missing[:5]}{'...' if len(missing) > 5 else ''}")
+    pos = msg.position
+    return np.array([pos[index[lab]] for lab in labels], dtype=np.float64)
+
+
+def descriptor(
+    description: str,
+    low: float | None = None,
+    high: float | None = None,
+    read_only: bool = False,
+    integer: bool = False,
+) -> ParameterDescriptor:
+    """ParameterDescriptor with an optional range (rclpy rejects out-of-range sets itself)."""
+    d = ParameterDescriptor(description=description, read_only=read_only)
+    if low is not None and high is not None:
+        if integer:
+            d.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
+        else:
+            d.floating_point_range = [
+                FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)
+            ]
+    return d
+
+
+def declare_from_dataclass(
+    node: Node,
+    cfg: Any,
+    ranges: dict[str, tuple[float, float]] | None = None,
+    docs: dict[str, str] | None = None,
+    read_only: Iterable[str] = (),
+) -> Any:
+    """Declare one parameter per dataclass field (same name, the field's default, a range
+    where given) and return a copy of ``cfg`` with the values the node was started with.
+
+    Fields whose type is not a ROS parameter type (bool, int, float, str, list) are skipped.
+    """
+    ranges, docs, read_only = ranges or {}, docs or {}, set(read_only)
+    values = {}
+    for f in dataclasses.fields(cfg):
+        default = getattr(cfg, f.name)
+        if not isinstance(default, bool | int | float | str | list | tuple):
+            continue
+        lo, hi = ranges.get(f.name, (None, None))
+        desc = descriptor(
+            docs.get(f.name, f.name.replace("_", " ")),
+            lo,
+            hi,
+            read_only=f.name in read_only,
+            integer=isinstance(default, int) and not isinstance(default, bool),
+        )
+        value = list(default) if isinstance(default, tuple) else default
+        values[f.name] = node.declare_parameter(f.name, value, desc).value
+        if isinstance(default, tuple):
+            values[f.name] = tuple(values[f.name])
+    return dataclasses.replace(cfg, **values)
+
+
+def reject_unless(ok: bool, reason: str) -> SetParametersResult:
+    """A parameter-callback result: accepted, or rejected with ``reason`` (old value kept)."""
+    return SetParametersResult(successful=bool(ok), reason="" if ok else reason)
+
+
+def finite(*xs: float) -> bool:
+    return all(math.isfinite(float(x)) for x in xs)
