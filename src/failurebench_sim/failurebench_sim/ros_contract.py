@@ -29,7 +29,7 @@ GRIPPER_COMMAND = "/farm/gripper_command"  # JointState vector GRIPPER_COMMAND_L
 
 # --- FARM's graph --------------------------------------------------------------------------
 OBJECT_POSES = "/farm/object_poses"  # geometry_msgs/PoseArray in the base frame (perception)
-GOAL = "/farm/goal"  # geometry_msgs/PointStamped, base frame
+EPISODE_STATE = "/farm/episode_state"  # JointState vector EPISODE_LABELS, one per frame
 OBSERVATION = "/farm/observation"  # JointState vector, OBS_LABELS (policy node)
 PROPOSED_ACTION = "/farm/proposed_action"  # JointState vector, PROPOSED_LABELS (policy node)
 SAFETY_SCORE = "/farm/safety/score"  # std_msgs/Float32 C_H, for rqt_plot
@@ -75,6 +75,9 @@ STEP_LABELS = (
     "step",
 )
 EVENT_KINDS = ("reset", "success", "ir_failure", "timeout")
+# Published with every frame by the twin (on the robot by the episode manager): the policy
+# starts a new observation history (previous half = current) where ``step`` is 0.
+EPISODE_LABELS = ("episode", "step", "goal_x", "goal_y", "goal_z")
 
 # --- QoS classes (names; ros_io maps them to profiles) -------------------------------------
 SENSOR = "sensor"  # qos_profile_sensor_data: best effort, volatile, depth 5
