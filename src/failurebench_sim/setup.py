@@ -22,6 +22,7 @@ setup(
     entry_points={
         "console_scripts": [
             "failurebench = failurebench_sim.cli:main",
+            "sim_node = failurebench_sim.nodes.sim_node:main",
         ],
     },
 )

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Pose
 from rcl_interfaces.msg import (
     FloatingPointRange,
     IntegerRange,
@@ -25,7 +27,7 @@ from rclpy.qos import (
     ReliabilityPolicy,
     qos_profile_sensor_data,
 )
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from failurebench_sim import ros_contract as rc
 
@@ -141,3 +143,49 @@ def reject_unless(ok: bool, reason: str) -> SetParametersResult:
 
 def finite(*xs: float) -> bool:
     return all(math.isfinite(float(x)) for x in xs)
+
+
+def pose_msg(position: Sequence[float], quaternion_xyzw: Sequence[float]) -> Pose:
+    """geometry_msgs/Pose from a position and a unit quaternion (x, y, z, w)."""
+    p = Pose()
+    p.position.x, p.position.y, p.position.z = (float(v) for v in position)
+    o = p.orientation
+    o.x, o.y, o.z, o.w = (float(v) for v in quaternion_xyzw)
+    return p
+
+
+_ENCODINGS = {("uint8", 3): "rgb8", ("uint8", 1): "mono8", ("uint16", 1): "16UC1"}
+
+
+def image_msg(array: np.ndarray, stamp: Time, frame_id: str, encoding: str = "") -> Image:
+    """sensor_msgs/Image of an (H, W) or (H, W, C) array (rgb8, mono8, 16UC1 by dtype)."""
+    a = np.ascontiguousarray(array)
+    channels = 1 if a.ndim == 2 else a.shape[2]
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(a.shape[0]), int(a.shape[1])
+    msg.encoding = encoding or _ENCODINGS[(a.dtype.name, channels)]
+    msg.is_bigendian = int(
+        a.dtype.byteorder == ">" or (a.dtype.byteorder == "=" and sys.byteorder == "big")
+    )
+    msg.step = int(a.strides[0])
+    msg.data = a.tobytes()
+    return msg
+
+
+def camera_info_msg(
+    k: np.ndarray, width: int, height: int, stamp: Time, frame_id: str
+) -> CameraInfo:
+    """sensor_msgs/CameraInfo of an undistorted pinhole camera (plumb_bob, D = 0, P = [K | 0])."""
+    k = np.asarray(k, dtype=np.float64).reshape(3, 3)
+    msg = CameraInfo()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.width, msg.height = int(width), int(height)
+    msg.distortion_model = "plumb_bob"
+    msg.d = [0.0] * 5
+    msg.k = k.ravel().tolist()
+    msg.r = np.eye(3).ravel().tolist()
+    msg.p = np.hstack([k, np.zeros((3, 1))]).ravel().tolist()
+    return msg
