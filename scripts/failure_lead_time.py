@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from failurebench_sim.benchmark import write_csv
+from failurebench_sim.atomic import write_csv
 from failurebench_sim.datasets import load_dataset
 
 

@@ -6,7 +6,7 @@ Both columns of one experiment come from its offline_report.json ``evaluation`` 
 import json
 from pathlib import Path
 
-from failurebench_sim.benchmark import write_csv
+from failurebench_sim.atomic import write_csv
 
 ROWS = []
 for exp in ("headline", "offline_budget"):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from failurebench_sim.benchmark import write_csv
+from failurebench_sim.atomic import write_csv
 from farm_trainer.experiments import TaskPipeline, load_config
 from farm_trainer.online import OnlineConfig, OnlineTrainer, PPOConfig
 

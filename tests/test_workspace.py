@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ast
+
 import pytest
 from catkin_pkg.package import parse_package
 
@@ -19,6 +21,15 @@ PACKAGES = {
     "farm_trainer",
 }
 CORE_PACKAGES = sorted(PACKAGES - {"farm_bringup"})
+# What each package may import (the package DAG; farm_bringup sits on top of everything).
+ALLOWED_IMPORTS = {
+    "failurebench_sim": set(),
+    "farm_policies": {"failurebench_sim"},
+    "farm_safety_critic": {"failurebench_sim", "farm_policies"},
+    "farm_trainer": {"failurebench_sim", "farm_policies", "farm_safety_critic"},
+    "farm_perception": {"failurebench_sim"},
+    "farm_bringup": PACKAGES - {"farm_bringup"},
+}
 
 
 def _colcon(*args: str, cwd: Path = ROOT) -> str:
@@ -54,7 +65,7 @@ def test_dependency_graph_is_the_documented_dag():
         for name in PACKAGES
     }
     assert deps["failurebench_sim"] == set()
-    assert deps["farm_perception"] == set()
+    assert deps["farm_perception"] <= {"failurebench_sim"}
     assert deps["farm_policies"] == {"failurebench_sim"}
     assert "farm_policies" in deps["farm_safety_critic"]
     assert {"farm_policies", "farm_safety_critic"} <= deps["farm_trainer"]
@@ -111,3 +122,29 @@ def test_core_modules_import_without_rclpy(name):
         [sys.executable, "-c", BLOCK_RCLPY, name], env=env, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
+
+
+def _farm_imports(path: Path) -> set[tuple[str, int]]:
+    """(FARM package, line) of every import in a file, including lazy ones inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        found |= {(n.split(".")[0], node.lineno) for n in names if n.split(".")[0] in PACKAGES}
+    return found
+
+
+def test_imports_follow_the_package_dag():
+    """No module imports a package above it (lazy imports included); tests may import anything."""
+    upward = []
+    for pkg, allowed in ALLOWED_IMPORTS.items():
+        files = [f for f in (ROOT / "src" / pkg).rglob("*.py") if "test" not in f.parts]
+        for f in files:
+            for other, line in _farm_imports(f):
+                if other != pkg and other not in allowed:
+                    upward.append(f"{f.relative_to(ROOT)}:{line} imports {other}")
+    assert not upward, "imports against the package DAG:\n" + "\n".join(sorted(upward))

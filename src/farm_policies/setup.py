@@ -18,5 +18,9 @@ setup(
     maintainer_email="maintainers@farm-robotics.org",
     description=open("package.xml").read().split("<description>")[1].split("</description>")[0],
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [],
+        # failurebench_sim loads checkpoints through this plug-in (it imports no FARM package)
+        "failurebench.policies": ["safetensors = farm_policies.checkpoint:load_policy"],
+    },
 )

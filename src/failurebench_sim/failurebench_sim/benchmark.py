@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +12,7 @@ import numpy as np
 
 from failurebench_sim import datasets as ds
 from failurebench_sim import normalize
+from failurebench_sim.atomic import write_csv
 
 BASELINE_ENV = "Meta-World/MT1:push-v3"
 
@@ -61,15 +60,8 @@ def evaluate_policy(
         "std_return": float(returns.std()),
         "mean_length": float(np.mean([len(ep) for ep in eps])),
     }
-    row["normalized_return"] = _normalized_or_nan(env_id, row["mean_return"])
+    row["normalized_return"] = _normalized(env_id, row["mean_return"])
     return row
-
-
-def _normalized_or_nan(env_id: str, raw: float) -> float:
-    try:
-        return float(normalize.normalized_return(env_id, raw))
-    except KeyError:
-        return float("nan")
 
 
 def measure_references(
@@ -140,26 +132,6 @@ def steps_per_second(
     for env in envs.values():
         env.close()
     return best
-
-
-def write_csv(path: str | os.PathLike, rows: Sequence[dict]) -> None:
-    """Atomically write ``rows`` (dicts sharing keys) as CSV."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(_round(r) for r in rows)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _round(row: dict) -> dict:
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
 
 
 def _reference_rows(refs: dict[str, normalize.Reference]) -> list[dict]:
@@ -236,8 +208,13 @@ def demo_row(env_id: str, episodes: int = 20, progress: bool = False) -> dict:
         "episodes": episodes,
         "seed0": 0,
         "mean_return": mean_return,
-        "normalized_return": _normalized_or_nan(env_id, mean_return),
+        "normalized_return": _normalized(env_id, mean_return),
         "success_rate": demo.metadata["n_success_episodes"] / episodes,
         "failure_rate": float(demo.episode_failures().mean()),
         "transitions": len(demo),
     }
+
+
+def _normalized(env_id: str, raw: float) -> float:
+    norm = normalize.normalized_return_or_none(env_id, raw)
+    return float("nan") if norm is None else float(norm)

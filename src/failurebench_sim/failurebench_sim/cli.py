@@ -23,18 +23,25 @@ DEFAULT_RESULTS = Path("results/failurebench")
 
 
 class CheckpointPolicy:
-    """Deterministic actions of a ``farm_policies`` checkpoint (imported lazily)."""
+    """Deterministic actions of a policy checkpoint, loaded by the installed loader plug-in.
+
+    failurebench_sim sits at the bottom of FARM's package DAG and imports no FARM package:
+    loaders register under the entry-point group ``failurebench.policies`` by file suffix
+    (``farm_policies`` registers ``safetensors``).
+    """
 
     def __init__(self, path: str | Path) -> None:
-        try:
-            from farm_policies.checkpoint import load_policy
-        except ImportError as exc:
-            raise SystemExit(f"--policy {path}: farm_policies is not available ({exc})") from exc
-        import torch
+        from importlib.metadata import entry_points
 
-        torch.set_num_threads(1)
+        suffix = Path(path).suffix.lstrip(".")
+        loaders = entry_points(group="failurebench.policies", name=suffix)
+        if not loaders:
+            raise SystemExit(
+                f"--policy {path}: no policy loader for '.{suffix}' files is installed "
+                "(install farm_policies for .safetensors checkpoints)"
+            )
         self.path = str(path)
-        self.policy = load_policy(path)
+        self.policy = next(iter(loaders)).load()(path)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         return np.asarray(self.policy.act(obs, deterministic=True), dtype=np.float32)

@@ -42,3 +42,18 @@ def target_to_action(
     hand, target = _vec(hand_pos, 3, "hand position"), _vec(target_xyz, 3, "target")
     g = _vec([gripper], 1, "gripper command")
     return np.clip(np.r_[(target - hand) / ACTION_SCALE, g], -1.0, 1.0)
+
+
+def hold_still_if_nonfinite(actions: npt.ArrayLike) -> tuple[npt.NDArray[np.float32], int]:
+    """Rows with a NaN/inf entry become zeros (no end-effector motion); returns (actions, n_rows).
+
+    A diverged policy must not crash a run or reach the robot: the env would reject the action,
+    a real controller might not.
+    """
+    a = np.asarray(actions, dtype=np.float32)
+    bad = ~np.isfinite(a).all(axis=-1)
+    if not bad.any():
+        return a, 0
+    a = a.copy()
+    a[bad] = 0.0
+    return a, int(np.sum(bad))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +18,12 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from failurebench_sim.atomic import atomic_write
+from failurebench_sim.episodes import episode_success
+from failurebench_sim.make import resolve_env_id
+
 FORMAT_VERSION = 1
 CREATED_BY = "failurebench_sim.datasets"
-NAMESPACE = "FailureBench"
 KINDS = ("task", "recovery", "failure")
 STARTS = ("reset", "near_failure")
 
@@ -75,11 +77,6 @@ class DatasetFormatError(ValueError):
 class Policy(Protocol):
     def act(self, obs: np.ndarray) -> np.ndarray: ...
     def reset(self) -> None: ...
-
-
-def resolve_env_id(task: str) -> str:
-    """``BoundedPush-v0`` -> ``FailureBench/BoundedPush-v0``; ids with a namespace pass through."""
-    return task if "/" in task else f"{NAMESPACE}/{task}"
 
 
 @dataclass(frozen=True)
@@ -205,17 +202,12 @@ def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
         raise DatasetFormatError(f"metadata is not JSON-serialisable: {exc}") from exc
     arrays = {name: getattr(dataset, name) for name in FIELDS}
     arrays[METADATA_KEY] = np.array([meta])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:
@@ -352,7 +344,7 @@ def rollout(
         if terminated or truncated:
             break
     o, a, r, c, te, tr, o2 = zip(*steps, strict=True)
-    success = success and not any(c)
+    success = episode_success(success, any(c))
     f32 = np.float32
     return Episode(
         observations=np.asarray(o, dtype=f32),

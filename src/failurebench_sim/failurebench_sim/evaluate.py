@@ -1,7 +1,6 @@
 """Roll out a scripted policy (optionally with Gaussian action noise) and report rates.
 
-Episode outcome: *failure* if it terminated on an IR failure; *success* if info["success"]
-was true at some step and the episode did not end in a failure.
+Episode outcome: ``failurebench_sim.episodes`` (success only without an IR failure).
 
     python -m failurebench_sim.evaluate FailureBench/BoundedPush-v0 expert --noise 0.4 -n 50
     python -m failurebench_sim.evaluate FailureBench/BoundedPush-v0 expert --speed
@@ -17,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 import failurebench_sim  # noqa: F401  (registers the ids)
-from failurebench_sim import policies
+from failurebench_sim import episodes, policies
 from failurebench_sim.core import FailureBenchError
 
 
@@ -30,24 +29,20 @@ def run_episode(
 ) -> dict[str, float]:
     """One episode with env seed ``seed`` and noise drawn from Generator(seed)."""
     rng = np.random.default_rng(seed)
-    obs, _ = env.reset(seed=seed, options={"start": start})
-    policy.reset()
-    ret, success, failure, steps = 0.0, False, False, 0
-    while True:
+
+    def act(obs: np.ndarray) -> np.ndarray:
         a = policy.act(obs)
         if noise_std > 0:
             a = np.clip(a + noise_std * rng.standard_normal(4), -1.0, 1.0)
-        obs, r, terminated, truncated, info = env.step(a)
-        ret, steps = ret + float(r), steps + 1
-        success |= bool(info["success"])
-        failure |= bool(info["failure"])
-        if terminated or truncated:
-            break
+        return a
+
+    policy.reset()
+    ep = episodes.run_episode(env, act, seed, options={"start": start})
     return {
-        "return": ret,
-        "success": float(success and not failure),
-        "failure": float(failure),
-        "steps": steps,
+        "return": ep.ret,
+        "success": float(ep.success),
+        "failure": float(ep.ir_failure),
+        "steps": ep.steps,
     }
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import metaworld
 
+from failurebench_sim.atomic import write_text
+
 METAWORLD_ASSETS = Path(metaworld.__file__).parent / "assets"
 ASSET_DIR = Path(__file__).parent / "assets"
 _LINKED = ("scene", "objects", "textures")
@@ -69,8 +71,5 @@ def build_model_xml(stock: str, addition: str, edits: tuple[tuple[str, str], ...
     text = text.replace("</worldbody>", includes + "    </worldbody>")
     out = _asset_tree() / "sawyer_xyz" / f"fb_{Path(addition).stem}.xml"
     if not out.exists() or out.read_text() != text:
-        fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".xml")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, out)
+        write_text(out, text)
     return str(out)

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from failurebench_sim.datasets import resolve_env_id
+from failurebench_sim.make import resolve_env_id
 
 
 class Reference(NamedTuple):
@@ -41,3 +41,11 @@ def normalized_return(env_id: str, raw_return: float | np.ndarray) -> float | np
         100.0 * (np.asarray(raw_return, dtype=np.float64) - ref.random) / (ref.expert - ref.random)
     )
     return float(score) if score.ndim == 0 else score
+
+
+def normalized_return_or_none(env_id: str, raw_return: float | np.ndarray):
+    """``normalized_return``, or None for a task without reference returns (e.g. a toy env)."""
+    try:
+        return normalized_return(env_id, raw_return)
+    except KeyError:
+        return None

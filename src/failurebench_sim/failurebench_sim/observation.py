@@ -57,7 +57,9 @@ def frame_vector(
         pos = np.asarray(ob.position, dtype=np.float64)
         quat = np.asarray(ob.quaternion_xyzw, dtype=np.float64)
         if pos.shape != (3,) or quat.shape != (4,):
-            raise ObservationError(f"object pose needs 3 + 4 numbers, got {pos.shape}, {quat.shape}")
+            raise ObservationError(
+                f"object pose needs 3 + 4 numbers, got {pos.shape}, {quat.shape}"
+            )
         parts += [pos, quat]
     out = np.zeros(FRAME_DIM)
     flat = np.concatenate([np.ravel(p) for p in parts])

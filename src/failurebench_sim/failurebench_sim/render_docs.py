@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from pathlib import Path
 
 import gymnasium as gym
@@ -16,6 +15,7 @@ import mujoco
 import numpy as np
 
 import failurebench_sim
+from failurebench_sim.atomic import atomic_write
 
 TOP_CAMERA = "topview"  # MetaWorld's overhead camera, x right / y up in the image
 
@@ -40,13 +40,15 @@ def main(argv: list[str] | None = None) -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     for env_id in failurebench_sim.TASK_IDS:
         name = env_id.split("/")[1].split("-")[0].lower()
-        fd, tmp = tempfile.mkstemp(dir=a.out, suffix=".png")
-        os.close(fd)
-        matplotlib.image.imsave(tmp, render_task(env_id))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, a.out / f"{name}.png")
+        image = render_task(env_id)
+        atomic_write(a.out / f"{name}.png", lambda tmp, im=image: _save_png(tmp, im))
         print(a.out / f"{name}.png")
 
 
 if __name__ == "__main__":
     main()
+
+
+def _save_png(path: str, image: np.ndarray) -> None:
+    matplotlib.image.imsave(path, image, format="png")
+    os.chmod(path, 0o644)

@@ -96,7 +96,7 @@ def test_collect_failures_with_checkpoint_policy(tmp_path):
 def test_write_csv_is_atomic_and_readable(tmp_path):
     import csv
 
-    from failurebench_sim.benchmark import write_csv
+    from failurebench_sim.atomic import write_csv
 
     write_csv(tmp_path / "t.csv", [{"task": "a", "x": 1.23456789}, {"task": "b", "x": 2.0}])
     rows = list(csv.DictReader((tmp_path / "t.csv").open()))

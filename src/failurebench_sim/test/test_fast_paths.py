@@ -28,7 +28,10 @@ def test_fast_paths_match_metaworld(env_id: str) -> None:
         obs, _, terminated, truncated, _ = env.step(action)
         obj_id = env._get_id_main_object()
         assert env.touching_object(obj_id) == SawyerXYZEnv.touching_object(env, obj_id)
-        np.testing.assert_array_equal(env._get_quat_objects()[:4], stock._get_quat_objects(env)[:4])
+        # two code paths (ours vs scipy's): equal up to rounding, which differs by CPU
+        np.testing.assert_allclose(
+            env._get_quat_objects()[:4], stock._get_quat_objects(env)[:4], rtol=1e-12, atol=1e-15
+        )
         if terminated or truncated:
             break
     env.close()

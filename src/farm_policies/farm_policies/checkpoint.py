@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
+from failurebench_sim.atomic import atomic_write
 from farm_policies.actor import TanhGaussianActor, ValueNet, build_module
 from farm_policies.policy import Policy
 
@@ -43,22 +43,6 @@ def _tensor_digest(tensors: Mapping[str, Tensor]) -> str:
         h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
-
-
-def atomic_write(path: str | os.PathLike, write_fn) -> Path:
-    """Call ``write_fn(tmp_path)`` then atomically move the temp file onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write_fn(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def save_checkpoint(

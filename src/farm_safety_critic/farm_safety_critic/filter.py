@@ -1,31 +1,63 @@
-"""The ActionFilter plug-in point of the online loop (``farm_trainer.online.action_filter``).
+"""Plug-in point between the proposed task action and the executed action.
 
-Re-exported from there when it exists; a field-for-field identical fallback otherwise, so
-this package does not need the trainer to be importable.
+FARM's world-model safety gate, the ablations and the recovery arbiter implement
+``ActionFilter``; the online loop (``farm_trainer``) and the arbiter node record what was
+executed, whether it was replaced, and the safety score. It lives here, below the trainer in
+the package DAG, so the gate needs nothing from ``farm_trainer``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-try:
-    from farm_trainer.online.action_filter import ActionFilter, FilterDecision
-except ImportError:  # pragma: no cover - depends on which packages are installed
 
-    @dataclass
-    class FilterDecision:  # type: ignore[no-redef]
-        """Outcome of one filter call (Eq. 11)."""
-
-        actions: np.ndarray  # (n_envs, act_dim) actions actually executed
-        replaced: np.ndarray  # (n_envs,) bool, True where the task action was replaced
-        score: np.ndarray  # (n_envs,) float, the safety score C_H
-        threshold: float  # eps_safe
-
-    class ActionFilter(Protocol):  # type: ignore[no-redef]
-        def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> FilterDecision: ...
+class FilterError(ValueError):
+    """An ActionFilter returned a decision with the wrong shapes or non-finite actions."""
 
 
-__all__ = ["ActionFilter", "FilterDecision"]
+@dataclass
+class FilterDecision:
+    """What a filter decided for one vectorised step."""
+
+    actions: np.ndarray  # (n_envs, act_dim) actions actually executed
+    replaced: np.ndarray  # (n_envs,) bool, True where the proposed task action was replaced
+    score: np.ndarray  # (n_envs,) float, safety score (e.g. C_H); nan when not applicable
+    threshold: float  # e.g. eps_safe; nan when none
+
+    def validate(self, n_envs: int, act_dim: int) -> FilterDecision:
+        """Return a copy with canonical dtypes, raising ``FilterError`` on bad shapes/values."""
+        actions = np.asarray(self.actions, dtype=np.float32)
+        replaced = np.asarray(self.replaced, dtype=bool)
+        score = np.asarray(self.score, dtype=np.float64)
+        if actions.shape != (n_envs, act_dim):
+            raise FilterError(f"filter actions shape {actions.shape} != {(n_envs, act_dim)}")
+        if replaced.shape != (n_envs,) or score.shape != (n_envs,):
+            raise FilterError(
+                f"filter replaced/score must be ({n_envs},), got {replaced.shape}/{score.shape}"
+            )
+        if not np.all(np.isfinite(actions)):
+            raise FilterError("filter returned non-finite actions")
+        return FilterDecision(actions, replaced, score, float(self.threshold))
+
+
+@runtime_checkable
+class ActionFilter(Protocol):
+    """Maps (obs, proposed task actions) -> the actions to execute."""
+
+    def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> FilterDecision: ...
+
+
+class PassThrough:
+    """Uni-O4 online stage: execute the proposed task action unchanged."""
+
+    def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> FilterDecision:
+        n = proposed.shape[0]
+        return FilterDecision(
+            actions=np.asarray(proposed, dtype=np.float32),
+            replaced=np.zeros(n, dtype=bool),
+            score=np.full(n, np.nan),
+            threshold=float("nan"),
+        )

@@ -1,16 +1,14 @@
 """Recovery gate (Eq. 11): run pi_rec where the safety score exceeds eps_safe, pi_task otherwise.
 
-``ScoreGate`` holds the shared numpy-in / numpy-out logic and input validation; ``SafetyGate``
-scores with the world model's C_H (Eq. 10). Rows whose observation or proposed action is not
-finite cannot be scored: they are treated as unsafe (score = +inf, replaced = True) and, since
-a recovery policy fed NaN would output NaN, execute ``fallback_action`` (zeros by default: no
-end-effector motion in MetaWorld's delta-position action space). A recovery action that comes
-out non-finite is replaced by the fallback too, so the executed actions are always finite.
+``ScoreGate`` = a scorer (input validation, numpy-in scores) + a ``RecoveryDecider`` (which
+holds pi_rec and applies Eq. 11); ``SafetyGate`` scores with the world model's C_H (Eq. 10).
+Rows whose observation or proposed action is not finite cannot be scored: they are treated as
+unsafe (score = +inf, replaced = True) and execute the decider's ``fallback_action`` (hold
+still), as does a non-finite recovery action, so the executed actions are always finite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +16,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from farm_safety_critic.decider import DeciderInputError, Policy, RecoveryDecider, as_policy
 from farm_safety_critic.filter import FilterDecision
 from farm_safety_critic.safety_score import c_h
 from farm_safety_critic.world_model import WorldModel
 
-Policy = Callable[[Tensor], Tensor]
-
-
-class GateInputError(ValueError):
-    """Observations / proposed actions of the wrong shape or type."""
-
-
-def as_policy(actor: Any, deterministic: bool = True) -> Policy:
-    """Tensor -> Tensor policy from an actor with ``act(obs, deterministic)`` or a plain callable.
-
-    A ``farm_policies.policy.Policy`` (numpy wrapper) is unwrapped to its torch actor.
-    """
-    if isinstance(getattr(actor, "actor", None), torch.nn.Module):
-        actor = actor.actor
-    if hasattr(actor, "act") and isinstance(actor, torch.nn.Module):
-        return lambda obs: actor.act(obs, deterministic=deterministic)
-    if callable(actor):
-        return actor
-    raise GateInputError(f"cannot use {type(actor).__name__} as a policy (not callable)")
+GateInputError = DeciderInputError  # observations / proposed actions of the wrong shape or type
 
 
 class ScoreGate:
@@ -55,19 +36,25 @@ class ScoreGate:
         fallback_action: np.ndarray | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        if not np.isfinite(eps_safe):
-            raise GateInputError(f"eps_safe must be finite, got {eps_safe}")
-        self.recovery_policy = as_policy(recovery_policy)
-        self.recovery_numpy = _numpy_actor(recovery_policy)
-        """tanh(mean) of a CPU TanhGaussianActor recovery policy in numpy (same actions as
-        ``recovery_policy``, without torch's per-op overhead), else None"""
-        self.eps_safe = float(eps_safe)
+        self.decider = RecoveryDecider(recovery_policy, eps_safe, act_dim, fallback_action, device)
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
-        fb = np.zeros(act_dim) if fallback_action is None else np.asarray(fallback_action)
-        if fb.shape != (act_dim,) or not np.isfinite(fb).all():
-            raise GateInputError(f"fallback_action must be finite with shape ({act_dim},)")
-        self.fallback_action = fb.astype(np.float32)
         self.device = torch.device(device)
+
+    @property
+    def eps_safe(self) -> float:
+        return self.decider.eps_safe
+
+    @property
+    def recovery_policy(self) -> Policy:
+        return self.decider.recovery_policy
+
+    @property
+    def recovery_numpy(self):
+        return self.decider.recovery_numpy
+
+    @property
+    def fallback_action(self) -> np.ndarray:
+        return self.decider.fallback_action
 
     def score(self, obs: Tensor, proposed: Tensor) -> Tensor:
         """Safety score per row, shape (n,); higher is riskier."""
@@ -112,26 +99,9 @@ class ScoreGate:
 
     @torch.no_grad()
     def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> FilterDecision:
-        """Eq. 11: recovery action where score > eps_safe, proposed task action otherwise."""
+        """Eq. 11: the decider's choice on this gate's scores."""
         obs, proposed = self._check(obs, proposed)
-        score, ok = self._scores_checked(obs, proposed)
-        replaced = score > self.eps_safe
-        actions = proposed.copy()
-        actions[~ok] = self.fallback_action
-        run_rec = replaced & ok
-        if run_rec.any():
-            if self.recovery_numpy is not None:
-                rec = self.recovery_numpy(obs[run_rec])
-            else:
-                rec = self.recovery_policy(self._tensor(obs[run_rec])).cpu().numpy()
-            rec = np.where(np.isfinite(rec).all(1, keepdims=True), rec, self.fallback_action)
-            actions[run_rec] = rec
-        return FilterDecision(
-            actions=actions.astype(np.float32),
-            replaced=replaced,
-            score=score,
-            threshold=self.eps_safe,
-        )
+        return self.decider.decide(obs, proposed, self._scores_checked(obs, proposed)[0])
 
 
 class SafetyGate(ScoreGate):
@@ -184,17 +154,6 @@ class SafetyGate(ScoreGate):
         if self.numpy_scorer is not None:
             return self.numpy_scorer(obs, proposed)
         return super().score_numpy(obs, proposed)
-
-
-def _numpy_actor(actor: Any) -> Callable[[np.ndarray], np.ndarray] | None:
-    """``fast_score.compile_actor_mean`` for a CPU TanhGaussianActor (or its wrapper), else None."""
-    from farm_safety_critic.fast_score import UnsupportedModuleError, compile_actor_mean
-
-    actor = getattr(actor, "actor", actor)
-    try:
-        return compile_actor_mean(actor)
-    except UnsupportedModuleError:
-        return None
 
 
 def _numpy_scorer(world_model: WorldModel, task_policy: Any, horizon: int, gamma_risk: float):

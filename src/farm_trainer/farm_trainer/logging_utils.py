@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from failurebench_sim.atomic import atomic_write
+
 
 def _fmt(v: Any) -> Any:
     if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -52,14 +54,13 @@ class RunLogger:
             self.tb = SummaryWriter(str(self.out_dir / "tb"))
 
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.fieldnames)
-            writer.writeheader()
-            writer.writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        def write(tmp: str) -> None:
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=self.fieldnames)
+                writer.writeheader()
+                writer.writerows(rows)
+
+        atomic_write(self.path, write)
 
     def log(self, row: Mapping[str, Any], step: int | None = None) -> None:
         """Append one row (one ``write`` call, flushed + fsynced) and mirror numbers to TB."""

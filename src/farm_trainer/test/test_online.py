@@ -214,7 +214,7 @@ def test_make_filter_receives_the_live_actor(tmp_path):
 
 
 def test_non_finite_actions_hold_still_instead_of_crashing():
-    from farm_trainer.online.action_filter import hold_still_if_nonfinite
+    from failurebench_sim.command import hold_still_if_nonfinite
 
     a, n = hold_still_if_nonfinite(np.array([[0.5, np.nan], [0.2, -0.3], [np.inf, 0.0]]))
     assert n == 2 and np.array_equal(a, np.array([[0, 0], [0.2, -0.3], [0, 0]], np.float32))

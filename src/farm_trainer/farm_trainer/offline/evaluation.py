@@ -8,19 +8,18 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+import failurebench_sim
+from failurebench_sim.episodes import run_episode, summarize
+from failurebench_sim.make import make_env, resolve_env_id
+from failurebench_sim.normalize import normalized_return_or_none
 from farm_policies.actor import TanhGaussianActor
 
 
 def make_eval_env(task: str, seed: int = 0) -> tuple[gym.Env, str] | None:
     """A FailureBench env for ``task`` (short or full id), else a MetaWorld MT1 env, else None."""
-    try:
-        import failurebench_sim
-
-        env_id = task if "/" in task else f"FailureBench/{task}"
-        if env_id in getattr(failurebench_sim, "TASK_IDS", ()):
-            return gym.make(env_id), env_id
-    except ImportError:
-        pass
+    env_id = resolve_env_id(task)
+    if env_id in failurebench_sim.TASK_IDS:
+        return make_env(env_id), env_id
     try:
         import metaworld  # noqa: F401  (registers Meta-World/*)
 
@@ -31,12 +30,8 @@ def make_eval_env(task: str, seed: int = 0) -> tuple[gym.Env, str] | None:
 
 def normalized_return(env_id: str, raw: float) -> float | None:
     """FailureBench's expert/random-normalised return, or None where no reference exists."""
-    try:
-        from failurebench_sim.normalize import normalized_return as norm
-
-        return float(norm(env_id, raw))
-    except (ImportError, KeyError):
-        return None
+    norm = normalized_return_or_none(env_id, raw)
+    return None if norm is None else float(norm)
 
 
 @torch.no_grad()
@@ -48,29 +43,23 @@ def evaluate_actor(
     reset_options: dict[str, Any] | None = None,
     max_steps: int | None = None,
 ) -> dict[str, float]:
-    """Deterministic roll-outs: mean return, success rate, failure rate (cost > 0), mean length."""
-    returns, successes, failures, lengths = [], [], [], []
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep, options=reset_options)
-        ret, success, failure, t = 0.0, False, False, 0
-        while True:
-            x = torch.as_tensor(np.asarray(obs, dtype=np.float32)).unsqueeze(0)
-            action = actor.act(x, deterministic=True)[0].numpy()
-            obs, reward, terminated, truncated, info = env.step(action)
-            ret, t = ret + float(reward), t + 1
-            success |= bool(info.get("success", False))
-            failure |= bool(info.get("failure", False)) or float(info.get("cost", 0.0)) > 0
-            if terminated or truncated or (max_steps is not None and t >= max_steps):
-                break
-        returns.append(ret)
-        successes.append(success)
-        failures.append(failure)
-        lengths.append(t)
+    """Deterministic roll-outs: mean return, success rate (``failurebench_sim.episodes``'s
+    rule), failure rate (cost > 0), mean length."""
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(obs, dtype=np.float32)).unsqueeze(0)
+        return actor.act(x, deterministic=True)[0].numpy()
+
+    results = [
+        run_episode(env, act, seed + ep, options=reset_options, max_steps=max_steps)
+        for ep in range(episodes)
+    ]
+    s = summarize(results)
     return {
-        "return_mean": float(np.mean(returns)),
-        "return_std": float(np.std(returns)),
-        "success_rate": float(np.mean(successes)),
-        "failure_rate": float(np.mean(failures)),
-        "episode_length": float(np.mean(lengths)),
+        "return_mean": s["return_mean"],
+        "return_std": s["return_std"],
+        "success_rate": s["success_rate"],
+        "failure_rate": s["failure_rate"],
+        "episode_length": s["length_mean"],
         "episodes": episodes,
     }

@@ -24,10 +24,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from failurebench_sim.atomic import write_json
 from farm_policies.actor import TanhGaussianActor, ValueNet
 from farm_policies.checkpoint import (
     CheckpointError,
-    atomic_write,
     instantiate,
     load_actor_value,
     load_checkpoint,
@@ -124,11 +124,6 @@ def _loss_summary(hist: list[float], tail: int = 100) -> dict[str, float]:
     return {"first": float(hist[0]), "last_mean": float(np.mean(hist[-tail:])), "steps": len(hist)}
 
 
-def _write_json(path: Path, obj: dict[str, Any]) -> None:
-    text = json.dumps(obj, indent=2, default=str)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-
-
 class OfflinePipeline:
     """Runs (or resumes) the offline stage for one dataset into ``out_dir``."""
 
@@ -169,7 +164,7 @@ class OfflinePipeline:
         return self.out / name
 
     def save_report(self) -> None:
-        _write_json(self.path(REPORT), self.report)
+        write_json(self.path(REPORT), self.report)
 
     def _seed(self, offset: int) -> int:
         seed = self.cfg.seed * 7919 + offset

@@ -1,6 +1,7 @@
 """Online stage: PPO fine-tuning on executed (safety-filtered) transitions."""
 
-from farm_trainer.online.action_filter import ActionFilter, FilterDecision, FilterError, PassThrough
+import farm_trainer.online.toy_env  # noqa: F401  (registers FARMToy/* for make_env)
+from farm_safety_critic.filter import ActionFilter, FilterDecision, FilterError, PassThrough
 from farm_trainer.online.cost import CostHook, LagrangianCostHook
 from farm_trainer.online.evaluate import evaluate_policy
 from farm_trainer.online.gae import compute_gae

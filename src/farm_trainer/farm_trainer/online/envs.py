@@ -9,29 +9,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-FAILUREBENCH_NS = "FailureBench"
-METAWORLD_PREFIX = "metaworld/"
+from failurebench_sim.make import make_env, resolve_env_id
 
-
-def resolve_env_id(task: str) -> str:
-    """``BoundedPush-v0`` -> ``FailureBench/BoundedPush-v0``; namespaced ids pass through."""
-    return task if "/" in task else f"{FAILUREBENCH_NS}/{task}"
-
-
-def make_env(env_id: str, **kwargs: Any) -> gym.Env:
-    """One env. ``metaworld/push-v3`` is shorthand for MetaWorld MT1; FailureBench ids import
-    ``failurebench_sim`` (which registers them)."""
-    env_id = resolve_env_id(env_id)
-    if env_id.lower().startswith(METAWORLD_PREFIX):
-        return gym.make("Meta-World/MT1", env_name=env_id.split("/", 1)[1], **kwargs)
-    if env_id.startswith("FARMToy/"):
-        import farm_trainer.online.toy_env  # noqa: F401  (registers the toy env)
-    if env_id.startswith(FAILUREBENCH_NS + "/"):
-        try:
-            import failurebench_sim  # noqa: F401  (registers the FailureBench ids)
-        except ImportError as e:
-            raise RuntimeError(f"{env_id} needs the failurebench_sim package: {e}") from e
-    return gym.make(env_id, **kwargs)
+__all__ = ["make_env", "make_vector_env", "real_next_obs", "resolve_env_id", "step_info"]
 
 
 def make_vector_env(

@@ -8,9 +8,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from failurebench_sim.episodes import run_episode, summarize
+from failurebench_sim.make import make_env
+from failurebench_sim.normalize import normalized_return_or_none
 from farm_policies import Policy
-from farm_trainer.online.action_filter import ActionFilter, hold_still_if_nonfinite
-from farm_trainer.online.envs import make_env
+from farm_safety_critic.filter import ActionFilter
 
 
 def evaluate_policy(
@@ -22,59 +24,32 @@ def evaluate_policy(
     action_filter: ActionFilter | None = None,
     max_steps: int = 100_000,
 ) -> dict[str, Any]:
-    """Run ``episodes`` episodes (reset seeds ``seed0 + i``) and summarise them.
-
-    Failure = the episode contains a step with ``info['cost'] > 0`` (an IR failure) or
-    ``info['failure']``; success = any step with ``info['success']``.
-    """
+    """Run ``episodes`` episodes (reset seeds ``seed0 + i``) and summarise them
+    (``failurebench_sim.episodes``: success only without an IR failure)."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     env = env_id() if callable(env_id) else make_env(env_id)
-    returns, lengths, successes, failures, replaced = [], [], [], [], []
-    nonfinite = 0
+    results, replaced = [], []
     try:
         for ep in range(episodes):
-            obs, _ = env.reset(seed=seed0 + ep)
-            ret, n, success, failure, rep = 0.0, 0, False, False, 0
-            for _ in range(max_steps):
+            count = [0]
+
+            def act(obs: np.ndarray, count: list[int] = count) -> np.ndarray:
                 action = policy.act(np.asarray(obs, dtype=np.float32), deterministic=deterministic)
                 if action_filter is not None:
                     d = action_filter(obs[None].astype(np.float32), action[None])
-                    action, rep = np.asarray(d.actions[0], np.float32), rep + int(d.replaced[0])
-                action, n_bad = hold_still_if_nonfinite(action)
-                nonfinite += n_bad
-                obs, reward, term, trunc, info = env.step(action)
-                ret, n = ret + float(reward), n + 1
-                success |= bool(info.get("success", 0) > 0)
-                failure |= bool(info.get("cost", 0) > 0 or info.get("failure", False))
-                if term or trunc:
-                    break
-            returns.append(ret)
-            lengths.append(n)
-            successes.append(success)
-            failures.append(failure)
-            replaced.append(rep / max(n, 1))
+                    action, count[0] = d.actions[0], count[0] + int(d.replaced[0])
+                return action
+
+            results.append(run_episode(env, act, seed0 + ep, max_steps=max_steps))
+            replaced.append(count[0] / max(results[-1].steps, 1))
     finally:
         env.close()
-    out: dict[str, Any] = {
-        "episodes": episodes,
-        "return_mean": float(np.mean(returns)),
-        "return_std": float(np.std(returns)),
-        "success_rate": float(np.mean(successes)),
-        "failure_rate": float(np.mean(failures)),
-        "length_mean": float(np.mean(lengths)),
-        "returns": returns,
-        "nonfinite_actions": nonfinite,
-    }
+    out = summarize(results)
     if action_filter is not None:
         out["replaced_frac"] = float(np.mean(replaced))
     if isinstance(env_id, str):
-        try:
-            from failurebench_sim.normalize import normalized_return
-
-            out["normalized_return_mean"] = float(
-                np.mean(normalized_return(env_id, np.asarray(returns)))
-            )
-        except (ImportError, KeyError, ValueError):
-            pass
+        norm = normalized_return_or_none(env_id, np.asarray(out["returns"]))
+        if norm is not None:
+            out["normalized_return_mean"] = float(np.mean(norm))
     return out

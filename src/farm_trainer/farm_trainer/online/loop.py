@@ -10,7 +10,6 @@ same PPO objective using advantages computed from these safety-filtered transiti
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -21,8 +20,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import Tensor
 
+from failurebench_sim.atomic import write_json
+from failurebench_sim.command import hold_still_if_nonfinite
+from failurebench_sim.episodes import episode_success
+from failurebench_sim.normalize import normalized_return_or_none
 from farm_policies import (
     CheckpointError,
     TanhGaussianActor,
@@ -34,12 +36,12 @@ from farm_policies import (
     save_policy,
 )
 from farm_policies.checkpoint import policy_header
+from farm_safety_critic.filter import ActionFilter, PassThrough
 from farm_trainer.logging_utils import RunLogger
-from farm_trainer.online.action_filter import ActionFilter, PassThrough, hold_still_if_nonfinite
 from farm_trainer.online.cost import CostHook
 from farm_trainer.online.envs import make_env, make_vector_env, real_next_obs, step_info
-from farm_trainer.online.gae import compute_gae
-from farm_trainer.online.ppo import PPOBatch, PPOConfig, PPOUpdater
+from farm_trainer.online.learner import PPOLearner
+from farm_trainer.online.ppo import PPOBatch, PPOConfig
 from farm_trainer.online.rollout import Rollout
 
 CHECKPOINT_NAME = "last.safetensors"
@@ -128,22 +130,6 @@ def load_value(path: str | Path, obs_dim: int | None = None) -> ValueNet:
     return value
 
 
-def _flatten_optimizer(sd: dict[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    tensors, scalars = {}, {}
-    for pid, state in sd["state"].items():
-        for k, v in state.items():
-            (tensors if isinstance(v, Tensor) else scalars)[f"{pid}.{k}"] = v
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def _unflatten_optimizer(tensors: dict[str, Tensor], meta: dict[str, Any]) -> dict[str, Any]:
-    state: dict[int, dict[str, Any]] = {}
-    for key, v in {**tensors, **meta["scalars"]}.items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = v
-    return {"state": state, "param_groups": meta["param_groups"]}
-
-
 class OnlineTrainer:
     """Collect ``ppo.batch_size`` executed transitions, run a PPO update, log, checkpoint.
 
@@ -172,7 +158,8 @@ class OnlineTrainer:
         self.obs_dim = int(np.prod(self.envs.single_observation_space.shape))
         self.act_dim = int(np.prod(self.envs.single_action_space.shape))
         self.actor, self.critic = self._init_networks(actor, critic)
-        self.ppo = PPOUpdater(self.actor, self.critic, cfg.ppo, cfg.total_updates)
+        self.learner = PPOLearner(self.actor, self.critic, cfg.ppo, cfg.total_updates, cost_hook)
+        self.ppo = self.learner.ppo
         self.action_filter = (
             make_filter(self.actor) if make_filter else (action_filter or PassThrough())
         )
@@ -246,10 +233,13 @@ class OnlineTrainer:
             self._ep_return += reward
             self._ep_cost |= cost > 0
             self._ep_success |= success
+            ro.policy_version[t] = self.learner.policy_version
             for i in np.flatnonzero(np.logical_or(term, trunc)):
                 finished["return"].append(float(self._ep_return[i]))
                 finished["ir_failure"].append(float(self._ep_cost[i]))
-                finished["success"].append(float(self._ep_success[i]))
+                finished["success"].append(
+                    float(episode_success(self._ep_success[i], self._ep_cost[i]))
+                )
                 self._ep_return[i], self._ep_cost[i], self._ep_success[i] = 0.0, False, False
             self._obs = next_obs
         ro.next_values[:] = self.critic(ro.flat("next_obs")).reshape(T, n).numpy()
@@ -263,18 +253,8 @@ class OnlineTrainer:
         return ro, finished
 
     def make_batch(self, ro: Rollout) -> PPOBatch:
-        """GAE on scaled rewards (bootstrap on truncation), then the cost hook, then flatten."""
-        p = self.cfg.ppo
-        adv, ret = compute_gae(
-            ro.rewards * p.reward_scale, ro.values, ro.next_values,
-            ro.terminated, ro.truncated, p.gamma, p.gae_lambda,
-        )  # fmt: skip
-        if self.cost_hook is not None:
-            adv = self.cost_hook(ro, adv)
-        return PPOBatch(
-            obs=ro.flat("obs"), actions=ro.flat("actions"), logp=ro.flat("logp"),
-            advantages=adv.reshape(-1), returns=ret.reshape(-1), values=ro.flat("values"),
-        )  # fmt: skip
+        """``PPOLearner.make_batch``: GAE, the cost hook, flattened."""
+        return self.learner.make_batch(ro)
 
     # ---------------------------------------------------------------- loop
     def train(self, max_updates: int | None = None) -> dict[str, Any]:
@@ -298,7 +278,7 @@ class OnlineTrainer:
             t0 = time.perf_counter()
             ro, finished = self.collect()
             t_collect = time.perf_counter() - t0
-            stats = self.ppo.update(self.make_batch(ro))
+            stats = self.learner.update(ro)
             self.counters["update"] += 1
             done_updates += 1
             last_row = self._row(ro, finished, stats, t_collect, time.perf_counter() - t0)
@@ -340,42 +320,27 @@ class OnlineTrainer:
         return row
 
     def _normalized(self, raw: float) -> float:
-        if not math.isfinite(raw) or not self.cfg.env_id.startswith("FailureBench/"):
-            return float("nan")
-        try:
-            from failurebench_sim.normalize import normalized_return
-
-            return float(normalized_return(self.cfg.env_id, raw))
-        except (ImportError, KeyError, ValueError):
-            return float("nan")
+        norm = normalized_return_or_none(self.cfg.env_id, raw) if math.isfinite(raw) else None
+        return float("nan") if norm is None else float(norm)
 
     def _meta(self) -> dict[str, Any]:
         return {"stage": "online", "method": self.cfg.method, "env_id": self.cfg.env_id,
                 "reward_scale": self.cfg.ppo.reward_scale, **self.counters}  # fmt: skip
 
     def _write_config(self) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.out_dir / ".config.json.tmp"
-        tmp.write_text(json.dumps(self.cfg.to_dict(), indent=2))
-        tmp.replace(self.out_dir / "config.json")
+        write_json(self.out_dir / "config.json", self.cfg.to_dict())
 
     # ---------------------------------------------------------------- checkpoints
     def save(self, path: str | Path | None = None) -> Path:
-        """Actor, critic, optimiser states, torch RNG, counters (and a stateful cost hook)."""
+        """The learner's state (networks, optimisers, cost hook), torch RNG and counters."""
         path = Path(path or self.ckpt_path)
-        opt_t, opt_meta = {}, {}
-        for name, sd in self.ppo.optimizer_states().items():
-            opt_t[f"opt_{name}"], opt_meta[name] = _flatten_optimizer(sd)
-        modules: dict[str, Any] = {"actor": self.actor, "value": self.critic, **opt_t,
-                                   "rng": {"torch": torch.get_rng_state()}}  # fmt: skip
-        if isinstance(self.cost_hook, torch.nn.Module):
-            modules["cost_hook"] = self.cost_hook.state_dict()
+        modules = {**self.learner.modules(), "rng": {"torch": torch.get_rng_state()}}
         header = {
             **policy_header(self.actor, self._meta(), self.cfg.seed),
-            "kind": "online_trainer", "counters": dict(self.counters),
-            "ppo_n_updates": self.ppo.n_updates, "optimizers": opt_meta,
+            **self.learner.header(),
+            "counters": dict(self.counters),
             "config": self.cfg.to_dict(),
-        }  # fmt: skip
+        }
         return save_checkpoint(path, modules, header)
 
     def resume(self, path: str | Path | None = None) -> bool:
@@ -384,18 +349,11 @@ class OnlineTrainer:
         if not path.exists():
             return False
         sds, header = load_checkpoint(path, self.obs_dim, self.act_dim)
-        if header.get("kind") != "online_trainer":
-            raise CheckpointError(f"{path} is not an online-trainer checkpoint")
-        self.actor.load_state_dict(instantiate(sds, header, "actor").state_dict())
-        self.critic.load_state_dict(instantiate(sds, header, "value").state_dict())
-        self.ppo.load_optimizer_states({
-            name: _unflatten_optimizer(sds[f"opt_{name}"], meta)
-            for name, meta in header["optimizers"].items()
-        })  # fmt: skip
-        if "cost_hook" in sds and isinstance(self.cost_hook, torch.nn.Module):
-            self.cost_hook.load_state_dict(sds["cost_hook"])
+        try:
+            self.learner.load(sds, header)
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {e}") from e
         torch.set_rng_state(sds["rng"]["torch"])
-        self.ppo.n_updates = int(header["ppo_n_updates"])
         self.counters.update({k: int(v) for k, v in header["counters"].items()})
         self._obs = None
         if self.logger is not None:

@@ -27,6 +27,7 @@ class Rollout:
     scores: np.ndarray
     values: np.ndarray  # V(s_t) at collection time
     next_values: np.ndarray  # V(s_{t+1}) at collection time
+    policy_version: np.ndarray  # (T, n) int: the task-policy version that proposed the action
 
     @classmethod
     def empty(cls, T: int, n: int, obs_dim: int, act_dim: int) -> Rollout:
@@ -36,6 +37,7 @@ class Rollout:
             obs=f(obs_dim), next_obs=f(obs_dim), proposed=f(act_dim), actions=f(act_dim),
             logp=f(), rewards=f(), costs=f(), terminated=b(), truncated=b(), replaced=b(),
             scores=np.full((T, n), np.nan, dtype=np.float32), values=f(), next_values=f(),
+            policy_version=np.zeros((T, n), dtype=np.int64),
         )  # fmt: skip
 
     @property

@@ -25,11 +25,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from failurebench_sim.atomic import write_json
 from farm_safety_critic.calibration import calibration_summary, failure_within
 from farm_safety_critic.gate import Policy
 from farm_safety_critic.qrisk import QRisk, QRiskConfig, qrisk_loss
 from farm_safety_critic.sequence_sampler import SequenceSampler, TransitionDataset, concat_datasets
-from farm_trainer.safety.train_world_model import metrics_path, write_json
+from farm_trainer.safety.train_world_model import metrics_path
 
 
 @dataclass

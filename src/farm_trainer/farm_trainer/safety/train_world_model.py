@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from farm_policies.checkpoint import atomic_write
+from failurebench_sim.atomic import write_json
 from farm_safety_critic.calibration import (
     calibration_summary,
     failure_within,
@@ -199,11 +199,6 @@ def metrics_path(out_path: str | Path) -> Path:
     """``runs/x/world_model.safetensors`` -> ``runs/x/world_model.metrics.json``."""
     p = Path(out_path)
     return p.with_name(p.stem + ".metrics.json")
-
-
-def write_json(path: Path, obj: Any) -> None:
-    text = json.dumps(obj, indent=2, default=float)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def build_parser() -> argparse.ArgumentParser:
