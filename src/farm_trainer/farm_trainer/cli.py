@@ -21,8 +21,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-METHODS = ("unio4", "farm", "recrl", "mppi", "ppo-lag")
-GATED = ("farm", "recrl", "mppi")
+from farm_trainer.methods import (
+    METHOD_NAMES,
+    Artifacts,
+    MethodParams,
+    attach_cost_hook,
+    filter_factory,
+    get_method,
+)
+
 # Subcommands implemented by their own module's ``main(argv)``.
 DELEGATED = {
     "offline": "farm_trainer.offline.cli",
@@ -39,7 +46,7 @@ class CLIError(RuntimeError):
 def _online_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("online", help="online PPO fine-tuning (Uni-O4 online stage / FARM)")
     p.add_argument("--task", required=True, help="env id, e.g. BoundedPush-v0, metaworld/push-v3")
-    p.add_argument("--method", choices=METHODS, default="unio4")
+    p.add_argument("--method", choices=METHOD_NAMES, default="unio4")
     p.add_argument("--init", help="offline policy checkpoint file or directory (fresh if omitted)")
     p.add_argument("--steps", type=int, default=200_000, help="total env steps")
     p.add_argument("--seed", type=int, default=0)
@@ -64,8 +71,8 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--horizon", type=int)
     f.add_argument("--gamma-risk", type=float)
     c = p.add_argument_group("PPO-Lagrangian (--method ppo-lag)")
-    c.add_argument("--cost-limit", type=float, default=0.0, help="episode cost budget d")
-    c.add_argument("--lr-lambda", type=float, default=0.05)
+    c.add_argument("--cost-limit", type=float, help="episode cost budget d (default 0)")
+    c.add_argument("--lr-lambda", type=float, help="Lagrange multiplier step (default 0.05)")
 
 
 def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
@@ -92,34 +99,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+FLAGS = {"world_model": "--world-model", "recovery": "--recovery", "qrisk": "--qrisk"}
+
+
+def method_params(args: argparse.Namespace) -> MethodParams:
+    """The registry's hyper-parameters, with the flags given on the command line."""
+    hp = {k: v for k, v in (("eps_safe", args.eps_safe), ("horizon", args.horizon),
+                            ("gamma_risk", args.gamma_risk), ("qrisk_eps_safe", args.eps_safe),
+                            ("cost_limit", args.cost_limit), ("lr_lambda", args.lr_lambda))
+          if v is not None}  # fmt: skip
+    return MethodParams(**hp)
+
+
 def _gate_factory(args: argparse.Namespace):
-    """``make_filter(actor)`` for the gated methods: the gate sees the live task actor."""
-    needs = {"farm": ("world_model", "recovery"), "recrl": ("qrisk", "recovery"),
-             "mppi": ("world_model",)}[args.method]  # fmt: skip
-    missing = [f"--{n.replace('_', '-')}" for n in needs if not getattr(args, n)]
+    """``make_filter(actor)`` of ``--method`` from the method registry (None: no gate)."""
+    method = get_method(args.method)
+    missing = [FLAGS[n] for n in method.needs if not getattr(args, n)]
     if missing:
         raise CLIError(f"--method {args.method} needs {' and '.join(missing)}")
-    hp = {k: v for k, v in (("eps_safe", args.eps_safe), ("horizon", args.horizon),
-                            ("gamma_risk", args.gamma_risk)) if v is not None}  # fmt: skip
+    artifacts = Artifacts(args.world_model, args.recovery, args.qrisk)
     try:
-        if args.method == "farm":
-            from farm_safety_critic.gate import build_gate
-
-            return lambda actor: build_gate(args.world_model, actor, args.recovery, **hp)
-        if args.method == "recrl":
-            from farm_safety_critic.qrisk import build_qrisk_gate
-
-            eps = {"eps_safe": hp["eps_safe"]} if "eps_safe" in hp else {}
-            return lambda actor: build_qrisk_gate(args.qrisk, args.recovery, **eps)
-        from farm_safety_critic.mppi import build_mppi_gate
-
-        return lambda actor: build_mppi_gate(args.world_model, actor, None, args.seed, **hp)
+        return filter_factory(args.method, artifacts, method_params(args), args.seed)
     except ImportError as e:
         raise CLIError(f"--method {args.method} needs farm_safety_critic ({e})") from e
 
 
 def run_online(args: argparse.Namespace) -> dict[str, Any]:
-    from farm_trainer.online import LagrangianCostHook, OnlineConfig, OnlineTrainer, PPOConfig
+    from farm_trainer.online import OnlineConfig, OnlineTrainer, PPOConfig
     from farm_trainer.online.envs import resolve_env_id
 
     overrides = {k: getattr(args, k) for k in ("batch_size", "minibatch_size", "epochs", "lr_actor",
@@ -133,17 +139,8 @@ def run_online(args: argparse.Namespace) -> dict[str, Any]:
         vectorization=args.vectorization, method=args.method, progress=not args.no_progress,
         tensorboard=not args.no_tensorboard, ppo=PPOConfig(**overrides),
     )  # fmt: skip
-    make_filter = _gate_factory(args) if args.method in GATED else None
-    trainer = OnlineTrainer(cfg, make_filter=make_filter)
-    if args.method == "ppo-lag":
-        from farm_policies import ValueNet
-
-        norm = trainer.actor.normalizer
-        critic = ValueNet(trainer.obs_dim, trainer.actor.hidden, trainer.actor.depth,
-                          obs_mean=norm.obs_mean, obs_std=norm.obs_std)  # fmt: skip
-        trainer.cost_hook = LagrangianCostHook(
-            critic, args.cost_limit, args.lr_lambda, gamma=cfg.ppo.gamma, lam=cfg.ppo.gae_lambda
-        )
+    trainer = OnlineTrainer(cfg, make_filter=_gate_factory(args))
+    attach_cost_hook(args.method, trainer, method_params(args))
     try:
         if args.resume and not trainer.resume():
             print(f"farm-train: no checkpoint in {args.out}; starting fresh", file=sys.stderr)
@@ -161,10 +158,9 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     res = evaluate_policy(policy, resolve_env_id(args.task), args.episodes, args.seed,
                           deterministic=not args.stochastic)  # fmt: skip
     if args.json:
-        from farm_policies.checkpoint import atomic_write
+        from failurebench_sim.atomic import write_json
 
-        text = json.dumps(res, indent=2)
-        atomic_write(args.json, lambda tmp: open(tmp, "w").write(text))
+        write_json(args.json, res)
     return res
 
 

@@ -4,6 +4,10 @@
     farm-train pipeline --config config/experiments/headline.yaml --tasks BoundedPush-v0 \\
         --seeds 0 1 --methods unio4 farm --stages online evaluate
     farm-train pipeline --config config/experiments/headline.yaml --report-only
+    farm-train pipeline --config config/experiments/headline_2e5.yaml --plan
+
+A stage whose recorded config differs from the current one is re-run with everything downstream
+(``--no-rebuild``: stop instead); ``--plan`` prints what would run and why, and runs nothing.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import sys
 import time
 from collections.abc import Sequence
 
-from farm_trainer.experiments.config import METHODS, ExperimentConfigError, load_config
-from farm_trainer.experiments.pipeline import STAGES, PipelineError, run_experiment
+from farm_trainer.experiments.config import METHODS, STAGES, ExperimentConfigError, load_config
+from farm_trainer.experiments.context import PipelineError
+from farm_trainer.experiments.pipeline import TaskPipeline, format_plan, run_experiment
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true", help="only aggregate existing runs")
     p.add_argument("--no-report", action="store_true", help="skip writing results/")
     p.add_argument("--progress", action="store_true", help="tqdm bars for every stage")
+    p.add_argument("--plan", action="store_true",
+                   help="print which stages would run and why (config changed / output missing /"
+                        " up to date / reused), then exit")  # fmt: skip
+    p.add_argument("--no-rebuild", action="store_true",
+                   help="stop with an error instead of re-running outputs of a different config")  # fmt: skip
     return p
 
 
@@ -51,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.online_steps:
             cfg.online.steps = args.online_steps
             cfg.__post_init__()
+        if args.plan:
+            pipes = [TaskPipeline(cfg, t, args.runs_dir) for t in cfg.tasks]
+            print(format_plan(pipes, args.stages or STAGES))
+            return 0
         t0 = time.perf_counter()
 
         def report() -> None:
@@ -65,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.report_only:
             after = None if args.no_report or len(cfg.seeds) < 2 else report
             run_experiment(cfg, args.runs_dir, args.stages or STAGES, args.progress,
-                           after_round=after)  # fmt: skip
+                           after_round=after, rebuild=not args.no_rebuild)  # fmt: skip
         if not args.no_report:
             report()
         print(f"[pipeline] wall time {time.perf_counter() - t0:.1f} s")

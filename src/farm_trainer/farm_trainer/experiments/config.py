@@ -1,7 +1,9 @@
 """Experiment configuration: one YAML file in ``config/experiments/`` -> ``ExperimentConfig``.
 
-Every section is a dataclass with defaults; a YAML file only lists what it changes. Unknown keys
-raise ``ExperimentConfigError`` (a typo must never silently fall back to a default).
+Every section is a dataclass with defaults; a YAML file only lists what it changes, and may
+``extends: base.yaml`` (deep merge: mappings merge key by key, anything else replaces). Every
+key, nested ones included (``schema.NESTED``), is checked against the dataclass it feeds when the
+file is read: a typo or a wrong type raises ``ExperimentConfigError`` naming the key.
 """
 
 from __future__ import annotations
@@ -13,14 +15,23 @@ from typing import Any
 
 import yaml
 
-METHODS = ("unio4", "farm", "recrl", "mppi")
-"""unio4: plain PPO (no gate); farm: world-model C_H gate + recovery policy (Eq. 10-11);
-recrl: Recovery RL's Q-risk gate + the same recovery policy (Table II); mppi: C_H gate with MPPI
-over the world model in place of the recovery policy (Table II)."""
+from farm_trainer.experiments.schema import NESTED, ExperimentConfigError, check_fields
+from farm_trainer.methods import METHOD_NAMES, MPPI_OVERRIDES, MethodParams
 
-
-class ExperimentConfigError(ValueError):
-    """An experiment config that cannot be run (unknown key, bad value, unreadable file)."""
+METHODS = METHOD_NAMES
+"""``farm_trainer.methods.METHODS``: the one registry of online methods"""
+STAGES = (
+    "data",
+    "offline_task",
+    "offline_recovery",
+    "failures",
+    "world_model",
+    "qrisk",
+    "calibration",
+    "online",
+    "evaluate",
+)
+_GATE_DEFAULTS = MethodParams()
 
 
 @dataclass
@@ -73,22 +84,22 @@ class QRiskStage:
 class GateConfig:
     """Online gate thresholds: C_H (Eq. 10-11) for farm/mppi, Q_risk for recrl."""
 
-    eps_safe: float = 0.3
-    horizon: int = 3
-    gamma_risk: float = 0.9
-    qrisk_eps_safe: float = 0.3
+    eps_safe: float = _GATE_DEFAULTS.eps_safe
+    horizon: int = _GATE_DEFAULTS.horizon
+    gamma_risk: float = _GATE_DEFAULTS.gamma_risk
+    qrisk_eps_safe: float = _GATE_DEFAULTS.qrisk_eps_safe
     eps_rule: dict[str, float] | None = None
     """Per-task eps_safe chosen on held-out data instead of ``eps_safe``:
     ``{max_firing: 0.1, max_expert_firing: 0.03}`` (``calibration.choose_eps_safe``)"""
-    mppi: dict[str, Any] = field(
-        default_factory=lambda: {
-            "num_samples": 128,
-            "iterations": 3,
-            "num_elites": 16,
-            "num_pi_trajs": 8,
-        }
-    )
+    mppi: dict[str, Any] = field(default_factory=lambda: dict(MPPI_OVERRIDES))
     """``MPPIConfig`` overrides (horizon / gamma_risk / eps_safe follow the gate)"""
+
+    def method_params(self, eps_safe: float | None = None) -> MethodParams:
+        """The registry's hyper-parameters (``eps_safe``: the calibrated one, if any)."""
+        return MethodParams(
+            eps_safe=self.eps_safe if eps_safe is None else eps_safe, horizon=self.horizon,
+            gamma_risk=self.gamma_risk, qrisk_eps_safe=self.qrisk_eps_safe, mppi=dict(self.mppi),
+        )  # fmt: skip
 
 
 @dataclass
@@ -133,6 +144,9 @@ class ExperimentConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     latency_calls: int = 200
     """SafetyGate.__call__ repetitions per batch size for the p50/p99 latency"""
+    inputs: dict[str, str] = field(default_factory=dict)
+    """stage (or ``stage/item``) -> another experiment whose outputs of it are reused, by
+    reference, when their recorded config hash equals this experiment's (else built here)"""
 
     def __post_init__(self) -> None:
         bad = [m for m in self.methods if m not in METHODS]
@@ -158,14 +172,13 @@ class ExperimentConfig:
         ):
             if int(v) < 1:
                 raise ExperimentConfigError(f"{name} must be >= 1, got {v}")
-        rule = self.gate.eps_rule
-        if rule is not None:
-            if set(rule) != {"max_firing", "max_expert_firing"}:
+        for key, other in self.inputs.items():
+            if key.split("/")[0] not in STAGES or not isinstance(other, str):
                 raise ExperimentConfigError(
-                    f"gate.eps_rule needs exactly max_firing and max_expert_firing, got {sorted(rule)}"
+                    f"inputs.{key}: keys are stages {STAGES} (or stage/item), values experiment names"
                 )
-            if not all(0.0 <= float(v) <= 1.0 for v in rule.values()):
-                raise ExperimentConfigError(f"gate.eps_rule budgets must lie in [0, 1], got {rule}")
+            if other == self.name:
+                raise ExperimentConfigError(f"inputs.{key} names this experiment itself")
         if self.data.near_failure_transitions < 0:
             raise ExperimentConfigError(
                 f"data.near_failure_transitions must be >= 0, got {self.data.near_failure_transitions}"
@@ -179,19 +192,20 @@ class ExperimentConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _build(cls: type, raw: Any, where: str) -> Any:
+def _built_below(raw: Any, where: str) -> None:
+    """A section dataclass: checked when ``_build`` recurses into it."""
+
+
+def _build(cls: type, raw: Any, where: str, section: str = "") -> Any:
     if raw is None:
         return cls()
-    if not isinstance(raw, dict):
-        raise ExperimentConfigError(f"{where} must be a mapping, got {type(raw).__name__}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise ExperimentConfigError(f"unknown key(s) {unknown} in {where}; known: {sorted(known)}")
+    subs = {name: sub for (owner, name), sub in _SECTIONS.items() if owner is cls}
+    later = {name: _built_below for name in subs}
+    check_fields(cls, raw, where, nested={**later, **NESTED.get(section, {})})
     kwargs = {}
     for name, value in raw.items():
-        sub = _SECTIONS.get((cls, name))
-        kwargs[name] = _build(sub, value, f"{where}.{name}") if sub else value
+        sub = subs.get(name)
+        kwargs[name] = _build(sub, value, f"{where}.{name}", name) if sub else value
     try:
         return cls(**kwargs)
     except TypeError as e:
@@ -209,7 +223,7 @@ _SECTIONS: dict[tuple[type, str], type] = {
 
 
 def config_from_dict(raw: dict[str, Any], where: str = "config") -> ExperimentConfig:
-    """Validated ``ExperimentConfig`` from a (YAML-loaded) mapping."""
+    """Validated ``ExperimentConfig`` from a (YAML-loaded, ``extends`` already merged) mapping."""
     cfg = _build(ExperimentConfig, raw, where)
     for key in ("tasks", "methods"):
         setattr(cfg, key, [str(x) for x in getattr(cfg, key)])
@@ -218,9 +232,22 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> ExperimentCo
     return cfg
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read a YAML experiment config (``yaml.safe_load``: no Python object tags)."""
-    path = Path(path)
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML mapping with its ``extends`` chain merged in (paths relative to the file)."""
+    path = path.resolve()
+    if path in seen:
+        raise ExperimentConfigError(f"{path}: extends itself (via {[str(p) for p in seen]})")
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -229,5 +256,20 @@ def load_config(path: str | Path) -> ExperimentConfig:
         raise ExperimentConfigError(f"{path}: invalid YAML ({e})") from e
     if not isinstance(raw, dict):
         raise ExperimentConfigError(f"{path}: top level must be a mapping")
-    raw.setdefault("name", path.stem)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ExperimentConfigError(f"{path}: extends must be a file name, got {parent!r}")
+    base = read_yaml(path.parent / parent, (*seen, path))
+    for own in ("name", "inputs"):  # an experiment's own (name default: its file name)
+        base.pop(own, None)
+    return deep_merge(base, raw)
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read a YAML experiment config (``yaml.safe_load``: no Python object tags)."""
+    path = Path(path)
+    raw = read_yaml(path)
+    raw["name"] = raw.get("name", path.stem)
     return config_from_dict(raw, str(path))

@@ -21,12 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from farm_policies.checkpoint import atomic_write
+from failurebench_sim.atomic import atomic_write, write_json, write_text
 from farm_trainer.experiments.config import ExperimentConfig
-from farm_trainer.experiments.pipeline import read_json, run_name, task_name, write_json
+from farm_trainer.experiments.context import read_json
+from farm_trainer.experiments.layout import TaskLayout, run_name, task_name
+from farm_trainer.experiments.records import resolve
 
-COLORS = {"unio4": "tab:blue", "farm": "tab:red", "recrl": "tab:green", "mppi": "tab:orange"}
-LABELS = {"unio4": "Uni-O4", "farm": "FARM", "recrl": "Rec-RL", "mppi": "MPPI"}
+COLORS = {"unio4": "tab:blue", "farm": "tab:red", "recrl": "tab:green", "mppi": "tab:orange",
+          "ppo-lag": "tab:purple"}  # fmt: skip
+LABELS = {"unio4": "Uni-O4", "farm": "FARM", "recrl": "Rec-RL", "mppi": "MPPI",
+          "ppo-lag": "PPO-Lag"}  # fmt: skip
 SUMMARY_FIELDS = [
     "task", "method", "seeds_found", "seeds_complete", "env_steps_mean",
     "ir_failure_episodes_mean", "ir_failure_episodes_std", "episodes_mean",
@@ -80,19 +84,26 @@ def _maybe_json(path: Path) -> Any:
 
 
 def load_task(cfg: ExperimentConfig, task: str, runs_dir: str | Path) -> TaskResult:
-    root = Path(runs_dir) / cfg.name / task_name(task)
+    layout = TaskLayout(Path(runs_dir), cfg.name, task)
+
+    def root(unit_id: str) -> Path:
+        """The task directory holding ``unit_id``'s files (another experiment's when reused)."""
+        return resolve(layout, unit_id)[0].root
+
     res = TaskResult(task=task_name(task))
-    res.eval_init = _maybe_json(root / "offline_task" / "eval_init.json")
-    res.eval_bc = _maybe_json(root / "offline_task" / "eval_bc.json")
-    res.offline = _maybe_json(root / "offline_task" / "offline_report.json")
+    res.eval_init = _maybe_json(root("evaluate/init") / "offline_task" / "eval_init.json")
+    res.eval_bc = _maybe_json(root("evaluate/bc") / "offline_task" / "eval_bc.json")
+    res.offline = _maybe_json(root("offline_task") / "offline_task" / "offline_report.json")
     res.calibration = {
-        **(_maybe_json(root / "calibration" / "calibration.json") or {}),
-        **(_maybe_json(root / "calibration" / "qrisk.json") or {}),
+        **(_maybe_json(root("calibration/scores") / "calibration" / "calibration.json") or {}),
+        **(_maybe_json(root("calibration/qrisk") / "calibration" / "qrisk.json") or {}),
     } or None
-    res.latency = _maybe_json(root / "calibration" / "latency.json")
+    res.latency = _maybe_json(root("calibration/latency") / "calibration" / "latency.json")
     for method in cfg.methods:
         for seed in cfg.seeds:
-            run = root / "online" / run_name(method, seed)
+            name = run_name(method, seed)
+            run = root(f"online/{name}") / "online" / name
+            final = root(f"evaluate/{name}") / "online" / name / "eval_final.json"
             if not (run / "progress.csv").exists():
                 continue
             rows = read_progress(run / "progress.csv")
@@ -107,7 +118,7 @@ def load_task(cfg: ExperimentConfig, task: str, runs_dir: str | Path) -> TaskRes
                     ir_failure_episodes=np.array([r["ir_failure_episodes"] for r in rows]),
                     last=rows[-1],
                     complete=(run / "policy_final.safetensors").exists(),
-                    eval_final=_maybe_json(run / "eval_final.json"),
+                    eval_final=_maybe_json(final),
                     steps_per_s=float(np.nanmean(sps)) if np.isfinite(sps).any() else math.nan,
                 )
             )
@@ -186,10 +197,6 @@ def _csv_text(fields: list[str], rows: list[dict[str, Any]]) -> str:
     for r in rows:
         w.writerow({k: _fmt(r.get(k, "")) for k in fields})
     return buf.getvalue()
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def _pm(mean: float, std: float, digits: int = 1) -> str:
@@ -404,9 +411,9 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     results = [load_task(cfg, t, runs_dir) for t in cfg.tasks]
     rows = summary_rows(results)
-    _write_text(out / "summary.csv", _csv_text(SUMMARY_FIELDS, rows))
-    _write_text(out / "table.md", markdown_table(cfg, rows, results))
-    _write_text(out / "latency.csv", _csv_text(LATENCY_FIELDS, latency_rows(results, rows)))
+    write_text(out / "summary.csv", _csv_text(SUMMARY_FIELDS, rows))
+    write_text(out / "table.md", markdown_table(cfg, rows, results))
+    write_text(out / "latency.csv", _csv_text(LATENCY_FIELDS, latency_rows(results, rows)))
     write_json(out / "calibration.json", {tr.task: tr.calibration for tr in results})
     plot_failures(results, cfg.methods, out / "fig4_failures.png")
     plot_returns(rows, [task_name(t) for t in cfg.tasks], cfg.methods, out / "fig5_returns.png")

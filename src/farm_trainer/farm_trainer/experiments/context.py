@@ -1,0 +1,100 @@
+"""What every stage of one task sees: the config, the env id, and where each input file is."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from farm_trainer.experiments.config import ExperimentConfig
+from farm_trainer.experiments.layout import (
+    EPS_SAFE,
+    RECOVERY_ACTOR,
+    TASK_ACTOR,
+    WORLD_MODEL,
+    TaskLayout,
+    data_file,
+)
+from farm_trainer.methods import Artifacts, filter_factory
+
+DATA_UNITS = {"task_demos": "data", "recovery_demos": "data", "expert": "data",
+              "failures": "failures", "failures_near": "failures", "heldout": "failures"}  # fmt: skip
+"""dataset name -> the stage that makes it"""
+
+
+class PipelineError(RuntimeError):
+    """A stage cannot run (missing input of an earlier stage, stale outputs, bad stage name)."""
+
+
+def log_line(msg: str) -> None:
+    """Default progress log: stdout, flushed (the benchmark log is a file)."""
+    print(msg, flush=True)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+@dataclass
+class TaskContext:
+    """One task of one experiment; ``locate(unit_id)`` is where that unit's files are."""
+
+    cfg: ExperimentConfig
+    task: str
+    env_id: str
+    layout: TaskLayout
+    locate: Callable[[str], TaskLayout]
+    progress: bool = False
+    log: Callable[[str], None] = log_line
+
+    def path(self, unit_id: str, rel: str) -> Path:
+        return self.locate(unit_id).root / rel
+
+    def out(self, rel: str) -> Path:
+        """A file this experiment writes (under its own task directory)."""
+        return self.layout.root / rel
+
+    def data_path(self, name: str) -> Path:
+        return self.path(f"{DATA_UNITS[name]}/{name}", data_file(name))
+
+    def dataset(self, name: str) -> Any:
+        from failurebench_sim.datasets import load_dataset
+
+        return load_dataset(self.data_path(name))
+
+    def safety_data(self) -> list[Any]:
+        """Task demos + failure data (+ near-failure-start failure data when configured)."""
+        names = ["task_demos", "failures"]
+        if self.cfg.data.near_failure_transitions > 0:
+            names.append("failures_near")
+        return [self.dataset(n) for n in names]
+
+    @property
+    def task_actor_path(self) -> Path:
+        return self.path("offline_task", TASK_ACTOR)
+
+    def task_actor(self) -> Any:
+        from farm_policies.checkpoint import load_actor_value
+
+        return load_actor_value(self.task_actor_path)[0].eval()
+
+    def eps_safe(self) -> float:
+        """C_H threshold: ``gate.eps_safe``, or the calibrated per-task one (``gate.eps_rule``)."""
+        if self.cfg.gate.eps_rule is None:
+            return self.cfg.gate.eps_safe
+        return float(read_json(self.path("calibration/eps_safe", EPS_SAFE))["eps_safe"])
+
+    def artifacts(self) -> Artifacts:
+        from farm_trainer.experiments.layout import QRISK
+
+        return Artifacts(self.path("world_model", WORLD_MODEL),
+                         self.path("offline_recovery", RECOVERY_ACTOR), self.path("qrisk", QRISK))  # fmt: skip
+
+    def gate(self, method: str, actor: Any = None, eps_safe: float | None = None,
+             seed: int = 0) -> Any:  # fmt: skip
+        """The registry's gate of ``method`` over ``actor`` (default: the offline task policy)."""
+        eps = self.eps_safe() if eps_safe is None else eps_safe
+        make = filter_factory(method, self.artifacts(), self.cfg.gate.method_params(eps), seed)
+        return make(self.task_actor() if actor is None else actor)

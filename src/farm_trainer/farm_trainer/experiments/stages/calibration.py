@@ -1,0 +1,148 @@
+"""Stage ``calibration``: per-task eps_safe (``gate.eps_rule``), C_H / Q-risk vs "IR failure
+within H" on held-out roll-outs, the gate's firing rate on the expert, and gate latency."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from failurebench_sim.atomic import write_json
+from farm_trainer.experiments.context import TaskContext
+from farm_trainer.experiments.layout import EPS_SAFE
+from farm_trainer.experiments.records import Unit
+
+GATE_NEEDS = ("world_model", "offline_task", "offline_recovery", "failures/heldout", "data/expert")
+
+
+def units(ctx: TaskContext) -> list[Unit]:
+    g, cfg = ctx.cfg.gate, ctx.cfg
+    rule = g.eps_rule is not None
+    eps = {"eps_rule": g.eps_rule} if rule else {"eps_safe": g.eps_safe}
+    scored = {"gate": {"horizon": g.horizon, "gamma_risk": g.gamma_risk, **eps}}
+    eps_need = ("calibration/eps_safe",) if rule else ()
+
+    def unit(item: str, out: str, config: dict, needs: tuple[str, ...], fn: Callable) -> Unit:
+        return Unit(
+            "calibration", item, config, needs, (out,), lambda: write_json(ctx.out(out), fn())
+        )
+
+    out = []
+    if rule:
+        config = {
+            "gate": {"horizon": g.horizon, "gamma_risk": g.gamma_risk, "eps_rule": g.eps_rule}
+        }
+        out.append(unit("eps_safe", EPS_SAFE, config, GATE_NEEDS, lambda: choose_eps_safe(ctx)))
+    out.append(unit("scores", "calibration/calibration.json", scored, GATE_NEEDS + eps_need,
+                    lambda: calibrate(ctx)))  # fmt: skip
+    if "recrl" in cfg.methods:
+        config = {"gate": {"horizon": g.horizon, "qrisk_eps_safe": g.qrisk_eps_safe}}
+        needs = ("qrisk", "offline_recovery", "failures/heldout", "data/expert")
+        out.append(
+            unit("qrisk", "calibration/qrisk.json", config, needs, lambda: calibrate_qrisk(ctx))
+        )
+    latency_cfg = {**scored, "latency_calls": cfg.latency_calls}
+    out.append(unit("latency", "calibration/latency.json", latency_cfg, GATE_NEEDS + eps_need,
+                    lambda: gate_latency(ctx)))  # fmt: skip
+    return out
+
+
+def _or_error(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    from farm_safety_critic.calibration import CalibrationError
+
+    try:
+        return fn()
+    except CalibrationError as e:
+        return {"error": str(e)}
+
+
+def choose_eps_safe(ctx: TaskContext) -> dict[str, Any]:
+    """``calibration.choose_eps_safe`` with C_H of the offline task policy (as the gate scores at
+    the start of fine-tuning) on held-out noisy roll-outs and on the scripted expert."""
+    from farm_safety_critic import calibration as cal
+
+    g = ctx.cfg.gate
+    heldout, expert = ctx.dataset("heldout"), ctx.dataset("expert")
+    gate = ctx.gate("farm", eps_safe=g.eps_safe)  # scores do not depend on the threshold
+    return cal.choose_eps_safe(
+        cal.score_dataset(gate.scores, heldout), cal.failure_within(heldout, g.horizon),
+        cal.score_dataset(gate.scores, expert), **g.eps_rule,
+    )  # fmt: skip
+
+
+def score_report(ctx: TaskContext, scorer: Any, eps_safe: float) -> dict[str, Any]:
+    """Scorer vs "IR failure within H" on held-out roll-outs + firing rate on the expert."""
+    from farm_safety_critic import calibration as cal
+
+    h = ctx.cfg.gate.horizon
+    heldout, expert = ctx.dataset("heldout"), ctx.dataset("expert")
+    res = _or_error(lambda: cal.evaluate(scorer, heldout, h, eps_safe).as_dict())
+    res["expert_firing_rate"] = cal.gate_firing_rate(
+        scorer, expert.observations, expert.actions, eps_safe
+    )
+    return res
+
+
+def calibrate(ctx: TaskContext) -> dict[str, Any]:
+    """World-model C_H through the task policy (as the gate scores) and open-loop along the
+    logged actions (the model alone), on held-out noisy roll-outs."""
+    from farm_safety_critic import calibration as cal
+
+    g = ctx.cfg.gate
+    heldout = ctx.dataset("heldout")
+    gate = ctx.gate("farm")
+    logged = cal.logged_action_c_h(gate.world_model, heldout, g.horizon, g.gamma_risk)
+    labels = cal.failure_within(heldout, g.horizon)
+    return {
+        "horizon": g.horizon,
+        "gamma_risk": g.gamma_risk,
+        "heldout": {"n": len(heldout), "n_failure_episodes": int(heldout.episode_failures().sum())},
+        "world_model_c_h": score_report(ctx, gate.scores, gate.eps_safe),
+        "world_model_logged_actions": _or_error(
+            lambda: cal.calibrate(logged, labels, gate.eps_safe, g.horizon).as_dict()
+        ),
+    }
+
+
+def calibrate_qrisk(ctx: TaskContext) -> dict[str, Any]:
+    """Recovery RL's Q_risk(s, logged a) against the same labels (ablation ``recrl``)."""
+    from farm_trainer.methods import filter_factory
+
+    params = ctx.cfg.gate.method_params()
+    gate = filter_factory("recrl", ctx.artifacts(), params)(None)  # Q_risk ignores the actor
+    return {"qrisk": score_report(ctx, gate.scores, ctx.cfg.gate.qrisk_eps_safe)}
+
+
+def gate_latency(ctx: TaskContext, batches: tuple[int, ...] = (1, 16)) -> dict[str, Any]:
+    """p50 / p99 wall time of one ``SafetyGate.__call__`` (torch.set_num_threads(1))."""
+    import torch
+
+    calls = ctx.cfg.latency_calls
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        gate = ctx.gate("farm")
+        obs_all = ctx.dataset("heldout").observations
+        rng = np.random.default_rng(0)
+        out: dict[str, Any] = {"threads": 1, "calls": calls}
+        for b in batches:
+            obs = obs_all[rng.integers(0, len(obs_all), b)]
+            with torch.no_grad():
+                proposed = gate.task_policy(torch.as_tensor(obs)).numpy()
+            for _ in range(100):  # warm caches and the CPU clock before timing
+                gate(obs, proposed)
+            times, replaced = [], 0
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                d = gate(obs, proposed)
+                times.append(time.perf_counter() - t0)
+                replaced += int(d.replaced.sum())
+            ms = 1e3 * np.asarray(times)
+            out[f"batch{b}"] = {"batch": b, "p50_ms": float(np.percentile(ms, 50)),
+                                "p99_ms": float(np.percentile(ms, 99)),
+                                "replaced_frac": replaced / (b * calls)}  # fmt: skip
+        return out
+    finally:
+        torch.set_num_threads(threads)

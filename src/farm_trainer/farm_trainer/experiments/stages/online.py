@@ -1,0 +1,68 @@
+"""Stage ``online``: PPO fine-tuning per method x seed, every run from the SAME offline checkpoints.
+
+The method's gate comes from the registry (``farm_trainer.methods``); a run interrupted under the
+same config continues from ``checkpoints/last.safetensors``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from farm_trainer.experiments.context import TaskContext
+from farm_trainer.experiments.layout import run_dir
+from farm_trainer.experiments.records import Unit
+from farm_trainer.methods import get_method, params_used
+
+NEEDS = {"world_model": "world_model", "recovery": "offline_recovery", "qrisk": "qrisk"}
+"""``Method.needs`` artifact -> the stage that makes it"""
+
+
+def method_config(ctx: TaskContext, method: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The gate hyper-parameters method ``method`` reads, and the units it needs."""
+    used = params_used(method, ctx.cfg.gate.method_params())
+    needs = ["offline_task", *(NEEDS[n] for n in get_method(method).needs)]
+    if "eps_safe" in used and ctx.cfg.gate.eps_rule is not None:
+        used["eps_safe"] = "calibration/eps_safe"
+        needs.append("calibration/eps_safe")
+    return used, tuple(needs)
+
+
+def units(ctx: TaskContext) -> list[Unit]:
+    online = {k: v for k, v in dataclasses.asdict(ctx.cfg.online).items() if k != "tensorboard"}
+    out = []
+    for seed in ctx.cfg.seeds:
+        for method in ctx.cfg.methods:
+            params, needs = method_config(ctx, method)
+            config = {"task": ctx.env_id, "method": method, "seed": seed, "online": online,
+                      "method_params": params}  # fmt: skip
+            rd = run_dir(method, seed)
+            out.append(Unit("online", rd.split("/")[1], config, needs,
+                            (f"{rd}/policy_final.safetensors",),
+                            lambda m=method, s=seed: run(ctx, m, s), clean=(rd,), seed=seed))  # fmt: skip
+    return out
+
+
+def run(ctx: TaskContext, method: str, seed: int) -> dict[str, Any]:
+    """One fine-tuning run; resumes from ``checkpoints/last.safetensors`` when present."""
+    from farm_trainer.methods import attach_cost_hook, filter_factory
+    from farm_trainer.online import OnlineConfig, OnlineTrainer, PPOConfig
+
+    o = ctx.cfg.online
+    out = ctx.out(run_dir(method, seed))
+    cfg = OnlineConfig(
+        env_id=ctx.env_id, total_steps=o.steps, n_envs=o.n_envs, seed=seed, out_dir=str(out),
+        init=str(ctx.task_actor_path), checkpoint_every=o.checkpoint_every, method=method,
+        progress=ctx.progress, tensorboard=o.tensorboard, ppo=PPOConfig(**o.ppo),
+    )  # fmt: skip
+    calibrated = ctx.eps_safe() if "eps_safe" in get_method(method).params else None
+    params = ctx.cfg.gate.method_params(calibrated)
+    make_filter = filter_factory(method, ctx.artifacts(), params, seed)
+    trainer = OnlineTrainer(cfg, make_filter=make_filter)
+    attach_cost_hook(method, trainer, params)
+    try:
+        if trainer.resume():
+            ctx.log(f"[pipeline]   resumed {out} at {trainer.counters['env_steps']} steps")
+        return trainer.train()
+    finally:
+        trainer.close()

@@ -1,0 +1,151 @@
+"""The one method registry: method name -> its action filter (gate) and cost hook for the online loop.
+
+``farm-train online --method M`` and the experiment pipeline both build a method's gate here,
+with ONE set of hyper-parameters (``MethodParams``). The gates themselves come from
+``farm_safety_critic`` (``build_gate``, ``build_qrisk_gate``, ``build_mppi_gate``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+MPPI_OVERRIDES: Mapping[str, Any] = MappingProxyType(
+    {"num_samples": 128, "iterations": 3, "num_elites": 16, "num_pi_trajs": 8}
+)
+"""``MPPIConfig`` overrides for the ``mppi`` method (horizon / gamma_risk / eps_safe follow the
+gate). The experiment configs ran with these (CPU-sized: ~10x cheaper per gate call than
+MPPIConfig's TD-MPC2 defaults, 512 samples x 6 iterations)."""
+
+
+class MethodError(ValueError):
+    """A method that cannot be built (unknown name, missing checkpoint)."""
+
+
+@dataclass(frozen=True)
+class MethodParams:
+    """The hyper-parameters of every method's gate / cost hook (defaults: the gate's own)."""
+
+    eps_safe: float = 0.3
+    """C_H threshold (farm, mppi)"""
+    horizon: int = 3
+    gamma_risk: float = 0.9
+    qrisk_eps_safe: float = 0.3
+    """Q_risk threshold (recrl)"""
+    mppi: Mapping[str, Any] = field(default_factory=lambda: dict(MPPI_OVERRIDES))
+    cost_limit: float = 0.0
+    """PPO-Lagrangian episode cost budget d (ppo-lag)"""
+    lr_lambda: float = 0.05
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """Checkpoints a method may need (``Method.needs`` names the fields)."""
+
+    world_model: str | Path | None = None
+    recovery: str | Path | None = None
+    qrisk: str | Path | None = None
+
+
+FilterFactory = Callable[[Any], Any]
+"""``make_filter(actor)`` for ``OnlineTrainer``: the gate sees the LIVE task actor."""
+
+
+def _farm(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    from farm_safety_critic.gate import build_gate
+
+    hp = {"eps_safe": p.eps_safe, "horizon": p.horizon, "gamma_risk": p.gamma_risk}
+    return lambda actor: build_gate(a.world_model, actor, a.recovery, **hp)
+
+
+def _recrl(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    from farm_safety_critic.qrisk import build_qrisk_gate
+
+    return lambda actor: build_qrisk_gate(a.qrisk, a.recovery, eps_safe=p.qrisk_eps_safe)
+
+
+def _mppi(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    from farm_safety_critic.mppi import MPPIConfig, build_mppi_gate
+
+    hp = {"eps_safe": p.eps_safe, "horizon": p.horizon, "gamma_risk": p.gamma_risk}
+    mcfg = MPPIConfig(**{**hp, **p.mppi})
+    return lambda actor: build_mppi_gate(a.world_model, actor, mcfg, seed, **hp)
+
+
+def _lagrangian(trainer: Any, p: MethodParams) -> Any:
+    from farm_policies import ValueNet
+    from farm_trainer.online import LagrangianCostHook
+
+    norm, ppo = trainer.actor.normalizer, trainer.cfg.ppo
+    critic = ValueNet(trainer.obs_dim, trainer.actor.hidden, trainer.actor.depth,
+                      obs_mean=norm.obs_mean, obs_std=norm.obs_std)  # fmt: skip
+    return LagrangianCostHook(
+        critic, p.cost_limit, p.lr_lambda, gamma=ppo.gamma, lam=ppo.gae_lambda
+    )
+
+
+@dataclass(frozen=True)
+class Method:
+    """One online method: what it needs and how its filter / cost hook is built."""
+
+    name: str
+    doc: str
+    needs: tuple[str, ...] = ()
+    """``Artifacts`` fields it loads"""
+    params: tuple[str, ...] = ()
+    """``MethodParams`` fields it reads (a change to any of them changes its runs)"""
+    make_filter: Callable[[Artifacts, MethodParams, int], FilterFactory] | None = None
+    make_cost_hook: Callable[[Any, MethodParams], Any] | None = None
+
+
+_GATE = ("eps_safe", "horizon", "gamma_risk")
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("unio4", "plain PPO (no gate): the paper's Uni-O4 baseline"),
+        Method("farm", "world-model C_H gate + recovery policy (Eq. 10-11)",
+               ("world_model", "recovery"), _GATE, _farm),
+        Method("recrl", "Recovery RL's Q-risk gate + the same recovery policy (Table II)",
+               ("qrisk", "recovery"), ("qrisk_eps_safe",), _recrl),
+        Method("mppi", "C_H gate with MPPI over the world model instead of pi_rec (Table II)",
+               ("world_model",), (*_GATE, "mppi"), _mppi),
+        Method("ppo-lag", "PPO-Lagrangian on the IR-failure cost (no gate)",
+               (), ("cost_limit", "lr_lambda"), make_cost_hook=_lagrangian),
+    )
+}  # fmt: skip
+METHOD_NAMES = tuple(METHODS)
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise MethodError(f"unknown method {name!r}; choose from {METHOD_NAMES}") from None
+
+
+def filter_factory(
+    name: str, artifacts: Artifacts, params: MethodParams, seed: int = 0
+) -> FilterFactory | None:
+    """``make_filter(actor)`` of method ``name`` (None: no gate); checks ``needs`` first."""
+    method = get_method(name)
+    missing = [n for n in method.needs if getattr(artifacts, n) is None]
+    if missing:
+        raise MethodError(f"method {name} needs {' and '.join(missing)}")
+    return None if method.make_filter is None else method.make_filter(artifacts, params, seed)
+
+
+def attach_cost_hook(name: str, trainer: Any, params: MethodParams) -> None:
+    """Give ``trainer`` the method's cost hook (PPO-Lagrangian), if it has one."""
+    method = get_method(name)
+    if method.make_cost_hook is not None:
+        trainer.cost_hook = method.make_cost_hook(trainer, params)
+
+
+def params_used(name: str, params: MethodParams) -> dict[str, Any]:
+    """The hyper-parameters method ``name`` reads (for the experiment's stage hashes)."""
+    values = dataclasses.asdict(params)
+    return {k: values[k] for k in get_method(name).params}

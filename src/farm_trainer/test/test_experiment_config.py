@@ -1,0 +1,105 @@
+"""Experiment configs: load-time validation of every (nested) section, extends, pinned effective
+configs of the shipped experiments."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from farm_trainer.experiments import ExperimentConfigError, config_from_dict, load_config
+
+ROOT = Path(__file__).resolve().parents[3]
+CONFIGS = ROOT / "config" / "experiments"
+
+# fmt: off
+HEADLINE_2E5 = {'data': {'demo_noise': None, 'expert_episodes': 5, 'failure_noise': 0.6, 'failure_policy': 'offline', 'failure_transitions': 60000, 'heldout_transitions': 8000, 'near_failure_transitions': 60000, 'recovery_demos': 60, 'seed': 0, 'task_demos': 20}, 'evaluation': {'episodes': 20, 'max_steps': None, 'seed0': 100000}, 'gate': {'eps_rule': {'max_expert_firing': 0.03, 'max_firing': 0.1}, 'eps_safe': 0.2, 'gamma_risk': 0.9, 'horizon': 3, 'mppi': {'iterations': 3, 'num_elites': 16, 'num_pi_trajs': 8, 'num_samples': 128}, 'qrisk_eps_safe': 0.3}, 'latency_calls': 200, 'methods': ['unio4', 'farm'], 'name': 'headline_2e5', 'offline': {'bc_batch_size': 256, 'bc_lr': 0.001, 'bc_steps': 2000, 'critic_batch_size': 256, 'critic_hidden': 128, 'critic_steps': 500, 'dyn_steps': 300, 'eval_episodes': 5, 'eval_step': 25, 'num_policies': 2, 'ope_states': 256, 'ppo_batch_size': 256, 'ppo_steps': 100, 'value_steps': 500}, 'offline_recovery': {}, 'online': {'checkpoint_every': 5, 'n_envs': 8, 'ppo': {}, 'steps': 200000, 'tensorboard': False}, 'qrisk': {'batch': 256, 'seed': 0, 'steps': 5000, 'train': {}}, 'seeds': [0, 1, 2], 'tasks': ['BoundedPush-v0', 'BoundedSoccer-v0', 'FragilePushWall-v0', 'ObstructedPush-v0'], 'world_model': {'batch': 128, 'seed': 0, 'steps': 2000, 'train': {'model': {'enc_dim': 128, 'latent_dim': 64, 'mlp_dim': 128}}}}
+DEMO = {'data': {'demo_noise': None, 'expert_episodes': 3, 'failure_noise': 0.6, 'failure_policy': 'offline', 'failure_transitions': 10000, 'heldout_transitions': 4000, 'near_failure_transitions': 0, 'recovery_demos': 30, 'seed': 0, 'task_demos': 20}, 'evaluation': {'episodes': 10, 'max_steps': None, 'seed0': 100000}, 'gate': {'eps_rule': None, 'eps_safe': 0.2, 'gamma_risk': 0.9, 'horizon': 3, 'mppi': {'iterations': 3, 'num_elites': 16, 'num_pi_trajs': 8, 'num_samples': 128}, 'qrisk_eps_safe': 0.3}, 'latency_calls': 200, 'methods': ['unio4', 'farm'], 'name': 'demo', 'offline': {'bc_batch_size': 256, 'bc_lr': 0.001, 'bc_steps': 2000, 'critic_batch_size': 256, 'critic_hidden': 128, 'critic_steps': 500, 'dyn_steps': 300, 'eval_episodes': 5, 'eval_step': 25, 'num_policies': 2, 'ope_states': 256, 'ppo_batch_size': 256, 'ppo_steps': 100, 'value_steps': 500}, 'offline_recovery': {}, 'online': {'checkpoint_every': 10, 'n_envs': 4, 'ppo': {}, 'steps': 20000, 'tensorboard': False}, 'qrisk': {'batch': 256, 'seed': 0, 'steps': 20000, 'train': {}}, 'seeds': [0], 'tasks': ['BoundedPush-v0'], 'world_model': {'batch': 128, 'seed': 0, 'steps': 1000, 'train': {'model': {'enc_dim': 128, 'latent_dim': 64, 'mlp_dim': 128}}}}
+PINNED_SHA256 = {'demo': '11585d9629e31abc0b50ff456822c4431cf947e7038a3dcaf30bc7ca7a06067c', 'farm_data120k': 'e86b30df39eb4e58f72528a104932305045b5c84f9f507d8f7d015823286a888', 'farm_lookahead': '8196a0bdc43df4c4c6c0b411f754794ef922831af4a3b867937a2eecaeff1d5a', 'headline': '5e9e4d2a26d091e20b2e9cf988fb4ca616d7c61c292e8e6c92930837d216983a', 'headline_2e5': 'b1fa0da2661e5976698acacf6cdacb0e934fe646ae26cb62616bf7646b3a4aef', 'offline_budget': '0ba169742eaf89bc5c0d5b1a5748e9876addfbc0bbb25319cad4e5615890c49f', 'quick4': 'ac15bb2779da20863c488270a10dd1e5033581135b93c02bbd63fd8b7969752a', 'smoke': '4fe7e807b51336f151fbdb9f638c0dc3e843b1e2bcc848626a06bc332a1ff20b'}
+# fmt: on
+"""``load_config(...).to_dict()`` of every shipped experiment before ``extends: base.yaml``
+(``inputs`` is new and not part of what the stages read)."""
+
+
+def effective(name: str) -> dict:
+    d = load_config(CONFIGS / f"{name}.yaml").to_dict()
+    d.pop("inputs")
+    return d
+
+
+def test_effective_config_of_headline_and_demo_is_pinned():
+    assert effective("headline_2e5") == HEADLINE_2E5
+    assert effective("demo") == DEMO
+
+
+@pytest.mark.parametrize("name", sorted(PINNED_SHA256))
+def test_effective_config_of_every_shipped_experiment_is_unchanged(name):
+    text = json.dumps(effective(name), sort_keys=True).encode()
+    assert hashlib.sha256(text).hexdigest() == PINNED_SHA256[name]
+
+
+def test_inputs_name_other_experiments_and_are_not_inherited():
+    cfg = load_config(CONFIGS / "headline_2e5.yaml")
+    assert cfg.inputs["world_model"] == "farm_data120k" and "online" not in cfg.inputs
+    assert load_config(CONFIGS / "farm_lookahead.yaml").inputs["online"] == "headline_2e5"
+    assert load_config(CONFIGS / "headline.yaml").inputs == {}
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"offline": {"bc_stpes": 1}}, "offline.bc_stpes"),
+        ({"offline_recovery": {"num_policy": 2}}, "offline_recovery.num_policy"),
+        ({"offline": {"bc_steps": "many"}}, "offline.bc_steps"),
+        ({"offline": {"kind": "task"}}, "offline.kind"),
+        ({"world_model": {"train": {"horizn": 3}}}, "world_model.train.horizn"),
+        (
+            {"world_model": {"train": {"loss": {"rho": 0.5, "gama": 1}}}},
+            "world_model.train.loss.gama",
+        ),
+        ({"world_model": {"train": {"loss": {"constraint_loss": "l1"}}}}, "world_model.train.loss"),
+        (
+            {"world_model": {"train": {"model": {"latent_dm": 8}}}},
+            "world_model.train.model.latent_dm",
+        ),
+        ({"world_model": {"stepz": 3}}, "world_model.stepz"),
+        ({"qrisk": {"train": {"gamma_saf": 0.8}}}, "qrisk.train.gamma_saf"),
+        ({"online": {"ppo": {"lr": 1e-4}}}, "online.ppo.lr"),
+        ({"online": {"ppo": {"epochs": 2.5}}}, "online.ppo.epochs"),
+        ({"online": {"steps": "10"}}, "online.steps"),
+        ({"gate": {"mppi": {"num_sample": 8}}}, "gate.mppi.num_sample"),
+        (
+            {"gate": {"eps_rule": {"max_firing": 0.1, "max_expert": 0.1}}},
+            "gate.eps_rule.max_expert",
+        ),
+        ({"gate": {"eps_rule": {"max_firing": 0.1}}}, "gate.eps_rule needs max_expert_firing"),
+        ({"data": {"task_demo": 3}}, "data.task_demo"),
+        ({"evaluation": {"episodes": True}}, "evaluation.episodes"),
+        ({"inputs": {"offlin": "headline"}}, "inputs.offlin"),
+        ({"extends": "base.yaml"}, "extends"),
+    ],
+)
+def test_typo_or_wrong_type_in_any_section_fails_at_load_naming_the_key(raw, key):
+    with pytest.raises(ExperimentConfigError, match=key.replace(".", r"\.")):
+        config_from_dict(raw)
+
+
+def test_typo_in_an_extending_file_fails_at_load(tmp_path):
+    (tmp_path / "child.yaml").write_text(
+        f"extends: {CONFIGS / 'headline.yaml'}\nonline:\n  ppo: {{lr_actr: 1.0e-5}}\n"
+    )
+    with pytest.raises(ExperimentConfigError, match=r"online\.ppo\.lr_actr"):
+        load_config(tmp_path / "child.yaml")
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(ExperimentConfigError, match="extends itself"):
+        load_config(tmp_path / "loop.yaml")
+
+
+def test_extends_deep_merges_and_keeps_the_childs_name(tmp_path):
+    (tmp_path / "child.yaml").write_text(
+        f"extends: {CONFIGS / 'demo.yaml'}\nworld_model: {{train: {{model: {{latent_dim: 32}}}}}}\n"
+    )
+    cfg = load_config(tmp_path / "child.yaml")
+    assert cfg.name == "child"
+    assert cfg.world_model.train["model"] == {"latent_dim": 32, "mlp_dim": 128, "enc_dim": 128}
+    assert cfg.world_model.steps == 1000 and cfg.offline["bc_steps"] == 2000
