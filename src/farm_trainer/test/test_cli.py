@@ -92,5 +92,34 @@ def test_farm_method_builds_gate_with_live_actor(tmp_path, capsys, monkeypatch):
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["replaced_frac"] == 1.0 and summary["replaced_actions"] == 64
-    assert calls["wm"] == "wm.safetensors" and calls["hp"] == {"eps_safe": 0.1}
+    # the registry's one set of gate hyper-parameters, with the flag given
+    assert calls["wm"] == "wm.safetensors"
+    assert calls["hp"] == {"eps_safe": 0.1, "horizon": 3, "gamma_risk": 0.9}
     assert calls["actor"].__class__.__name__ == "TanhGaussianActor"
+
+
+def test_cli_and_pipeline_build_mppi_from_the_same_registry_entry(monkeypatch):
+    """One method registry: the CLI's --method mppi and the pipeline's get the same MPPIConfig."""
+    import argparse
+
+    from farm_safety_critic import mppi
+    from farm_trainer.cli import _gate_factory, build_parser
+    from farm_trainer.experiments import config_from_dict
+    from farm_trainer.experiments.config import METHODS as PIPELINE_METHODS
+    from farm_trainer.methods import METHOD_NAMES, Artifacts, filter_factory
+
+    seen = []
+    monkeypatch.setattr(
+        mppi, "build_mppi_gate", lambda wm, actor, cfg, seed, **hp: seen.append(cfg)
+    )
+    args = argparse.Namespace(method="mppi", world_model="wm", recovery=None, qrisk=None, seed=0,
+                              eps_safe=None, horizon=None, gamma_risk=None, cost_limit=None,
+                              lr_lambda=None)  # fmt: skip
+    _gate_factory(args)(None)
+    params = config_from_dict({}).gate.method_params()
+    filter_factory("mppi", Artifacts(world_model="wm"), params)(None)
+    assert seen[0] == seen[1] and (seen[0].num_samples, seen[0].iterations) == (128, 3)
+    assert PIPELINE_METHODS == METHOD_NAMES
+    online = build_parser()._subparsers._group_actions[0].choices["online"]
+    method_flag = next(a for a in online._actions if a.dest == "method")
+    assert tuple(method_flag.choices) == METHOD_NAMES

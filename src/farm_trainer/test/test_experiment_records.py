@@ -1,0 +1,154 @@
+"""Stage bookkeeping: a changed hyper-parameter re-runs exactly the units that read it and
+everything downstream; inputs by reference; --no-rebuild; resume of an interrupted run.
+
+Heavy stages are stubbed (each writes empty outputs); hashes, records and decisions are real.
+"""
+
+import copy
+
+import pytest
+
+from farm_trainer.experiments import PipelineError, TaskPipeline, config_from_dict
+from farm_trainer.experiments.cli import main as pipeline_main
+
+BASE = {"name": "a", "tasks": ["BoundedPush-v0"], "methods": ["unio4", "farm"], "seeds": [0, 1],
+        "data": {"near_failure_transitions": 10}, "gate": {"eps_rule": {"max_firing": 0.1,
+        "max_expert_firing": 0.03}}}  # fmt: skip
+
+
+def cfg_with(**changes):
+    raw = copy.deepcopy(BASE)
+    for dotted, value in changes.items():
+        *path, key = dotted.split("__")
+        d = raw
+        for p in path:
+            d = d.setdefault(p, {})
+        d[key] = value
+    return config_from_dict(raw)
+
+
+def stubbed(cfg, runs, calls=None, **kw):
+    pipe = TaskPipeline(cfg, "BoundedPush-v0", runs, log=lambda s: None, **kw)
+    for unit in pipe.units.values():
+
+        def fake(unit=unit):
+            if calls is not None:
+                calls.append(unit.id)
+            for rel in unit.outputs:
+                (pipe.root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (pipe.root / rel).write_text("x")
+
+        unit.run = fake
+    return pipe
+
+
+def ran(cfg, runs, **kw):
+    pipe = stubbed(cfg, runs, **kw)
+    pipe.run()
+    return {
+        r["stage"] + ("/" + r["item"] if r["item"] else ""): r["status"] for r in pipe.log_file.rows
+    }
+
+
+def reran(rows):
+    return sorted(k for k, s in rows.items() if s == "ran")
+
+
+def test_a_changed_hyper_parameter_reruns_exactly_its_dependents(tmp_path):
+    first = ran(cfg_with(), tmp_path)
+    assert set(first.values()) == {"ran"} and len(first) == 22
+    assert set(ran(cfg_with(), tmp_path).values()) == {"skipped"}
+
+    rows = ran(cfg_with(online__ppo__lr_actor=1e-5), tmp_path)
+    assert reran(rows) == sorted(f"{s}/{m}_s{i}" for s in ("online", "evaluate")
+                                 for m in ("unio4", "farm") for i in (0, 1))  # fmt: skip
+
+    rows = ran(cfg_with(online__ppo__lr_actor=1e-5, world_model__steps=7), tmp_path)
+    assert reran(rows) == sorted(
+        ["world_model", "calibration/eps_safe", "calibration/scores", "calibration/latency",
+         "online/farm_s0", "online/farm_s1", "evaluate/farm_s0", "evaluate/farm_s1"]
+    )  # fmt: skip
+    plan = dict((u.id, d.reason) for u, d in stubbed(cfg_with(), tmp_path).plan())
+    assert plan["world_model"] == "config changed: world_model.steps"
+
+    rows = ran(cfg_with(online__ppo__lr_actor=1e-5, world_model__steps=7, data__heldout_transitions=99),
+               tmp_path)  # fmt: skip
+    assert "failures/heldout" in reran(rows) and "world_model" in reran(rows)
+    assert rows["data/task_demos"] == rows["offline_task"] == rows["failures/failures"] == "skipped"
+    assert rows["online/unio4_s0"] == "skipped"  # the baseline reads no safety critic
+
+
+def test_plan_names_the_reason_and_no_rebuild_stops_before_any_work(tmp_path):
+    ran(cfg_with(), tmp_path)
+    changed = cfg_with(gate__eps_rule={"max_firing": 0.2, "max_expert_firing": 0.03})
+    plan = {u.id: d for u, d in stubbed(changed, tmp_path).plan()}
+    assert plan["calibration/eps_safe"].reason == "config changed: gate.eps_rule.max_firing"
+    assert plan["online/farm_s0"].reason == "upstream changed: calibration/eps_safe"
+    assert plan["online/unio4_s0"].action == "skip" and plan["world_model"].action == "skip"
+    calls = []
+    with pytest.raises(PipelineError, match="different config: calibration/eps_safe"):
+        stubbed(changed, tmp_path, calls, rebuild=False).run()
+    assert calls == []
+
+
+def test_inputs_reuse_another_experiments_units_by_reference_when_hashes_match(tmp_path):
+    ran(cfg_with(), tmp_path)
+    raw = {**copy.deepcopy(BASE), "name": "b", "inputs": {"data": "a", "offline_task": "a",
+           "failures": "a", "online": "a"}}  # fmt: skip
+    raw["data"]["failure_transitions"] = 123
+    calls = []
+    rows = ran(config_from_dict(raw), tmp_path, calls=calls)
+    assert rows["data/task_demos"] == rows["offline_task"] == rows["failures/heldout"] == "reused"
+    assert rows["online/unio4_s0"] == "reused"
+    assert rows["failures/failures"] == "ran" and "failures/failures" in calls
+    assert rows["offline_recovery"] == "ran"  # not in inputs: built here
+    assert rows["online/farm_s0"] == "ran"  # its world model saw other failure data
+    assert not (tmp_path / "b" / "BoundedPush-v0" / "offline_task" / "actor.safetensors").exists()
+    pipe = stubbed(config_from_dict(raw), tmp_path)
+    assert (
+        pipe.ctx.task_actor_path
+        == tmp_path / "a" / "BoundedPush-v0" / "offline_task" / "actor.safetensors"
+    )
+    assert set(ran(config_from_dict(raw), tmp_path).values()) == {"skipped"}
+
+
+def test_interrupted_unit_resumes_under_the_same_config_and_restarts_under_another(tmp_path):
+    ran(cfg_with(), tmp_path)
+    pipe = stubbed(cfg_with(online__steps=256), tmp_path)
+    run = pipe.root / "online" / "farm_s0"
+    unit = pipe.units["online/farm_s0"]
+
+    def interrupted():
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "checkpoints" / "last.safetensors").write_text("ckpt")
+        raise KeyboardInterrupt
+
+    unit.run = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        pipe.run(["online"])
+    seen = []
+    pipe = stubbed(cfg_with(online__steps=256), tmp_path)
+    pipe.units["online/farm_s0"].run = lambda: seen.append((run / "checkpoints").exists())
+    assert pipe.decide("online/farm_s0").reason == "interrupted: resuming"
+    pipe.run_unit("online/farm_s0")
+    assert seen == [True]  # same config: the checkpoint is kept and the run continues
+    pipe = stubbed(cfg_with(online__steps=512), tmp_path)
+    pipe.units["online/farm_s0"].run = lambda: seen.append((run / "checkpoints").exists())
+    pipe.run_unit("online/farm_s0")
+    assert seen == [True, False]  # another config: a fresh start
+
+
+def test_missing_input_of_an_unselected_stage_fails_clearly(tmp_path):
+    with pytest.raises(PipelineError, match="missing input.*data/task_demos \\(output missing\\)"):
+        stubbed(cfg_with(), tmp_path).run(["offline_task"])
+
+
+def test_plan_flag_on_a_fresh_runs_dir_plans_to_build_everything(tmp_path, capsys):
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[3] / "config" / "experiments" / "headline_2e5.yaml"
+    assert pipeline_main(["--config", str(config), "--plan", "--runs-dir", str(tmp_path)]) == 0
+    lines = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")]
+    assert len(lines) == 4 * 26 and {ln[0] for ln in lines} == {"run"}
+    assert {" ".join(ln[2:]) for ln in lines} == {"output missing"}
+    assert not any(tmp_path.iterdir())
