@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The headline benchmark (config/experiments/headline.yaml: 4 FailureBench tasks x 3 seeds,
 # FARM vs Uni-O4) in the background, one pipeline process per task group (default 2 groups on a
-# 2-core machine; each process uses one thread). Resumable: finished stages and online
-# checkpoints are reused, so re-running the same command continues after any interruption.
+# 2-core machine; each process uses one thread). Resumable: stages whose recorded config hash
+# matches the config are skipped and an interrupted online run continues from its checkpoint,
+# so re-running the same command continues after any interruption; a stage whose config
+# changed is re-run with everything downstream (`farm-train pipeline --config C --plan` shows
+# what would run and why).
 #   scripts/benchmark.sh                     start (or continue) all groups
 #   scripts/benchmark.sh --status            which groups run; tail of each log
 #   scripts/benchmark.sh --report            write results/<name>/ from whatever has finished
 # Environment: FARM_BENCH_CONFIG (default config/experiments/headline.yaml),
 #   FARM_BENCH_GROUPS (default "BoundedPush-v0,BoundedSoccer-v0 ObstructedPush-v0,FragilePushWall-v0"),
-#   FARM_BENCH_STEPS (override online.steps; raising it later extends finished runs, see
-#   results/README.md), FARM_BENCH_NICE (default 10).
+#   FARM_BENCH_STEPS (override online.steps: a different value re-runs the online runs from
+#   scratch, since the learning-rate schedule depends on it), FARM_BENCH_NICE (default 10).
 # Logs: runs/<name>/bench_<group>.log. One process per group: extra pipeline arguments
 # (e.g. --methods recrl mppi --seeds 0) are passed through.
 set -euo pipefail

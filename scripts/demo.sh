@@ -5,7 +5,8 @@
 #   scripts/demo.sh                                   config/experiments/demo.yaml (<= 10 min, 2 cores)
 #   scripts/demo.sh config/experiments/smoke.yaml     any other experiment config
 #   scripts/demo.sh config/experiments/demo.yaml --online-steps 5000   extra args go to the pipeline
-# Re-running resumes: finished stages are skipped (delete runs/<name>/ to start over).
+# Re-running resumes: stages whose recorded config hash matches are skipped, changed ones re-run
+# with everything downstream (--plan shows which and why; delete runs/<name>/ to start over).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", nargs="+", help="override the config's tasks")
     p.add_argument("--seeds", nargs="+", type=int, help="override the config's seeds")
     p.add_argument("--methods", nargs="+", choices=METHODS, help="override the config's methods")
-    p.add_argument("--stages", nargs="+", choices=STAGES, help="run only these stages")
+    p.add_argument("--stages", nargs="+", metavar="STAGE",
+                   help=f"run only these stages (or stage/item units): {', '.join(STAGES)}")  # fmt: skip
     p.add_argument("--online-steps", type=int, help="override online.steps")
     p.add_argument("--name", help="override the experiment name (runs/<name>, results/<name>)")
     p.add_argument("--runs-dir", default="runs")

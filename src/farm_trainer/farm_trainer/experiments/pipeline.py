@@ -43,11 +43,16 @@ __all__ = ["STAGES", "PipelineError", "TaskPipeline", "run_experiment"]
 
 
 def _check_stages(stages: Iterable[str]) -> list[str]:
+    """Stage names, or ``stage/item`` for one unit (e.g. ``data/task_demos``)."""
     stages = list(stages)
-    unknown = set(stages) - set(STAGES)
+    unknown = {s for s in stages if s.split("/")[0] not in STAGES}
     if unknown:
         raise PipelineError(f"unknown stage(s) {sorted(unknown)}; choose from {STAGES}")
     return stages
+
+
+def _selected(unit: Unit, stages: set[str]) -> bool:
+    return unit.stage in stages or unit.id in stages
 
 
 class TaskPipeline:
@@ -106,7 +111,7 @@ class TaskPipeline:
     def plan(self, stages: Iterable[str] = STAGES) -> list[tuple[Unit, Decision]]:
         """Every selected unit with what a run would do and why (nothing is written)."""
         stages = set(_check_stages(stages))
-        return [(u, self.decide(uid)) for uid, u in self.units.items() if u.stage in stages]
+        return [(u, self.decide(uid)) for uid, u in self.units.items() if _selected(u, stages)]
 
     def check_stale(self, stages: Iterable[str] = STAGES) -> None:
         """With ``rebuild=False``: stop before any work if a unit's record is of another config."""
@@ -130,7 +135,7 @@ class TaskPipeline:
         seeds = set(self.cfg.seeds if seeds is None else seeds)
         first = self.cfg.seeds[0] in seeds  # units of no seed run with the first seed's round
         for uid, unit in self.units.items():
-            if unit.stage in stages and (unit.seed in seeds if unit.seed is not None else first):
+            if _selected(unit, stages) and (unit.seed in seeds if unit.seed is not None else first):
                 self.run_unit(uid)
 
     def run_unit(self, uid: str) -> None:
@@ -202,8 +207,8 @@ def run_experiment(
         pipe.check_stale(stages)
     for pipe in pipes:
         write_json(pipe.root / "experiment_config.json", cfg.to_dict())
-        pipe.run([s for s in stages if s not in ("online", "evaluate")])
-    late = [s for s in stages if s in ("online", "evaluate")]
+        pipe.run([s for s in stages if s.split("/")[0] not in ("online", "evaluate")])
+    late = [s for s in stages if s.split("/")[0] in ("online", "evaluate")]
     if late:
         for seed in cfg.seeds:
             for pipe in pipes:
