@@ -1,41 +1,90 @@
-"""FailureBench twin: MuJoCo sim node + the same policy / safety / arbiter / trainer graph as the robot.
+"""FARM on the FailureBench MuJoCo twin: sim -> (perception) -> policy -> safety -> arbiter.
 
-    ros2 launch farm_bringup sim.launch.py task:=FailureBench/BoundedPush-v0
+    ros2 launch farm_bringup sim.launch.py task:=FailureBench/BoundedPush-v0 \\
+        clock_mode:=lockstep observation_source:=ground_truth rviz:=true
 
-All tuning lives in config/sim.yaml; the launch arguments below only pick files and the task.
+All tuning lives in config/sim.yaml (the same file `farm-graph run` reads); the arguments pick
+the task and the modes, applied through farm_bringup.graph exactly as farm-graph applies them
+(lockstep also makes the arbiter publish on decisions only). Defaults are the YAML's values.
 """
 
 import os
+from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from farm_bringup.graph import (
+    NODES,
+    changed_params,
+    default_nodes,
+    load_config,
+    mode_overrides,
+    node_params,
+)
+
+SHARE = get_package_share_directory("farm_bringup")
+CONFIG = os.path.join(SHARE, "config", "sim.yaml")
+RVIZ = os.path.join(SHARE, "config", "rviz", "farm_sim.rviz")
+
+
+def _graph(context: LaunchContext) -> list[Node]:
+    """The graph's nodes for the resolved arguments (perception only in camera mode)."""
+    arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
+    sections = load_config(CONFIG)
+    overrides = mode_overrides(arg("task"), arg("clock_mode"), arg("observation_source"))
+    names = default_nodes(sections, overrides)
+    if arg("train").lower() == "true":
+        names.append("trainer_node")
+    base = Path(CONFIG).parent
+    return [
+        Node(
+            package=NODES[n].package,
+            executable=n,
+            name=n,
+            parameters=[CONFIG, changed_params(sections, n, overrides, base)],
+            output="screen",
+        )
+        for n in names
+    ]
+
 
 def generate_launch_description() -> LaunchDescription:
-    config = os.path.join(get_package_share_directory("farm_bringup"), "config", "sim.yaml")
-    params = [config, {"task": LaunchConfiguration("task")}]
+    sim = node_params(load_config(CONFIG), "sim_node")
     return LaunchDescription(
         [
-            DeclareLaunchArgument("task", default_value="FailureBench/BoundedPush-v0"),
-            DeclareLaunchArgument("train", default_value="true", description="run the trainer"),
-            # MuJoCo twin: publishes the robot/object state and camera topics the robot would.
-            Node(package="failurebench_sim", executable="sim_node", parameters=params),
-            # Task policy inference: state -> proposed action.
-            Node(package="farm_policies", executable="policy_node", parameters=params),
-            # World-model safety critic: C_H of the proposed action (Eq. 10), scores + markers.
-            Node(package="farm_safety_critic", executable="safety_node", parameters=params),
-            # Recovery arbiter (Eq. 11): forwards the task or the recovery action to the controller.
-            Node(package="farm_safety_critic", executable="arbiter_node", parameters=params),
-            # Collects gated transitions, runs PPO, pushes weight updates to the policy node.
+            DeclareLaunchArgument("task", default_value=str(sim["task"])),
+            DeclareLaunchArgument(
+                "clock_mode",
+                default_value=str(sim["clock_mode"]),
+                choices=["realtime", "lockstep"],
+                description="realtime: steps by the wall clock; lockstep: on each command",
+            ),
+            DeclareLaunchArgument(
+                "observation_source",
+                default_value=str(sim["observation_source"]),
+                choices=["camera", "ground_truth"],
+                description="camera: render RGB-D, perception in the loop",
+            ),
+            DeclareLaunchArgument("rviz", default_value="false", choices=["true", "false"]),
+            DeclareLaunchArgument(
+                "train",
+                default_value="false",
+                choices=["true", "false"],
+                description="also run trainer_node (farm_trainer)",
+            ),
+            OpaqueFunction(function=_graph),
             Node(
-                package="farm_trainer",
-                executable="trainer_node",
-                parameters=params,
-                condition=IfCondition(LaunchConfiguration("train")),
+                package="rviz2",
+                executable="rviz2",
+                arguments=["-d", RVIZ],
+                parameters=[{"use_sim_time": True}],
+                condition=IfCondition(LaunchConfiguration("rviz")),
+                output="screen",
             ),
         ]
     )

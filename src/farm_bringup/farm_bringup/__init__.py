@@ -1,0 +1,1 @@
+"""farm_bringup: the FARM node graph's launch files, YAML and the ``farm-graph`` runner."""
