@@ -206,8 +206,11 @@ class Twin:
     def step(self, target_xyz: npt.ArrayLike, gripper: float) -> Frame:
         """Apply the command for the current frame; the next frame (a reset frame on episode end).
 
-        The action is ``target_to_action(current_frame.hand_pos, target_xyz, gripper)``.
-        Raises ``CommandError`` on a non-finite command (the env is left untouched).
+        The action is ``target_to_action(current_frame.hand_pos, target_xyz, gripper)`` in the
+        env's action dtype (float32): a float32 action sent as ``action_to_target`` comes back
+        bit-exact (the round-trip error, ~1e-14, is far below float32's resolution), so the
+        env runs the very trajectory a direct ``env.step(action)`` would. Raises
+        ``CommandError`` on a non-finite command (the env is left untouched).
         """
         if self.frame is None:
             raise TwinError("call reset() first")
@@ -218,7 +221,8 @@ class Twin:
         f = self.frame
         if f is None or f.last:
             raise TwinError("call reset() first" if f is None else "max_episodes reached")
-        obs, reward, terminated, truncated, info = self.env.step(np.asarray(action))
+        action = np.asarray(action, dtype=self.env.action_space.dtype)
+        obs, reward, terminated, truncated, info = self.env.step(action)
         self._index += 1
         self._return += float(reward)
         success = bool(info.get("success", False))
