@@ -1,12 +1,11 @@
 """The colcon workspace: six ament_python packages, valid manifests, launch/config lookup."""
 
+import ast
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import ast
 
 import pytest
 from catkin_pkg.package import parse_package

@@ -19,7 +19,7 @@ setup(
     description=open("package.xml").read().split("<description>")[1].split("</description>")[0],
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": ["policy_node = farm_policies.nodes.policy_node:main"],
         # failurebench_sim loads checkpoints through this plug-in (it imports no FARM package)
         "failurebench.policies": ["safetensors = farm_policies.checkpoint:load_policy"],
     },

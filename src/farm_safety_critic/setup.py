@@ -18,5 +18,10 @@ setup(
     maintainer_email="maintainers@farm-robotics.org",
     description=open("package.xml").read().split("<description>")[1].split("</description>")[0],
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "safety_node = farm_safety_critic.nodes.safety_node:main",
+            "arbiter_node = farm_safety_critic.nodes.arbiter_node:main",
+        ]
+    },
 )

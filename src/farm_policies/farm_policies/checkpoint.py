@@ -35,7 +35,7 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, corrupted, truncated, not ours, or does not match."""
 
 
-def _tensor_digest(tensors: Mapping[str, Tensor]) -> str:
+def tensor_digest(tensors: Mapping[str, Tensor]) -> str:
     h = hashlib.sha256()
     for key in sorted(tensors):
         t = tensors[key].detach().cpu().contiguous()
@@ -69,7 +69,7 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "created": header.get("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
         "modules": modules,
-        "tensor_sha256": _tensor_digest(tensors),
+        "tensor_sha256": tensor_digest(tensors),
     }
     try:
         metadata = {HEADER_KEY: json.dumps(full, allow_nan=False)}
@@ -108,7 +108,7 @@ def load_checkpoint(
             f"{path}: unsupported format {header.get('format')!r} "
             f"v{header.get('format_version')!r} (expected {FORMAT!r} v{FORMAT_VERSION})"
         )
-    if _tensor_digest(tensors) != header.get("tensor_sha256"):
+    if tensor_digest(tensors) != header.get("tensor_sha256"):
         raise CheckpointError(f"{path}: tensor checksum mismatch (file corrupted)")
     state_dicts: dict[str, dict[str, Tensor]] = {}
     for name, info in header.get("modules", {}).items():

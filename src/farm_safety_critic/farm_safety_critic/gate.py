@@ -36,13 +36,20 @@ class ScoreGate:
         fallback_action: np.ndarray | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        self.decider = RecoveryDecider(recovery_policy, eps_safe, act_dim, fallback_action, device)
+        self.decider = (
+            None
+            if recovery_policy is None  # a scorer only (the safety node): no decisions
+            else RecoveryDecider(recovery_policy, eps_safe, act_dim, fallback_action, device)
+        )
+        if not np.isfinite(eps_safe):
+            raise GateInputError(f"eps_safe must be finite, got {eps_safe}")
+        self._eps_safe = float(eps_safe)
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         self.device = torch.device(device)
 
     @property
     def eps_safe(self) -> float:
-        return self.decider.eps_safe
+        return self._eps_safe if self.decider is None else self.decider.eps_safe
 
     @property
     def recovery_policy(self) -> Policy:
@@ -100,6 +107,8 @@ class ScoreGate:
     @torch.no_grad()
     def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> FilterDecision:
         """Eq. 11: the decider's choice on this gate's scores."""
+        if self.decider is None:
+            raise GateInputError("this gate was built without a recovery policy: scores only")
         obs, proposed = self._check(obs, proposed)
         return self.decider.decide(obs, proposed, self._scores_checked(obs, proposed)[0])
 

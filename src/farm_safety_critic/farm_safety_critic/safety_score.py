@@ -30,8 +30,12 @@ def c_h_terms(
     proposed_action: Tensor,
     horizon: int,
     action_bound: float | None = 1.0,
+    decoded: list[Tensor] | None = None,
 ) -> Tensor:
     """Undiscounted per-step constraint probabilities C(z_i, a_i), shape (horizon + 1, batch).
+
+    ``decoded``: a list that receives the decoded raw observation S(z_i) of every step (the
+    imagined trajectory the safety node draws in rviz).
 
     ``policy`` maps raw observations (batch, obs_dim) to actions; actions are clipped to
     [-action_bound, action_bound] as the environment does (None: no clipping).
@@ -46,6 +50,8 @@ def c_h_terms(
     terms = []
     for i in range(horizon + 1):
         terms.append(world_model.constraint(z, a))
+        if decoded is not None:
+            decoded.append(world_model.decode_raw(z))
         if i < horizon:
             z = world_model.next(z, a)
             a = clip(policy(world_model.decode_raw(z)))

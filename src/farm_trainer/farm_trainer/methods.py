@@ -142,11 +142,7 @@ def attach_cost_hook(name: str, trainer: Any, params: MethodParams) -> None:
     """Give ``trainer`` the method's cost hook (PPO-Lagrangian), if it has one."""
     method = get_method(name)
     if method.make_cost_hook is not None:
-        hook = method.make_cost_hook(trainer, params)
-        trainer.cost_hook = hook
-        learner = getattr(trainer, "learner", None)  # the PPO learner applies the hook
-        if learner is not None:
-            learner.cost_hook = hook
+        trainer.cost_hook = method.make_cost_hook(trainer, params)
 
 
 def params_used(name: str, params: MethodParams) -> dict[str, Any]:

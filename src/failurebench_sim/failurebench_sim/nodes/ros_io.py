@@ -189,3 +189,20 @@ def camera_info_msg(
     msg.r = np.eye(3).ravel().tolist()
     msg.p = np.hstack([k, np.zeros((3, 1))]).ravel().tolist()
     return msg
+
+
+class FrameOutputs:
+    """Publishes a frame's outputs and keeps them, so a re-sent frame (the twin re-sends in
+    lockstep until it gets a command) can be answered again for a node that missed them."""
+
+    def __init__(self) -> None:
+        self._last: list[tuple[Any, Any]] = []
+
+    def publish(self, *pairs: tuple[Any, Any]) -> None:
+        """``(publisher, message)`` pairs, published in order."""
+        self._last = list(pairs)
+        self.republish()
+
+    def republish(self) -> None:
+        for pub, msg in self._last:
+            pub.publish(msg)

@@ -163,7 +163,6 @@ class OnlineTrainer:
         self.action_filter = (
             make_filter(self.actor) if make_filter else (action_filter or PassThrough())
         )
-        self.cost_hook = cost_hook
         self.out_dir = Path(cfg.out_dir)
         self.ckpt_path = self.out_dir / "checkpoints" / CHECKPOINT_NAME
         self.counters = {
@@ -172,6 +171,15 @@ class OnlineTrainer:
         }  # fmt: skip
         self.logger: RunLogger | None = None
         self._obs: np.ndarray | None = None
+
+    @property
+    def cost_hook(self) -> CostHook | None:
+        """The learner's cost hook (settable after construction, e.g. by the method registry)."""
+        return self.learner.cost_hook
+
+    @cost_hook.setter
+    def cost_hook(self, hook: CostHook | None) -> None:
+        self.learner.cost_hook = hook
 
     # ---------------------------------------------------------------- setup
     def _init_networks(

@@ -1,0 +1,130 @@
+"""``policy_node``: task-policy inference on the graph (a thin adapter around ``LivePolicy``).
+
+For each frame (stamp t) it pairs the end-effector pose, the gripper state, the object poses and
+the episode state stamped t (``ExactPairer``), rebuilds FailureBench's 39-d observation with the
+shared ``ObservationBuilder`` and publishes the observation and the proposed action, both
+stamped t. A non-finite or malformed input holds still (zero action, counted) and never raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseArray, PoseStamped
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+
+from failurebench_sim import ros_contract as rc
+from failurebench_sim.make import make_env
+from failurebench_sim.nodes.ros_io import (
+    QOS,
+    FrameOutputs,
+    VectorError,
+    declare_from_dataclass,
+    pack_vector,
+    stamp_ns,
+    unpack_vector,
+)
+from failurebench_sim.observation import (
+    ObjectPose,
+    ObservationBuilder,
+    ObservationError,
+    gripper_opening,
+)
+from failurebench_sim.stamp_sync import ExactPairer
+from farm_policies.checkpoint import load_actor_value
+from farm_policies.live import LivePolicy
+
+STREAMS = ("ee", "gripper", "objects", "episode")
+
+
+@dataclass
+class PolicyNodeConfig:
+    task: str = "FailureBench/BoundedPush-v0"
+    checkpoint: str = ""
+    deterministic: bool = True
+    seed: int = 0
+
+
+def observation_from(builder: ObservationBuilder, inputs: dict) -> np.ndarray:
+    """The 39-d observation from one frame's paired messages (raises on malformed input)."""
+    ee: PoseStamped = inputs["ee"]
+    episode = unpack_vector(inputs["episode"], rc.EPISODE_LABELS)
+    fingers = unpack_vector(inputs["gripper"], rc.FINGER_JOINTS)
+    if int(episode[1]) == 0:  # first frame of an episode: previous half = current
+        builder.reset()
+    p = ee.pose.position
+    objects = [
+        ObjectPose(
+            (o.position.x, o.position.y, o.position.z),
+            (o.orientation.x, o.orientation.y, o.orientation.z, o.orientation.w),
+        )
+        for o in inputs["objects"].poses
+    ]
+    return builder((p.x, p.y, p.z), gripper_opening(float(fingers.sum())), objects, episode[2:5])
+
+
+class PolicyNode(Node):
+    """Proposes pi_task's action for every frame; composable (``PolicyNode(**node_kwargs)``)."""
+
+    def __init__(self, node_name: str = "policy_node", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        self.cfg = declare_from_dataclass(self, PolicyNodeConfig(), {"seed": (0, 2**31 - 1)})
+        actor, _, header = load_actor_value(self.cfg.checkpoint)
+        self.policy = LivePolicy(actor, int((header.get("meta") or {}).get("update", 0)),
+                                 self.cfg.seed)  # fmt: skip
+        env = make_env(self.cfg.task)
+        self.builder = ObservationBuilder.for_env(env)
+        env.close()
+        self.pairer = ExactPairer(STREAMS)
+        self.held = 0
+        self.outputs = FrameOutputs()
+        self.pub_obs = self.create_publisher(JointState, rc.OBSERVATION, QOS[rc.RELIABLE])
+        self.pub_action = self.create_publisher(JointState, rc.PROPOSED_ACTION, QOS[rc.RELIABLE])
+        sensor, reliable = QOS[rc.SENSOR], QOS[rc.RELIABLE]
+        self.create_subscription(PoseStamped, rc.EE_POSE, self._on("ee"), sensor)
+        self.create_subscription(JointState, rc.GRIPPER_STATE, self._on("gripper"), sensor)
+        self.create_subscription(PoseArray, rc.OBJECT_POSES, self._on("objects"), reliable)
+        self.create_subscription(JointState, rc.EPISODE_STATE, self._on("episode"), reliable)
+
+    def _on(self, stream: str):
+        def callback(msg) -> None:
+            stamp = stamp_ns(msg.header.stamp)
+            frame = self.pairer.add(stream, stamp, msg)
+            if frame is None and stamp == self.pairer.last_completed:
+                self.outputs.republish()  # a re-sent frame: a downstream node may have missed it
+            elif frame is not None:
+                self.act(frame)
+
+        return callback
+
+    def act(self, frame: dict) -> None:
+        stamp = frame["objects"].header.stamp
+        try:
+            obs = observation_from(self.builder, frame)
+        except (ObservationError, VectorError, ValueError) as e:
+            self.get_logger().warning(
+                f"bad frame input, holding still: {e}", throttle_duration_sec=2
+            )
+            obs = np.full(len(rc.OBS_LABELS), np.nan)
+        action, held = self.policy.act(obs, self.cfg.deterministic)
+        self.held += int(held)
+        version = self.policy.version
+        self.outputs.publish(
+            (self.pub_obs, pack_vector(rc.OBS_LABELS, obs, stamp, rc.BASE_FRAME)),
+            (self.pub_action, pack_vector(rc.PROPOSED_LABELS, [*action, version], stamp)),
+        )
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = PolicyNode()
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,164 @@
+"""``safety_node``: the world-model safety score C_H (Eq. 10) of every proposed action.
+
+A thin adapter around ``SafetyGate``'s scorer (built without a recovery policy: deciding is the
+arbiter's job). Pairs the observation and the proposed action of a frame by stamp, publishes
+C_H as std_msgs/Float32 (``rqt_plot /farm/safety/score/data``), a stamped assessment vector for
+the arbiter, the H-step imagined trajectory decoded by the world model as a MarkerArray line
+strip coloured by each step's predicted constraint (rviz), and diagnostics.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+import torch
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import ColorRGBA, Float32
+from visualization_msgs.msg import Marker, MarkerArray
+
+from failurebench_sim import ros_contract as rc
+from failurebench_sim.nodes.ros_io import (
+    QOS,
+    FrameOutputs,
+    VectorError,
+    declare_from_dataclass,
+    pack_vector,
+    stamp_ns,
+    unpack_vector,
+)
+from failurebench_sim.stamp_sync import ExactPairer
+from farm_policies.checkpoint import load_actor_value
+from farm_policies.live import LivePolicy
+from farm_safety_critic.gate import SafetyGate
+from farm_safety_critic.safety_score import c_h_terms
+from farm_safety_critic.world_model import WorldModel
+
+RANGES = {"horizon": (0, 50), "gamma_risk": (0.0, 1.0), "eps_safe": (0.0, 1e6),
+          "marker_every": (0, 1000)}  # fmt: skip
+
+
+@dataclass
+class SafetyNodeConfig:
+    world_model: str = ""
+    checkpoint: str = ""  # the task policy pi_task that Eq. 10 rolls out
+    horizon: int = 3
+    gamma_risk: float = 0.9
+    eps_safe: float = 0.3
+    marker_every: int = 1  # publish the imagined trajectory every N frames (0 = never)
+
+
+def risk_colour(p: float) -> ColorRGBA:
+    """Green (C = 0) -> red (C = 1)."""
+    p = float(np.clip(p, 0.0, 1.0))
+    return ColorRGBA(r=p, g=1.0 - p, b=0.0, a=1.0)
+
+
+class SafetyNode(Node):
+    """Scores every proposed action; composable (``SafetyNode(**node_kwargs)``)."""
+
+    def __init__(self, node_name: str = "safety_node", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        self.cfg = c = declare_from_dataclass(self, SafetyNodeConfig(), RANGES)
+        actor, _, header = load_actor_value(c.checkpoint)
+        self.task_policy = LivePolicy(actor, int((header.get("meta") or {}).get("update", 0)))
+        self.gate = SafetyGate(
+            WorldModel.load(c.world_model), actor, None, c.horizon, c.gamma_risk, c.eps_safe
+        )
+        self.pairer = ExactPairer(("obs", "proposed"))
+        self.frames, self.fired, self.latency_ms = 0, 0, []
+        self.outputs = FrameOutputs()
+        reliable = QOS[rc.RELIABLE]
+        self.pub_score = self.create_publisher(Float32, rc.SAFETY_SCORE, reliable)
+        self.pub_assess = self.create_publisher(JointState, rc.SAFETY_ASSESSMENT, reliable)
+        self.pub_markers = self.create_publisher(MarkerArray, rc.SAFETY_TRAJECTORY, reliable)
+        self.pub_diag = self.create_publisher(DiagnosticArray, rc.DIAGNOSTICS, reliable)
+        self.create_subscription(JointState, rc.OBSERVATION, self._on("obs"), reliable)
+        self.create_subscription(JointState, rc.PROPOSED_ACTION, self._on("proposed"), reliable)
+        self.create_timer(1.0, self._diagnostics)
+
+    def _on(self, stream: str):
+        def callback(msg: JointState) -> None:
+            stamp = stamp_ns(msg.header.stamp)
+            pair = self.pairer.add(stream, stamp, msg)
+            if pair is None and stamp == self.pairer.last_completed:
+                self.outputs.republish()  # a re-sent frame: a downstream node may have missed it
+            elif pair is not None:
+                self.score(pair["obs"], pair["proposed"])
+
+        return callback
+
+    def score(self, obs_msg: JointState, proposed_msg: JointState) -> None:
+        t0 = time.perf_counter()
+        try:
+            obs = unpack_vector(obs_msg, rc.OBS_LABELS)
+            prop = unpack_vector(proposed_msg, rc.PROPOSED_LABELS)
+            c_h = float(self.gate.scores(obs[None], prop[None, : len(rc.ACTION_LABELS)])[0])
+            version = prop[-1]
+        except (VectorError, ValueError) as e:
+            self.get_logger().warning(f"unscorable frame ({e}): C_H = inf", throttle_duration_sec=2)
+            c_h, version = float("inf"), float("nan")
+        ms = 1e3 * (time.perf_counter() - t0)
+        self.frames += 1
+        self.fired += int(not c_h <= self.cfg.eps_safe)
+        self.latency_ms = [*self.latency_ms[-999:], ms]
+        stamp = obs_msg.header.stamp
+        self.outputs.publish(
+            (self.pub_assess,
+             pack_vector(rc.ASSESSMENT_LABELS, [c_h, self.cfg.eps_safe, version, ms], stamp)),
+            (self.pub_score, Float32(data=c_h)),
+        )  # fmt: skip
+        every = self.cfg.marker_every
+        if every and self.frames % every == 0 and np.isfinite(c_h):
+            self.pub_markers.publish(self.trajectory_markers(obs, prop, stamp))
+
+    @torch.no_grad()
+    def trajectory_markers(self, obs: np.ndarray, prop: np.ndarray, stamp) -> MarkerArray:
+        """The decoded hand positions S(z_i)[0:3], i = 0..H, coloured by C(z_i, a_i)."""
+        decoded: list[torch.Tensor] = []
+        terms = c_h_terms(
+            self.gate.world_model, self.gate.task_policy,
+            torch.as_tensor(obs[None], dtype=torch.float32),
+            torch.as_tensor(prop[None, : len(rc.ACTION_LABELS)], dtype=torch.float32),
+            self.cfg.horizon, decoded=decoded,
+        )  # fmt: skip
+        line = Marker(ns="farm_imagined", id=0, type=Marker.LINE_STRIP, action=Marker.ADD)
+        line.header.stamp, line.header.frame_id = stamp, rc.BASE_FRAME
+        line.scale.x = 0.005
+        line.pose.orientation.w = 1.0
+        for z, p in zip(decoded, terms[:, 0].tolist(), strict=True):
+            x, y, zz = z[0, :3].tolist()
+            line.points.append(Point(x=x, y=y, z=zz))
+            line.colors.append(risk_colour(p))
+        return MarkerArray(markers=[line])
+
+    def _diagnostics(self) -> None:
+        lat = np.asarray(self.latency_ms) if self.latency_ms else np.zeros(1)
+        st = DiagnosticStatus(name="farm/safety_node", hardware_id="farm")
+        st.level, st.message = DiagnosticStatus.OK, "scoring"
+        st.values = [
+            KeyValue(key=k, value=f"{v:.4g}")
+            for k, v in (("frames", self.frames), ("fired", self.fired),
+                         ("eps_safe", self.cfg.eps_safe), ("latency_p50_ms", np.percentile(lat, 50)),
+                         ("latency_p99_ms", np.percentile(lat, 99)))
+        ]  # fmt: skip
+        msg = DiagnosticArray(status=[st])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(msg)
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = SafetyNode()
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

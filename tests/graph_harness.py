@@ -1,0 +1,58 @@
+"""Compose FARM's node graph in one process for tests (an executor spun in a thread)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS = ROOT / "config" / "checkpoints"
+
+
+def checkpoint_params(task: str = "BoundedPush-v0") -> dict[str, dict]:
+    """Parameters of the policy, safety and arbiter nodes for a shipped task checkpoint."""
+    d = CHECKPOINTS / task
+    actor = str(d / "actor.safetensors")
+    return {
+        "policy_node": {"checkpoint": actor, "deterministic": True, "task": f"FailureBench/{task}"},
+        "safety_node": {"checkpoint": actor, "world_model": str(d / "world_model.safetensors")},
+        "arbiter_node": {"recovery_checkpoint": str(d / "recovery.safetensors")},
+    }
+
+
+class Graph:
+    """Start node classes with parameter overrides; ``close()`` stops and destroys them."""
+
+    def __init__(self, nodes: Iterable[tuple[type, dict]]) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.nodes = []
+        for cls, params in nodes:
+            overrides = [Parameter(k, value=v) for k, v in params.items()]
+            node = cls(context=self.context, parameter_overrides=overrides)
+            self.nodes.append(node)
+            self.executor.add_node(node)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # shutdown races end the spin
+            pass
+
+    def add(self, node) -> None:
+        self.executor.add_node(node)
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=2)
+        for node in self.nodes:
+            node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self.thread.join(timeout=5)

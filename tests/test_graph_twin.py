@@ -1,0 +1,116 @@
+"""The inference + safety graph on the MuJoCo twin, composed in one process over DDS.
+
+One implementation: in lockstep + ground_truth mode the actions the graph executes equal, step
+by step, those of the in-process gate loop the benchmark uses (``SafetyGate`` + the episode
+evaluator), and the arbiter switches to recovery exactly when C_H > eps_safe.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from graph_harness import CHECKPOINTS, Graph, checkpoint_params
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+TASK = "BoundedPush-v0"
+STEPS = 200
+EPS = 0.01  # low enough that the gate fires on some of these steps (C_H p90 here)
+
+if not (CHECKPOINTS / TASK / "actor.safetensors").exists():
+    pytest.skip(
+        "shipped checkpoints missing (see config/checkpoints/README.md)", allow_module_level=True
+    )
+
+
+def _graph_decisions(n: int, eps: float) -> list[np.ndarray]:
+    from rclpy.node import Node
+    from sensor_msgs.msg import JointState
+
+    from failurebench_sim import ros_contract as rc
+    from failurebench_sim.nodes.ros_io import QOS, unpack_vector
+    from failurebench_sim.nodes.sim_node import SimNode
+    from farm_policies.nodes.policy_node import PolicyNode
+    from farm_safety_critic.nodes.arbiter_node import ArbiterNode
+    from farm_safety_critic.nodes.safety_node import SafetyNode
+
+    p = checkpoint_params(TASK)
+    sim = {"task": f"FailureBench/{TASK}", "seed": 0, "clock_mode": "lockstep",
+           "observation_source": "ground_truth", "lockstep_resend_s": 0.5}  # fmt: skip
+    graph = Graph([
+        (SimNode, sim), (PolicyNode, p["policy_node"]),
+        (SafetyNode, {**p["safety_node"], "eps_safe": eps, "marker_every": 10}),
+        (ArbiterNode, {**p["arbiter_node"], "eps_safe": eps}),
+    ])  # fmt: skip
+    got: list[np.ndarray] = []
+    done = threading.Event()
+
+    def on_decision(msg: JointState) -> None:
+        if len(got) < n:
+            got.append(unpack_vector(msg, rc.DECISION_LABELS))
+        if len(got) >= n:
+            done.set()
+
+    probe = Node("decision_probe", context=graph.context)
+    probe.create_subscription(JointState, rc.DECISION, on_decision, QOS[rc.RELIABLE])
+    graph.add(probe)
+    try:
+        assert done.wait(timeout=240), f"only {len(got)} decisions arrived"
+    finally:
+        graph.close()
+        probe.destroy_node()
+    return got
+
+
+def _in_process_actions(n: int, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The benchmark's path: SafetyGate (build_gate) around the deterministic task policy."""
+    from failurebench_sim.episodes import run_episode
+    from failurebench_sim.make import make_env
+    from farm_policies import load_policy
+    from farm_safety_critic.gate import build_gate
+
+    d = CHECKPOINTS / TASK
+    policy = load_policy(d / "actor.safetensors")
+    gate = build_gate(d / "world_model.safetensors", policy.actor, d / "recovery.safetensors",
+                      eps_safe=eps)  # fmt: skip
+    env = make_env(TASK)
+    executed, scores, replaced = [], [], []
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        o = np.asarray(obs, dtype=np.float32)[None]
+        dec = gate(o, policy.act(o, deterministic=True))
+        (
+            executed.append(dec.actions[0]),
+            scores.append(dec.score[0]),
+            replaced.append(dec.replaced[0]),
+        )
+        return dec.actions[0]
+
+    episode = 0
+    while len(executed) < n:
+        run_episode(env, act, seed=episode)
+        episode += 1
+    env.close()
+    return np.array(executed[:n]), np.array(scores[:n]), np.array(replaced[:n])
+
+
+def test_graph_executes_the_benchmark_gate_loop_step_by_step():
+    t0 = time.perf_counter()
+    decisions = np.array(_graph_decisions(STEPS, EPS))
+    graph_s = time.perf_counter() - t0
+    executed, scores, replaced = _in_process_actions(STEPS, EPS)
+    names = __import__("failurebench_sim.ros_contract", fromlist=["x"]).DECISION_LABELS
+    col = {n: i for i, n in enumerate(names)}
+    g_exec = decisions[:, [col[f"executed_{a}"] for a in ("dx", "dy", "dz", "gripper")]]
+    g_score, g_rep = decisions[:, col["score"]], decisions[:, col["replaced"]] > 0.5
+    # float32 policy/world-model arithmetic on identical observations: same to rounding
+    np.testing.assert_allclose(g_exec, executed, atol=1e-5)
+    np.testing.assert_allclose(g_score, scores, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(g_rep, replaced)
+    # the arbiter replaced exactly the steps whose C_H exceeded eps_safe
+    np.testing.assert_array_equal(g_rep, g_score > EPS)
+    assert 0 < g_rep.sum() < STEPS, "choose EPS so both branches run"
+    assert not decisions[:, col["hold"]].any()
+    print(f"graph: {STEPS} lockstep steps in {graph_s:.1f} s ({STEPS / graph_s:.0f} steps/s)")
