@@ -46,6 +46,7 @@ def _graph(context: LaunchContext) -> list[Node]:
             package=NODES[n].package,
             executable=n,
             name=n,
+            namespace="",  # fully specified: the dict lands in the node's section and wins
             parameters=[CONFIG, changed_params(sections, n, overrides, base)],
             output="screen",
         )

@@ -251,11 +251,14 @@ def process_command(
     params: Mapping[str, Any],
     python: str = sys.executable,
 ) -> list[str]:
-    """The child process of one node: its ``main`` with the YAML and ``params`` as ``-p``."""
+    """The child process of one node: its ``main`` with the YAML and ``params`` as ``-p``.
+
+    ``-p node:name:=value`` (node-qualified, as launch_ros writes it): a plain ``-p`` counts as
+    ``/**`` and loses against the YAML's section for the node."""
     launcher = f"from {spec.module} import main; main()"
     command = [python, "-c", launcher, "--ros-args", "--params-file", str(params_file)]
     for name, value in params.items():
-        command += ["-p", f"{name}:={format_value(value)}"]
+        command += ["-p", f"{spec.name}:{name}:={format_value(value)}"]
     return command
 
 

@@ -99,11 +99,11 @@ def test_process_command_passes_the_yaml_and_only_what_it_does_not_say(sections,
     cmd = process_command(NODES["sim_node"], "g.yaml", extra, python="py")
     assert cmd == [
         "py", "-c", "from failurebench_sim.nodes.sim_node import main; main()",
-        "--ros-args", "--params-file", "g.yaml", "-p", "seed:=7",
+        "--ros-args", "--params-file", "g.yaml", "-p", "sim_node:seed:=7",
     ]  # fmt: skip
     path = changed_params(sections, "policy_node", [], tmp_path)["checkpoint"]
     assert process_command(NODES["policy_node"], "g", {"checkpoint": path})[-1] == (
-        f'checkpoint:="{path}"'
+        f'policy_node:checkpoint:="{path}"'
     )
 
 

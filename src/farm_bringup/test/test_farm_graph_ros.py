@@ -1,0 +1,87 @@
+"""farm-graph over DDS: the real sim_node as a child process (and composed), /clock seen by a
+subscriber, the duration honoured, a crashing node turned into a non-zero exit."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rosgraph_msgs.msg import Clock
+
+from failurebench_sim import ros_contract as rc
+from failurebench_sim.nodes.ros_io import stamp_ns
+
+pytestmark = pytest.mark.ros
+
+SIM_YAML = Path(__file__).resolve().parents[3] / "config" / "sim.yaml"
+SIM_ONLY = [
+    "--nodes", "sim_node", "-p", "sim_node.clock_mode:=realtime",
+    "-p", "sim_node.observation_source:=ground_truth",
+]  # fmt: skip
+
+
+def _farm_graph(*args: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "farm_bringup.cli", "run", "--config", str(SIM_YAML), *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _watch_clock(proc: subprocess.Popen, timeout: float, enough: int = 0) -> list[int]:
+    """Every /clock stamp until ``proc`` exits, ``timeout`` passes or ``enough`` arrived."""
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("farm_graph_test_clock", context=ctx)
+    executor = SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    stamps: list[int] = []
+    node.create_subscription(Clock, rc.CLOCK, lambda m: stamps.append(stamp_ns(m.clock)), 10)
+    end = time.monotonic() + timeout
+    try:
+        while proc.poll() is None and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+            if enough and len(stamps) >= enough:
+                break
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+    return stamps
+
+
+def _finish(proc: subprocess.Popen) -> tuple[int, str]:
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return proc.returncode, out
+
+
+@pytest.mark.parametrize("mode", ["processes", "composed"])
+def test_sim_node_runs_for_the_duration_and_the_clock_advances(mode):
+    duration = 5.0 if mode == "processes" else 3.0
+    proc = _farm_graph("--mode", mode, "--duration", str(duration), *SIM_ONLY)
+    stamps = _watch_clock(proc, timeout=duration + 40)
+    code, out = _finish(proc)
+    assert code == 0, out
+    assert len(stamps) >= 3 and stamps[-1] > stamps[0], out  # sim time moves at 30 Hz
+    assert all(b >= a for a, b in zip(stamps, stamps[1:], strict=False)), "clock went back"
+
+
+def test_a_node_that_dies_makes_the_run_fail():
+    proc = _farm_graph("--duration", "60", *SIM_ONLY, "-p", "sim_node.clock_mode:=bogus")
+    start = time.monotonic()
+    code, out = _finish(proc)
+    assert code == 1, out
+    assert "sim_node exited with status" in out and time.monotonic() - start < 45
+
+
+def test_sigterm_stops_the_children_and_exits_zero():
+    proc = _farm_graph(*SIM_ONLY)  # no duration: runs until signalled
+    assert len(_watch_clock(proc, timeout=40, enough=3)) >= 3
+    proc.terminate()
+    code, out = _finish(proc)
+    assert code == 0, out
+    assert "started sim_node" in out and "did not exit" not in out
