@@ -12,11 +12,16 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=["setuptools"],
+    install_requires=["setuptools", "numpy", "pyyaml", "opencv-python-headless"],
     zip_safe=False,
     maintainer="FARM maintainers",
     maintainer_email="maintainers@farm-robotics.org",
     description=open("package.xml").read().split("<description>")[1].split("</description>")[0],
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "perception_node = farm_perception.nodes.perception_node:main",
+            "farm-perception = farm_perception.cli:main",
+        ]
+    },
 )
