@@ -41,6 +41,7 @@ setup(
         (f"share/{PACKAGE}/config", _files("config", "*.yaml")),
         (f"share/{PACKAGE}/config/rviz", _files("config/rviz", "*.rviz")),
         *_tree("config/checkpoints"),
+        *_tree("config/calibration"),
     ],
     install_requires=["setuptools"],
     zip_safe=False,
