@@ -28,7 +28,9 @@ HEADER = """\
 # bands (OpenCV HSV: H 0..179, S and V 0..255) and centre_offset are fitted on twin renders
 # (seeds {seeds}, steps {steps} of the scripted expert) by:
 #   farm-perception bands --write config/perception.yaml
-# Everything else (labels, workspace boxes, max_extent, all_bands, fixed_z) is edited by hand.
+# Everything else (labels, workspace boxes, max_extent, all_bands, fixed_z) is edited by hand;
+# fit_bands: false keeps hand-set bands (the ball: white goal posts share its colours, so a
+# colour-only fit cannot separate them; its blobs must show both bands instead).
 """
 
 
@@ -41,7 +43,11 @@ def cmd_bands(args) -> int:
     for task in args.tasks:
         tp = pc.parse(data, task, args.config)
         frames = list(render_frames(tp, FIT_SEEDS, STEPS, segmentation=True))
-        fitted = {o.label: derive.fit(frames, o) for o in tp.objects}
+        entries = {e["label"]: e for e in data["tasks"][task]["objects"]}
+        fitted = {
+            o.label: derive.fit(frames, o) if entries[o.label].get("fit_bands", True) else o.bands
+            for o in tp.objects
+        }
         tp = dataclasses.replace(
             tp,
             objects=tuple(dataclasses.replace(o, bands=fitted[o.label]) for o in tp.objects),
