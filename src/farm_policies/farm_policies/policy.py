@@ -64,4 +64,7 @@ class Policy:
         v = self.value(t).cpu().numpy().astype(np.float32)
         return v[0] if single else v
 
+    def reset(self) -> None:
+        """No episode state (FailureBench's ``datasets.Policy`` protocol)."""
+
     __call__ = act

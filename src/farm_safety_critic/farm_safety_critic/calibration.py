@@ -222,3 +222,17 @@ def choose_eps_safe(
     chosen = ok[0] if ok else curve[-1]
     return {"eps_safe": chosen["eps_safe"], "budgets_met": bool(ok), "max_firing": max_firing,
             "max_expert_firing": max_expert_firing, "curve": curve}  # fmt: skip
+
+
+def read_eps_safe(path: str) -> float:
+    """The per-task eps_safe that ``choose_eps_safe`` wrote (``calibration/eps_safe.json``)."""
+    import json
+    from pathlib import Path
+
+    try:
+        eps = float(json.loads(Path(path).read_text())["eps_safe"])
+    except (OSError, KeyError, TypeError, ValueError) as e:
+        raise CalibrationError(f"{path}: no readable eps_safe ({e})") from e
+    if not np.isfinite(eps) or eps < 0:
+        raise CalibrationError(f"{path}: eps_safe must be finite and >= 0, got {eps}")
+    return eps

@@ -33,6 +33,7 @@ from failurebench_sim.nodes.ros_io import (
 from failurebench_sim.stamp_sync import ExactPairer
 from failurebench_sim.twin import GRIPPER_DOWN_XYZW
 from farm_policies.checkpoint import load_actor_value
+from farm_safety_critic.calibration import read_eps_safe
 from farm_safety_critic.decider import RecoveryDecider
 
 ACT = len(rc.ACTION_LABELS)
@@ -43,6 +44,7 @@ RANGES = {"eps_safe": (0.0, 1e6), "command_rate_hz": (0.0, 1000.0)}
 class ArbiterNodeConfig:
     recovery_checkpoint: str = ""
     eps_safe: float = 0.3
+    eps_safe_file: str = ""  # calibration/eps_safe.json of the task: overrides eps_safe
     command_rate_hz: float = 0.0  # republish the latest target (0: only on decisions)
     target_topic: str = rc.TARGET_POSE
     base_frame: str = rc.BASE_FRAME
@@ -54,6 +56,8 @@ class ArbiterNode(Node):
     def __init__(self, node_name: str = "arbiter_node", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self.cfg = c = declare_from_dataclass(self, ArbiterNodeConfig(), RANGES)
+        if c.eps_safe_file:
+            c.eps_safe = read_eps_safe(c.eps_safe_file)
         recovery, _, _ = load_actor_value(c.recovery_checkpoint)
         self.decider = RecoveryDecider(recovery.eval(), c.eps_safe, ACT)
         self.pairer = ExactPairer(("obs", "proposed", "assessment"))

@@ -35,6 +35,7 @@ from failurebench_sim.nodes.ros_io import (
 from failurebench_sim.stamp_sync import ExactPairer
 from farm_policies.checkpoint import load_actor_value
 from farm_policies.live import LivePolicy
+from farm_safety_critic.calibration import read_eps_safe
 from farm_safety_critic.gate import SafetyGate
 from farm_safety_critic.safety_score import c_h_terms
 from farm_safety_critic.world_model import WorldModel
@@ -50,6 +51,7 @@ class SafetyNodeConfig:
     horizon: int = 3
     gamma_risk: float = 0.9
     eps_safe: float = 0.3
+    eps_safe_file: str = ""  # calibration/eps_safe.json of the task: overrides eps_safe
     marker_every: int = 1  # publish the imagined trajectory every N frames (0 = never)
 
 
@@ -65,6 +67,8 @@ class SafetyNode(Node):
     def __init__(self, node_name: str = "safety_node", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self.cfg = c = declare_from_dataclass(self, SafetyNodeConfig(), RANGES)
+        if c.eps_safe_file:
+            c.eps_safe = read_eps_safe(c.eps_safe_file)
         actor, _, header = load_actor_value(c.checkpoint)
         self.task_policy = LivePolicy(actor, int((header.get("meta") or {}).get("update", 0)))
         self.gate = SafetyGate(

@@ -16,9 +16,9 @@ def units(ctx: TaskContext) -> list[Unit]:
     def policy() -> tuple[Any, str]:
         if d.failure_policy != "offline":
             return "expert", "expert"
-        from failurebench_sim.cli import CheckpointPolicy
+        from farm_policies import load_policy
 
-        return CheckpointPolicy(ctx.task_actor_path), f"offline:{ctx.task_actor_path}"
+        return load_policy(ctx.task_actor_path), f"offline:{ctx.task_actor_path}"
 
     def unit(name: str, key: str, seed: int, start: str = "reset") -> Unit:
         n = getattr(d, key)

@@ -1,0 +1,88 @@
+"""The arbiter over DDS: recovery exactly when C_H > eps_safe, never a score of another frame."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from graph_harness import CHECKPOINTS, Graph, checkpoint_params
+
+pytestmark = pytest.mark.ros
+TASK = "BoundedPush-v0"
+EPS = 0.2
+
+if not (CHECKPOINTS / TASK / "recovery.safetensors").exists():
+    pytest.skip("shipped checkpoints missing", allow_module_level=True)
+
+
+def test_arbiter_pairs_by_stamp_and_switches_exactly_above_eps():
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.node import Node
+    from sensor_msgs.msg import JointState
+
+    from failurebench_sim import ros_contract as rc
+    from failurebench_sim.nodes.ros_io import QOS, ns_to_stamp, pack_vector, unpack_vector
+    from farm_safety_critic.nodes.arbiter_node import ArbiterNode
+
+    graph = Graph([(ArbiterNode, {**checkpoint_params(TASK)["arbiter_node"], "eps_safe": EPS})])
+    peer = Node("arbiter_peer", context=graph.context)
+    rel = QOS[rc.RELIABLE]
+    pubs = {t: peer.create_publisher(JointState, t, rel)
+            for t in (rc.OBSERVATION, rc.PROPOSED_ACTION, rc.SAFETY_ASSESSMENT)}  # fmt: skip
+    decisions, targets, done = {}, {}, threading.Event()
+    n = 12
+
+    def on_decision(msg):
+        decisions[msg.header.stamp.nanosec] = unpack_vector(msg, rc.DECISION_LABELS)
+        if len(decisions) == n:
+            done.set()
+
+    peer.create_subscription(JointState, rc.DECISION, on_decision, rel)
+    peer.create_subscription(PoseStamped, rc.TARGET_POSE,
+                             lambda m: targets.setdefault(m.header.stamp.nanosec, m), rel)  # fmt: skip
+    graph.add(peer)
+    import time
+
+    deadline = time.time() + 10
+    arbiter = graph.nodes[0]
+    while time.time() < deadline and (
+        any(p.get_subscription_count() == 0 for p in pubs.values())
+        or arbiter.pub_decision.get_subscription_count() == 0
+        or arbiter.pub_target.get_subscription_count() == 0
+    ):
+        time.sleep(0.05)
+    time.sleep(1.0)  # the readers' side of discovery completes a little after the writers'
+    rng = np.random.default_rng(0)
+    obs = {k: np.r_[[0.0, 0.6, 0.1], rng.uniform(-0.1, 0.1, 36)] for k in range(1, n + 1)}
+    scores = {k: (0.05 if k % 3 else 0.5) if k != 7 else EPS for k in obs}  # EPS itself: no switch
+    proposed = {k: np.array([k / 100, 0.0, 0.0, 0.5]) for k in obs}
+
+    # the proposed action lags one frame: frame k+1's observation and score arrive before
+    # frame k's action, so pairing by arrival would mix frames
+    def send(topic, labels, values, k):
+        pubs[topic].publish(pack_vector(labels, values, ns_to_stamp(k)))
+
+    for k in range(1, n + 2):
+        if k <= n:
+            send(rc.OBSERVATION, rc.OBS_LABELS, obs[k], k)
+            send(rc.SAFETY_ASSESSMENT, rc.ASSESSMENT_LABELS, [scores[k], EPS, 3, 0.1], k)
+        if k > 1:
+            send(rc.PROPOSED_ACTION, rc.PROPOSED_LABELS, [*proposed[k - 1], 3], k - 1)
+        time.sleep(0.01)  # one frame at a time: a burst would overrun the depth-10 history
+    assert done.wait(timeout=20), f"decisions for {sorted(decisions)}"
+    graph.close()
+    assert sorted(decisions) == list(range(1, n + 1))
+    col = {name: i for i, name in enumerate(rc.DECISION_LABELS)}
+    for k, d in decisions.items():
+        assert d[col["proposed_dx"]] == pytest.approx(k / 100)  # its own frame's action
+        assert d[col["score"]] == pytest.approx(scores[k])  # and its own frame's score
+        assert bool(d[col["replaced"]]) == (scores[k] > EPS)
+        executed = d[[col[f"executed_{a}"] for a in rc.ACTION_LABELS]]
+        if scores[k] <= EPS:
+            np.testing.assert_allclose(executed, proposed[k], atol=1e-6)
+        else:
+            assert not np.allclose(executed, proposed[k])
+        assert d[col["policy_version"]] == 3
+        t = targets[k].pose.position
+        np.testing.assert_allclose([t.x, t.y, t.z], obs[k][:3] + 0.01 * executed[:3], atol=1e-6)
