@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="$ROOT/.venv"
 PY="${FARM_PYTHON:-python3}"
-PKGS=(failurebench_sim farm_policies farm_safety_critic farm_trainer farm_perception)
+PKGS=(failurebench_sim farm_policies farm_safety_critic farm_trainer farm_perception farm_bringup)
 
 LOGFILE="$ROOT/log/setup.log"
 mkdir -p "$ROOT/log"

@@ -33,6 +33,7 @@ class Graph:
         rclpy.init(context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.nodes = []
+        self.error: Exception | None = None
         for cls, params in nodes:
             overrides = [Parameter(k, value=v) for k, v in params.items()]
             node = cls(context=self.context, parameter_overrides=overrides)
@@ -44,8 +45,11 @@ class Graph:
     def _spin(self) -> None:
         try:
             self.executor.spin()
-        except Exception:  # shutdown races end the spin
-            pass
+        except Exception as e:  # a callback raised, or shutdown raced the spin
+            self.error = e
+            import traceback
+
+            traceback.print_exc()
 
     def add(self, node) -> None:
         self.executor.add_node(node)

@@ -114,3 +114,61 @@ def test_graph_executes_the_benchmark_gate_loop_step_by_step():
     assert 0 < g_rep.sum() < STEPS, "choose EPS so both branches run"
     assert not decisions[:, col["hold"]].any()
     print(f"graph: {STEPS} lockstep steps in {graph_s:.1f} s ({STEPS / graph_s:.0f} steps/s)")
+
+
+def test_camera_mode_perception_agrees_with_the_twin_ground_truth():
+    """sim (camera) -> perception (colour filter) -> policy -> safety -> arbiter, lockstep: the
+    object positions the graph acts on are within the colour filter's bound of the twin's truth
+    (median <= 18 mm, max <= 25 mm: the gripper hides one side of a caged object), and every
+    perceived frame is decided."""
+    from geometry_msgs.msg import PoseArray
+    from rclpy.node import Node
+    from sensor_msgs.msg import JointState
+
+    from failurebench_sim import ros_contract as rc
+    from failurebench_sim.nodes.ros_io import QOS, stamp_ns
+    from failurebench_sim.nodes.sim_node import SimNode
+    from farm_perception.nodes.perception_node import PerceptionNode
+    from farm_policies.nodes.policy_node import PolicyNode
+    from farm_safety_critic.nodes.arbiter_node import ArbiterNode
+    from farm_safety_critic.nodes.safety_node import SafetyNode
+
+    frames = 8
+    p = checkpoint_params(TASK)
+    sim = {"task": f"FailureBench/{TASK}", "clock_mode": "lockstep", "observation_source": "camera",
+           "lockstep_resend_s": 5.0}  # fmt: skip
+    graph = Graph([
+        (SimNode, sim), (PerceptionNode, {"task": f"FailureBench/{TASK}"}),
+        (PolicyNode, p["policy_node"]), (SafetyNode, p["safety_node"]),
+        (ArbiterNode, p["arbiter_node"]),
+    ])  # fmt: skip
+    truth, seen, decided = {}, {}, set()
+    done = threading.Event()
+    probe = Node("camera_probe", context=graph.context)
+    rel = QOS[rc.RELIABLE]
+
+    def keep(store):
+        def cb(msg: PoseArray) -> None:
+            store[stamp_ns(msg.header.stamp)] = [(q.position.x, q.position.y, q.position.z)
+                                                 for q in msg.poses]  # fmt: skip
+
+        return cb
+
+    def on_decision(msg: JointState) -> None:
+        decided.add(stamp_ns(msg.header.stamp))
+        if len(decided) >= frames:
+            done.set()
+
+    probe.create_subscription(PoseArray, rc.TWIN_OBJECT_POSES, keep(truth), rel)
+    probe.create_subscription(PoseArray, rc.OBJECT_POSES, keep(seen), rel)
+    probe.create_subscription(JointState, rc.DECISION, on_decision, rel)
+    graph.add(probe)
+    try:
+        assert done.wait(timeout=180), f"{len(decided)} decisions"
+    finally:
+        graph.close()
+        probe.destroy_node()
+    stamps = sorted(set(seen) & set(truth) & decided)
+    assert len(stamps) >= frames - 2
+    err = np.array([np.linalg.norm(np.subtract(seen[s], truth[s]), axis=1) for s in stamps])
+    assert np.median(err) <= 0.018 and err.max() <= 0.025, err

@@ -49,5 +49,10 @@ setup(
     maintainer_email="maintainers@farm-robotics.org",
     description="Launch files and parameter YAML for the FARM node graph.",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["farm-graph = farm_bringup.cli:main"]},
+    entry_points={
+        "console_scripts": [
+            "farm-graph = farm_bringup.cli:main",
+            "farm-twin-demo = farm_bringup.nodes.twin_demo:main",
+        ]
+    },
 )

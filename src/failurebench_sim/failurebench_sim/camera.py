@@ -9,6 +9,8 @@ image centre in pixel-centre coordinates, (cx, cy) = ((W - 1) / 2, (H - 1) / 2).
 
 from __future__ import annotations
 
+import os
+
 import mujoco
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +47,16 @@ class TwinCamera:
             self._renderer = mujoco.Renderer(self.model, self.height, self.width)
         return self._renderer
 
+    @staticmethod
+    def _release_gl() -> None:
+        """EGL: make no context current on this thread, so the next render may come from another
+        thread (an executor's); an EGL context is current in one thread at a time."""
+        if os.environ.get("MUJOCO_GL") == "egl":
+            from mujoco import egl
+
+            e = egl.EGL
+            e.eglMakeCurrent(egl.EGL_DISPLAY, e.EGL_NO_SURFACE, e.EGL_NO_SURFACE, e.EGL_NO_CONTEXT)
+
     def render_rgbd(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
         """Return (rgb uint8 HxWx3, depth float32 HxW in metres along the optical axis)."""
         r = self._get_renderer()
@@ -54,6 +66,7 @@ class TwinCamera:
         r.update_scene(self.data, camera=self.cam_id)
         depth = r.render().astype(np.float32)
         r.disable_depth_rendering()
+        self._release_gl()
         return rgb, depth
 
     def intrinsics(self) -> npt.NDArray[np.float64]:
