@@ -1,26 +1,17 @@
 #!/usr/bin/env bash
-# The README's main job on the embedded default config: FailureBench data -> Uni-O4 offline task
-# and recovery policies -> world model -> online Uni-O4 vs FARM from the same checkpoints ->
-# results/<name>/{summary.csv,table.md,latency.csv,fig4_failures.png,fig5_returns.png}.
-#   scripts/demo.sh                                   config/experiments/demo.yaml (<= 10 min, 2 cores)
-#   scripts/demo.sh config/experiments/smoke.yaml     any other experiment config
-#   scripts/demo.sh config/experiments/demo.yaml --online-steps 5000   extra args go to the pipeline
-# Re-running resumes: stages whose recorded config hash matches are skipped, changed ones re-run
-# with everything downstream (--plan shows which and why; delete runs/<name>/ to start over).
+# The README's main job: FARM's ROS 2 node graph on the MuJoCo twin, headless, on the embedded
+# default (config/sim.yaml + the shipped checkpoints in config/checkpoints/, Bounded Push):
+# sim -> policy -> safety (C_H, Eq. 10) -> arbiter (Eq. 11) over DDS in lockstep, the task
+# policy exploring, once with the gate and once without from the same checkpoint and seeds.
+# Prints every episode and the comparison; writes results/twin_demo/{summary.json,c_h.png}.
+#   scripts/demo.sh                                        10 episodes of Bounded Push
+#   scripts/demo.sh --task FailureBench/ObstructedPush-v0 --episodes 20
+# The in-process pipeline (offline stage -> world model -> online Uni-O4 vs FARM) is
+# scripts/pipeline_demo.sh.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-CONFIG="${1:-config/experiments/demo.yaml}"
-shift || true
-
 scripts/setup.sh
 # shellcheck disable=SC1091
 source scripts/env.sh
-
-name="$(python -c 'import sys; from farm_trainer.experiments import load_config; print(load_config(sys.argv[1]).name)' "$CONFIG")"
-start=$(date +%s)
-farm-train pipeline --config "$CONFIG" "$@"
-echo
-cat "results/$name/table.md"
-echo
-echo "[demo] wall time $(( $(date +%s) - start )) s; results in results/$name/, runs in runs/$name/"
+exec farm-twin-demo "$@"

@@ -53,6 +53,7 @@ setup(
         "console_scripts": [
             "farm-graph = farm_bringup.cli:main",
             "farm-twin-demo = farm_bringup.nodes.twin_demo:main",
+            "farm-graph-bench = farm_bringup.nodes.graph_bench:main",
         ]
     },
 )

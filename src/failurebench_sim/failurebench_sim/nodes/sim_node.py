@@ -118,6 +118,11 @@ class SimNode(Node):
             f"{self.cfg.observation_source}, {self.cfg.control_rate_hz:g} Hz"
         )
 
+    def destroy_node(self) -> None:
+        """Also closes the twin (its env and renderer), composed or not."""
+        self.twin.close()
+        super().destroy_node()
+
     # -- commands ---------------------------------------------------------------------------
     def _reject(self, why: str) -> None:
         self.get_logger().warning(f"ignored command: {why}", throttle_duration_sec=2.0)
@@ -233,7 +238,6 @@ def main(args: list[str] | None = None) -> None:
         pass
     finally:
         if node is not None:
-            node.twin.close()
             node.destroy_node()
         rclpy.try_shutdown()
 

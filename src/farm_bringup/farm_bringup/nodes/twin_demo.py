@@ -11,7 +11,6 @@ and ``c_h.png`` to ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

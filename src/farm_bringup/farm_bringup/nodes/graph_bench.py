@@ -1,0 +1,247 @@
+"""``farm-graph-bench``: the node graph's figures (issue numbers in the README).
+
+    farm-graph-bench lockstep [--steps 600]   # steps/s: graph (composed, processes) vs in-process
+    farm-graph-bench latency  [--seconds 30]  # camera stamp -> command, total and per node
+
+``latency`` replays pre-rendered twin frames at 30 Hz by the wall clock (rendering here takes
+~300-700 ms a frame, far from a live camera), stamped with the wall time at publication, through
+perception (colour filter) -> policy -> safety -> arbiter started as separate OS processes from
+config/sim.yaml (the deployment layout), and records when each stage's output for a frame
+arrives. Figures go to ``--out`` as CSV + JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseArray, PoseStamped
+from rclpy.experimental import EventsExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, JointState
+
+from failurebench_sim import ros_contract as rc
+from failurebench_sim.atomic import write_csv, write_json
+from failurebench_sim.nodes.ros_io import (
+    QOS,
+    camera_info_msg,
+    image_msg,
+    ns_to_stamp,
+    pack_vector,
+    pose_msg,
+    stamp_ns,
+)
+from failurebench_sim.twin import GRIPPER_DOWN_XYZW
+from farm_bringup.graph import repo_config
+
+STAGES = (("perception", rc.OBJECT_POSES, PoseArray), ("policy", rc.PROPOSED_ACTION, JointState),
+          ("safety", rc.SAFETY_ASSESSMENT, JointState), ("arbiter", rc.TARGET_POSE, PoseStamped))  # fmt: skip
+
+
+def pct(x: list[float] | np.ndarray) -> dict[str, float]:
+    a = np.asarray(x, dtype=float)
+    if a.size == 0:
+        return {"n": 0, "p50_ms": float("nan"), "p99_ms": float("nan")}
+    return {"n": int(a.size), "p50_ms": float(np.percentile(a, 50)),
+            "p99_ms": float(np.percentile(a, 99)), "max_ms": float(a.max())}  # fmt: skip
+
+
+# ---------------------------------------------------------------- latency (realtime, camera)
+def render_replay(task: str, n: int) -> list[dict]:
+    """``n`` twin frames along a noisy scripted-expert episode: images, robot state, goal."""
+    import gymnasium as gym
+
+    import failurebench_sim  # noqa: F401
+    from failurebench_sim import policies
+    from failurebench_sim.twin import depth_to_mm
+
+    env = gym.make(task).unwrapped
+    expert, rng = policies.get(task, "expert"), np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    frames = []
+    for step in range(n):
+        rgb, depth = env.render_rgbd()
+        d = np.linalg.norm(env.data.body("rightclaw").xpos - env.data.body("leftclaw").xpos)
+        frames.append({"rgb": rgb, "depth": depth_to_mm(depth), "k": env.camera_intrinsics(),
+                       "hand": obs[:3].copy(), "fingers": (d / 2, d / 2), "goal": obs[36:39].copy(),
+                       "step": step})  # fmt: skip
+        obs, *_ = env.step(np.clip(expert.act(obs) + rng.normal(0, 0.2, 4), -1, 1))
+    env.close()
+    return frames
+
+
+class Replay(Node):
+    """Publishes the recorded frames at ``rate_hz`` and records each stage's first output."""
+
+    def __init__(self, frames: list[dict], rate_hz: float, **kw) -> None:
+        super().__init__("farm_bench_replay", **kw)
+        self.frames, self.i = frames, 0
+        s, r, latched = QOS[rc.SENSOR], QOS[rc.RELIABLE], QOS[rc.LATCHED]
+        self.pub = {"pose": self.create_publisher(PoseStamped, rc.EE_POSE, s),
+                    "grip": self.create_publisher(JointState, rc.GRIPPER_STATE, s),
+                    "ep": self.create_publisher(JointState, rc.EPISODE_STATE, r),
+                    "info": self.create_publisher(CameraInfo, rc.COLOR_INFO, latched),
+                    "color": self.create_publisher(Image, rc.COLOR_IMAGE, s),
+                    "depth": self.create_publisher(Image, rc.DEPTH_IMAGE, s)}  # fmt: skip
+        self.sent: dict[int, float] = {}
+        self.got: dict[str, dict[int, float]] = {name: {} for name, _, _ in STAGES}
+        for name, topic, msg_type in STAGES:
+            self.create_subscription(msg_type, topic, self._recv(name), r)
+        self.create_timer(1.0 / rate_hz, self.tick)
+
+    def _recv(self, name: str):
+        def cb(msg) -> None:
+            self.got[name].setdefault(stamp_ns(msg.header.stamp), time.time())
+
+        return cb
+
+    def tick(self) -> None:
+        f = self.frames[self.i % len(self.frames)]
+        ns = time.time_ns()
+        stamp, base = ns_to_stamp(ns), rc.BASE_FRAME
+        h, w = f["depth"].shape
+        pose = PoseStamped(pose=pose_msg(f["hand"], GRIPPER_DOWN_XYZW))
+        pose.header.stamp, pose.header.frame_id = stamp, base
+        self.pub["pose"].publish(pose)
+        self.pub["grip"].publish(pack_vector(rc.FINGER_JOINTS, f["fingers"], stamp, base))
+        # one long episode: step never returns to 0 after the first frame
+        step = 0 if self.i == 0 else self.i
+        self.pub["ep"].publish(pack_vector(rc.EPISODE_LABELS, (0, step, *f["goal"]), stamp, base))
+        self.pub["info"].publish(camera_info_msg(f["k"], w, h, stamp, rc.CAMERA_OPTICAL_FRAME))
+        self.pub["color"].publish(image_msg(f["rgb"], stamp, rc.CAMERA_OPTICAL_FRAME))
+        self.pub["depth"].publish(image_msg(f["depth"], stamp, rc.CAMERA_OPTICAL_FRAME))
+        self.sent[ns] = ns / 1e9
+        self.i += 1
+
+
+def start_nodes(nodes: list[str], overrides: list[str]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "farm_bringup.cli", "run", "--config", str(repo_config()),
+           "--mode", "processes", "--nodes", *nodes]  # fmt: skip
+    for o in overrides:
+        cmd += ["-p", o]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def latency(a: argparse.Namespace) -> dict:
+    frames = render_replay(a.task, a.frames)
+    graph = start_nodes(
+        ["perception_node", "policy_node", "safety_node", "arbiter_node"],
+        [f"task:={a.task}", "use_sim_time:=false", "arbiter_node.command_rate_hz:=0.0",
+         "safety_node.marker_every:=10"],
+    )  # fmt: skip
+    rclpy.init()
+    replay = Replay(
+        frames,
+        a.rate,
+    )
+    ex = EventsExecutor()
+    ex.add_node(replay)
+    try:
+        warm_end = time.monotonic() + a.warmup
+        while time.monotonic() < warm_end:
+            ex.spin_once(timeout_sec=0.05)
+        replay.sent.clear()
+        for g in replay.got.values():
+            g.clear()
+        end = time.monotonic() + a.seconds
+        while time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.01)
+        tail = time.monotonic() + 1.0
+        while time.monotonic() < tail:
+            ex.spin_once(timeout_sec=0.01)
+    finally:
+        graph.send_signal(2)
+        graph.wait(timeout=30)
+        ex.shutdown()
+        replay.destroy_node()
+        rclpy.try_shutdown()
+    sent = {k: v for k, v in replay.sent.items()}
+    rows, per_stage, total = [], {name: [] for name, _, _ in STAGES}, []
+    for ns, t0 in sorted(sent.items()):
+        row = {"stamp_ns": ns}
+        prev = t0
+        for name, _, _ in STAGES:
+            t = replay.got[name].get(ns)
+            row[f"{name}_ms"] = float("nan") if t is None else 1e3 * (t - t0)
+            if t is not None and prev is not None:
+                per_stage[name].append(1e3 * (t - prev))
+            prev = t
+        if not np.isnan(row["arbiter_ms"]):
+            total.append(row["arbiter_ms"])
+        rows.append(row)
+    out = {"task": a.task, "rate_hz": a.rate, "frames_sent": len(sent),
+           "frames_commanded": len(total), "decision_rate": len(total) / max(len(sent), 1),
+           "total": pct(total), "per_node": {k: pct(v) for k, v in per_stage.items()}}  # fmt: skip
+    write_csv(a.out / "latency_frames.csv", rows)
+    write_json(a.out / "latency.json", out)
+    return out
+
+
+# ---------------------------------------------------------------- lockstep throughput
+def lockstep(a: argparse.Namespace) -> dict:
+    from farm_bringup.nodes.twin_demo import graph_params, run_graph
+
+    res: dict = {"task": a.task}
+    params = graph_params(repo_config(), a.task, a.episodes, 0, None)
+    params["safety_node"]["marker_every"] = 0
+    t0 = time.perf_counter()
+    rec = run_graph(params, 900)
+    wall = time.perf_counter() - t0
+    res["graph_composed"] = {"steps": len(rec.decisions), "wall_s": wall,
+                             "steps_per_s": len(rec.decisions) / wall}  # fmt: skip
+    res["in_process"] = in_process_rate(a.task, len(rec.decisions))
+    write_json(a.out / "lockstep.json", res)
+    return res
+
+
+def in_process_rate(task: str, steps: int) -> dict:
+    """The benchmark's loop on one env: policy + SafetyGate + env.step (no ROS)."""
+    from failurebench_sim.episodes import run_episode
+    from failurebench_sim.make import make_env
+    from farm_policies import load_policy
+    from farm_safety_critic.gate import build_gate
+
+    d = repo_config().parent / "checkpoints" / task.split("/")[-1]
+    policy = load_policy(d / "actor.safetensors")
+    gate = build_gate(d / "world_model.safetensors", policy.actor, d / "recovery.safetensors")
+    env, n = make_env(task), [0]
+
+    def act(obs):
+        n[0] += 1
+        o = np.asarray(obs, dtype=np.float32)[None]
+        return gate(o, policy.act(o, deterministic=False)).actions[0]
+
+    t0, ep = time.perf_counter(), 0
+    while n[0] < steps:
+        run_episode(env, act, seed=ep)
+        ep += 1
+    wall = time.perf_counter() - t0
+    env.close()
+    return {"steps": n[0], "wall_s": wall, "steps_per_s": n[0] / wall}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="farm-graph-bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("what", choices=("lockstep", "latency"))
+    ap.add_argument("--task", default="FailureBench/BoundedPush-v0")
+    ap.add_argument("--episodes", type=int, default=3, help="lockstep: episodes (200 steps each)")
+    ap.add_argument("--frames", type=int, default=60, help="latency: frames rendered for replay")
+    ap.add_argument("--rate", type=float, default=30.0, help="latency: replay rate (Hz)")
+    ap.add_argument("--seconds", type=float, default=30.0, help="latency: measured seconds")
+    ap.add_argument("--warmup", type=float, default=8.0, help="latency: seconds not measured")
+    ap.add_argument("--out", type=Path, default=Path("results/graph_bench"))
+    a = ap.parse_args(argv)
+    res = lockstep(a) if a.what == "lockstep" else latency(a)
+    import json
+
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
