@@ -43,7 +43,7 @@ fi
 
 # Sources of the build: package manifests plus the names of launch/config files
 # (symlink-install links files one by one, so a new file needs a rebuild; edits do not).
-build_sha="$( { cat src/*/package.xml src/*/setup.py src/*/setup.cfg; ls launch config; } \
+build_sha="$( { cat src/*/package.xml src/*/setup.py src/*/setup.cfg; find launch config -type f | sort; } \
   | sha256sum | cut -d' ' -f1)"
 if ! stamp_ok build "$build_sha" || [[ ! -f install/setup.bash ]]; then
   log "installing FARM packages into the venv (editable: console scripts on PATH)"

@@ -35,6 +35,12 @@ class RunRecorder:
     episode_of: dict[int, tuple[int, int]] = field(default_factory=dict)  # stamp -> (ep, step)
     decisions: dict[int, tuple[float, bool, float]] = field(default_factory=dict)  # score, rep, eps
     events: list[tuple[str, int, int, float]] = field(default_factory=list)  # kind, ep, step, ret
+    arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each decision
+
+    def steady_rate(self, skip: int = 100) -> float:
+        """Decisions per second after the first ``skip`` (start-up: discovery, first calls)."""
+        a = self.arrivals[skip:]
+        return (len(a) - 1) / (a[-1] - a[0]) if len(a) > 1 and a[-1] > a[0] else float("nan")
 
     def episodes(self) -> list[EpisodeRecord]:
         eps: dict[int, EpisodeRecord] = {}

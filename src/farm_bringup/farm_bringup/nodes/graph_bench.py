@@ -76,7 +76,7 @@ def render_replay(task: str, n: int) -> list[dict]:
 
 
 class Replay(Node):
-    """Publishes the recorded frames at ``rate_hz`` and records each stage's first output."""
+    """Publishes the recorded frames at ``rate_hz``, each stamped with the wall time."""
 
     def __init__(self, frames: list[dict], rate_hz: float, **kw) -> None:
         super().__init__("farm_bench_replay", **kw)
@@ -88,35 +88,54 @@ class Replay(Node):
                     "info": self.create_publisher(CameraInfo, rc.COLOR_INFO, latched),
                     "color": self.create_publisher(Image, rc.COLOR_IMAGE, s),
                     "depth": self.create_publisher(Image, rc.DEPTH_IMAGE, s)}  # fmt: skip
-        self.sent: dict[int, float] = {}
+        self.create_timer(1.0 / rate_hz, self.tick)
+
+    def tick(self) -> None:
+        f = self.frames[self.i % len(self.frames)]
+        stamp, base = ns_to_stamp(time.time_ns()), rc.BASE_FRAME
+        h, w = f["depth"].shape
+        pose = PoseStamped(pose=pose_msg(f["hand"], GRIPPER_DOWN_XYZW))
+        pose.header.stamp, pose.header.frame_id = stamp, base
+        self.pub["pose"].publish(pose)
+        self.pub["grip"].publish(pack_vector(rc.FINGER_JOINTS, f["fingers"], stamp, base))
+        step = 0 if self.i == 0 else self.i  # one long episode
+        self.pub["ep"].publish(pack_vector(rc.EPISODE_LABELS, (0, step, *f["goal"]), stamp, base))
+        self.pub["info"].publish(camera_info_msg(f["k"], w, h, stamp, rc.CAMERA_OPTICAL_FRAME))
+        self.pub["color"].publish(image_msg(f["rgb"], stamp, rc.CAMERA_OPTICAL_FRAME))
+        self.pub["depth"].publish(image_msg(f["depth"], stamp, rc.CAMERA_OPTICAL_FRAME))
+        self.i += 1
+
+
+def replay_process(frames: list[dict], rate_hz: float, seconds: float, sent) -> None:
+    """The camera side in its own process (so the probe's arrival times are not delayed by
+    image serialisation); ``sent`` (a shared counter) counts the frames published."""
+    rclpy.init()
+    node = Replay(frames, rate_hz)
+    ex = EventsExecutor()
+    ex.add_node(node)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        ex.spin_once(timeout_sec=0.01)
+        sent.value = node.i
+    ex.shutdown()
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+
+class Probe(Node):
+    """Records when each stage's first output for a frame arrives (wall clock)."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__("farm_bench_probe", **kw)
         self.got: dict[str, dict[int, float]] = {name: {} for name, _, _ in STAGES}
         for name, topic, msg_type in STAGES:
-            self.create_subscription(msg_type, topic, self._recv(name), r)
-        self.create_timer(1.0 / rate_hz, self.tick)
+            self.create_subscription(msg_type, topic, self._recv(name), QOS[rc.RELIABLE])
 
     def _recv(self, name: str):
         def cb(msg) -> None:
             self.got[name].setdefault(stamp_ns(msg.header.stamp), time.time())
 
         return cb
-
-    def tick(self) -> None:
-        f = self.frames[self.i % len(self.frames)]
-        ns = time.time_ns()
-        stamp, base = ns_to_stamp(ns), rc.BASE_FRAME
-        h, w = f["depth"].shape
-        pose = PoseStamped(pose=pose_msg(f["hand"], GRIPPER_DOWN_XYZW))
-        pose.header.stamp, pose.header.frame_id = stamp, base
-        self.pub["pose"].publish(pose)
-        self.pub["grip"].publish(pack_vector(rc.FINGER_JOINTS, f["fingers"], stamp, base))
-        # one long episode: step never returns to 0 after the first frame
-        step = 0 if self.i == 0 else self.i
-        self.pub["ep"].publish(pack_vector(rc.EPISODE_LABELS, (0, step, *f["goal"]), stamp, base))
-        self.pub["info"].publish(camera_info_msg(f["k"], w, h, stamp, rc.CAMERA_OPTICAL_FRAME))
-        self.pub["color"].publish(image_msg(f["rgb"], stamp, rc.CAMERA_OPTICAL_FRAME))
-        self.pub["depth"].publish(image_msg(f["depth"], stamp, rc.CAMERA_OPTICAL_FRAME))
-        self.sent[ns] = ns / 1e9
-        self.i += 1
 
 
 def start_nodes(nodes: list[str], overrides: list[str]) -> subprocess.Popen:
@@ -128,45 +147,46 @@ def start_nodes(nodes: list[str], overrides: list[str]) -> subprocess.Popen:
 
 
 def latency(a: argparse.Namespace) -> dict:
+    import multiprocessing as mp
+
     frames = render_replay(a.task, a.frames)
     graph = start_nodes(
         ["perception_node", "policy_node", "safety_node", "arbiter_node"],
         [f"task:={a.task}", "use_sim_time:=false", "arbiter_node.command_rate_hz:=0.0",
          "safety_node.marker_every:=10"],
     )  # fmt: skip
-    rclpy.init()
-    replay = Replay(
-        frames,
-        a.rate,
+    sent = mp.get_context("fork").Value("i", 0)
+    total_s = a.warmup + a.seconds
+    camera = mp.get_context("fork").Process(
+        target=replay_process, args=(frames, a.rate, total_s, sent), daemon=True
     )
+    camera.start()
+    rclpy.init()
+    probe = Probe()
     ex = EventsExecutor()
-    ex.add_node(replay)
+    ex.add_node(probe)
     try:
-        warm_end = time.monotonic() + a.warmup
-        while time.monotonic() < warm_end:
-            ex.spin_once(timeout_sec=0.05)
-        replay.sent.clear()
-        for g in replay.got.values():
-            g.clear()
-        end = time.monotonic() + a.seconds
+        t_start = time.time()
+        end = time.monotonic() + total_s + 1.0
         while time.monotonic() < end:
             ex.spin_once(timeout_sec=0.01)
-        tail = time.monotonic() + 1.0
-        while time.monotonic() < tail:
-            ex.spin_once(timeout_sec=0.01)
     finally:
+        camera.join(timeout=30)
         graph.send_signal(2)
         graph.wait(timeout=30)
         ex.shutdown()
-        replay.destroy_node()
+        probe.destroy_node()
         rclpy.try_shutdown()
-    sent = {k: v for k, v in replay.sent.items()}
+    t_measure = t_start + a.warmup  # frames stamped before this are warm-up
     rows, per_stage, total = [], {name: [] for name, _, _ in STAGES}, []
-    for ns, t0 in sorted(sent.items()):
-        row = {"stamp_ns": ns}
-        prev = t0
+    measured_sent = round(sent.value * a.seconds / total_s)
+    for ns in sorted(probe.got["perception"] | probe.got["arbiter"]):
+        t0 = ns / 1e9
+        if t0 < t_measure:
+            continue
+        row, prev = {"stamp_ns": ns}, t0
         for name, _, _ in STAGES:
-            t = replay.got[name].get(ns)
+            t = probe.got[name].get(ns)
             row[f"{name}_ms"] = float("nan") if t is None else 1e3 * (t - t0)
             if t is not None and prev is not None:
                 per_stage[name].append(1e3 * (t - prev))
@@ -174,8 +194,8 @@ def latency(a: argparse.Namespace) -> dict:
         if not np.isnan(row["arbiter_ms"]):
             total.append(row["arbiter_ms"])
         rows.append(row)
-    out = {"task": a.task, "rate_hz": a.rate, "frames_sent": len(sent),
-           "frames_commanded": len(total), "decision_rate": len(total) / max(len(sent), 1),
+    out = {"task": a.task, "rate_hz": a.rate, "frames_sent": measured_sent,
+           "frames_commanded": len(total), "decision_rate": len(total) / max(measured_sent, 1),
            "total": pct(total), "per_node": {k: pct(v) for k, v in per_stage.items()}}  # fmt: skip
     write_csv(a.out / "latency_frames.csv", rows)
     write_json(a.out / "latency.json", out)
@@ -193,10 +213,43 @@ def lockstep(a: argparse.Namespace) -> dict:
     rec = run_graph(params, 900)
     wall = time.perf_counter() - t0
     res["graph_composed"] = {"steps": len(rec.decisions), "wall_s": wall,
-                             "steps_per_s": len(rec.decisions) / wall}  # fmt: skip
+                             "steps_per_s": len(rec.decisions) / wall,
+                             "steady_steps_per_s": rec.steady_rate()}  # fmt: skip
+    res["graph_processes"] = processes_rate(a.task, a.seconds)
     res["in_process"] = in_process_rate(a.task, len(rec.decisions))
     write_json(a.out / "lockstep.json", res)
     return res
+
+
+def processes_rate(task: str, seconds: float) -> dict:
+    """Decisions/s of the graph as five OS processes (farm-graph processes, lockstep)."""
+    graph = start_nodes(
+        ["sim_node", "policy_node", "safety_node", "arbiter_node"],
+        [f"task:={task}", "sim_node.clock_mode:=lockstep", "sim_node.observation_source:=ground_truth",
+         "arbiter_node.command_rate_hz:=0.0", "safety_node.marker_every:=0"],
+    )  # fmt: skip
+    rclpy.init()
+    node = rclpy.create_node("farm_bench_lockstep_probe")
+    times: list[float] = []
+    node.create_subscription(JointState, rc.DECISION, lambda m: times.append(time.monotonic()),
+                             QOS[rc.RELIABLE])  # fmt: skip
+    ex = EventsExecutor()
+    ex.add_node(node)
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and len(times) < 50:  # start-up: model loads, discovery
+            ex.spin_once(timeout_sec=0.05)
+        t0, n0 = time.monotonic(), len(times)
+        while time.monotonic() < t0 + seconds:
+            ex.spin_once(timeout_sec=0.05)
+    finally:
+        graph.send_signal(2)
+        graph.wait(timeout=30)
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    n = len(times) - n0
+    return {"steps": n, "wall_s": seconds, "steps_per_s": n / seconds}
 
 
 def in_process_rate(task: str, steps: int) -> dict:

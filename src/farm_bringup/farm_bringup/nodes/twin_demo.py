@@ -49,6 +49,7 @@ class Recorder(Node):
     def _decision(self, msg: JointState) -> None:
         score, rep, eps = unpack_vector(msg, ("score", "replaced", "eps_safe"))
         self.rec.decisions[stamp_ns(msg.header.stamp)] = (score, rep > 0.5, eps)
+        self.rec.arrivals.append(time.monotonic())
 
     def _event(self, msg: DiagnosticArray) -> None:
         for st in msg.status:
@@ -88,11 +89,13 @@ def run_graph(params: dict[str, dict], timeout_s: float) -> RunRecorder:
         rclpy.try_shutdown(context=context)
 
 
-def graph_params(config: Path, task: str, episodes: int, seed: int, eps: float | None) -> dict:
+def graph_params(
+    config: Path, task: str, episodes: int, seed: int, eps: float | None, start: str = "default"
+) -> dict:
     sections = load_config(config)
     overrides = mode_overrides(task, "lockstep", "ground_truth")
     params = {n: node_params(sections, n, overrides, config.parent) for n in GRAPH}
-    params["sim_node"].update(max_episodes=episodes, seed=seed)
+    params["sim_node"].update(max_episodes=episodes, seed=seed, start=start)
     params["policy_node"].update(deterministic=False, seed=seed)
     for n in ("safety_node", "arbiter_node"):
         if eps is not None:
@@ -103,8 +106,14 @@ def graph_params(config: Path, task: str, episodes: int, seed: int, eps: float |
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="farm-twin-demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", default="FailureBench/BoundedPush-v0")
-    ap.add_argument("--episodes", type=int, default=10)
+    ap.add_argument("--episodes", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--start",
+        default="default",
+        choices=("default", "near_failure"),
+        help="episode start (near_failure: next to the failure set)",
+    )
     ap.add_argument("--config", type=Path, default=None, help="default: config/sim.yaml")
     ap.add_argument("--out", type=Path, default=Path("results/twin_demo"))
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
@@ -112,12 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     config = a.config or repo_config()
     runs = {}
     for label, eps in (("gate", None), ("no_gate", NO_GATE_EPS)):
-        params = graph_params(config, a.task, a.episodes, a.seed, eps)
+        params = graph_params(config, a.task, a.episodes, a.seed, eps, a.start)
         t0 = time.perf_counter()
         rec = run_graph(params, a.timeout)
         wall = time.perf_counter() - t0
         s = summarize(rec.episodes())
         s["wall_s"], s["steps_per_s"] = wall, len(rec.decisions) / wall
+        s["steady_steps_per_s"] = rec.steady_rate()
         s["eps_safe"] = float(rec.score_trace()["eps_safe"][0]) if rec.decisions else None
         runs[label] = (s, rec)
         print(f"\n== {label} (eps_safe {s['eps_safe']:g}): {a.episodes} episodes in {wall:.1f} s")
@@ -129,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nIR failures with the gate {g['ir_failures']}/{g['episodes']}, without "
           f"{n['ir_failures']}/{n['episodes']}; return {g['return_mean']:.2f} vs "
           f"{n['return_mean']:.2f}; recovery ran on {g['replaced_frac']:.1%} of steps")  # fmt: skip
-    summary = {"task": a.task, "episodes": a.episodes, "seed": a.seed, "config": str(config),
+    summary = {"task": a.task, "episodes": a.episodes, "seed": a.seed, "start": a.start,
+               "config": str(config),
                "gate": g, "no_gate": n}  # fmt: skip
     write_outputs(a.out, summary, runs["gate"][1].score_trace())
     print(f"wrote {a.out / 'summary.json'} and {a.out / 'c_h.png'}")
