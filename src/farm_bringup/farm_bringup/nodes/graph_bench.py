@@ -138,9 +138,11 @@ class Probe(Node):
         return cb
 
 
-def start_nodes(nodes: list[str], overrides: list[str]) -> subprocess.Popen:
+def start_nodes(
+    nodes: list[str], overrides: list[str], mode: str = "processes"
+) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "farm_bringup.cli", "run", "--config", str(repo_config()),
-           "--mode", "processes", "--nodes", *nodes]  # fmt: skip
+           "--mode", mode, "--nodes", *nodes]  # fmt: skip
     for o in overrides:
         cmd += ["-p", o]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -154,6 +156,7 @@ def latency(a: argparse.Namespace) -> dict:
         ["perception_node", "policy_node", "safety_node", "arbiter_node"],
         [f"task:={a.task}", "use_sim_time:=false", "arbiter_node.command_rate_hz:=0.0",
          "safety_node.marker_every:=10"],
+        a.mode,
     )  # fmt: skip
     sent = mp.get_context("fork").Value("i", 0)
     total_s = a.warmup + a.seconds
@@ -194,11 +197,11 @@ def latency(a: argparse.Namespace) -> dict:
         if not np.isnan(row["arbiter_ms"]):
             total.append(row["arbiter_ms"])
         rows.append(row)
-    out = {"task": a.task, "rate_hz": a.rate, "frames_sent": measured_sent,
+    out = {"task": a.task, "mode": a.mode, "rate_hz": a.rate, "frames_sent": measured_sent,
            "frames_commanded": len(total), "decision_rate": len(total) / max(measured_sent, 1),
            "total": pct(total), "per_node": {k: pct(v) for k, v in per_stage.items()}}  # fmt: skip
-    write_csv(a.out / "latency_frames.csv", rows)
-    write_json(a.out / "latency.json", out)
+    write_csv(a.out / f"latency_frames_{a.mode}.csv", rows)
+    write_json(a.out / f"latency_{a.mode}.json", out)
     return out
 
 
@@ -287,6 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=30.0, help="latency: replay rate (Hz)")
     ap.add_argument("--seconds", type=float, default=30.0, help="latency: measured seconds")
     ap.add_argument("--warmup", type=float, default=8.0, help="latency: seconds not measured")
+    ap.add_argument(
+        "--mode",
+        default="processes",
+        choices=("processes", "composed"),
+        help="latency: the graph's nodes as OS processes, or composed in one",
+    )
     ap.add_argument("--out", type=Path, default=Path("results/graph_bench"))
     a = ap.parse_args(argv)
     res = lockstep(a) if a.what == "lockstep" else latency(a)
