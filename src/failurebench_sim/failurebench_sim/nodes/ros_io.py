@@ -206,3 +206,36 @@ class FrameOutputs:
     def republish(self) -> None:
         for pub, msg in self._last:
             pub.publish(msg)
+
+
+def paired_callback(pairer, outputs: FrameOutputs, stream: str, handle):
+    """Subscription callback: add ``msg`` to ``pairer`` (``stamp_sync.ExactPairer``) as
+    ``stream``; call ``handle(frame)`` once every stream has the frame's stamp, and answer a
+    re-sent frame already handled with the outputs kept in ``outputs``."""
+
+    def callback(msg) -> None:
+        stamp = stamp_ns(msg.header.stamp)
+        frame = pairer.add(stream, stamp, msg)
+        if frame is None and stamp == pairer.last_completed:
+            outputs.republish()  # a re-sent frame: a downstream node may have missed it
+        elif frame is not None:
+            handle(frame)
+
+    return callback
+
+
+def run_node(make_node, args: list[str] | None = None) -> None:
+    """A node's ``main``: init rclpy with ``args``, spin ``make_node()`` until Ctrl-C, clean up."""
+    import rclpy
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = make_node()
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()

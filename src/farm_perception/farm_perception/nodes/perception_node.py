@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
@@ -19,7 +18,14 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from failurebench_sim import ros_contract as rc
-from failurebench_sim.nodes.ros_io import QOS, declare_from_dataclass, image_msg, pose_msg, stamp_ns
+from failurebench_sim.nodes.ros_io import (
+    QOS,
+    declare_from_dataclass,
+    image_msg,
+    pose_msg,
+    run_node,
+    stamp_ns,
+)
 from farm_perception import config as pc
 from farm_perception import extrinsics
 from farm_perception.estimator import IDENTITY_XYZW, FrameError, PoseEstimator
@@ -189,16 +195,8 @@ class PerceptionNode(Node):
         self.pub_diag.publish(msg)
 
 
-def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = PerceptionNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+def main(args: list[str] | None = None) -> None:
+    run_node(PerceptionNode, args)
 
 
 if __name__ == "__main__":

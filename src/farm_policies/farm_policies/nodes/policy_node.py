@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -24,7 +23,8 @@ from failurebench_sim.nodes.ros_io import (
     VectorError,
     declare_from_dataclass,
     pack_vector,
-    stamp_ns,
+    paired_callback,
+    run_node,
     unpack_vector,
 )
 from failurebench_sim.observation import (
@@ -90,15 +90,7 @@ class PolicyNode(Node):
         self.create_subscription(JointState, rc.EPISODE_STATE, self._on("episode"), reliable)
 
     def _on(self, stream: str):
-        def callback(msg) -> None:
-            stamp = stamp_ns(msg.header.stamp)
-            frame = self.pairer.add(stream, stamp, msg)
-            if frame is None and stamp == self.pairer.last_completed:
-                self.outputs.republish()  # a re-sent frame: a downstream node may have missed it
-            elif frame is not None:
-                self.act(frame)
-
-        return callback
+        return paired_callback(self.pairer, self.outputs, stream, self.act)
 
     def act(self, frame: dict) -> None:
         stamp = frame["objects"].header.stamp
@@ -119,12 +111,4 @@ class PolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = PolicyNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(PolicyNode, args)

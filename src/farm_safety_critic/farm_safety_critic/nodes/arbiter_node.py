@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -26,8 +25,9 @@ from failurebench_sim.nodes.ros_io import (
     VectorError,
     declare_from_dataclass,
     pack_vector,
+    paired_callback,
     pose_msg,
-    stamp_ns,
+    run_node,
     unpack_vector,
 )
 from failurebench_sim.stamp_sync import ExactPairer
@@ -75,15 +75,7 @@ class ArbiterNode(Node):
             self.create_timer(1.0 / c.command_rate_hz, self._republish)
 
     def _on(self, stream: str):
-        def callback(msg: JointState) -> None:
-            stamp = stamp_ns(msg.header.stamp)
-            frame = self.pairer.add(stream, stamp, msg)
-            if frame is None and stamp == self.pairer.last_completed:
-                self.outputs.republish()  # a re-sent frame: a downstream node may have missed it
-            elif frame is not None:
-                self.decide(frame)
-
-        return callback
+        return paired_callback(self.pairer, self.outputs, stream, self.decide)
 
     def decide(self, frame: dict) -> None:
         stamp = frame["obs"].header.stamp
@@ -125,12 +117,4 @@ class ArbiterNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = ArbiterNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(ArbiterNode, args)

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
@@ -29,7 +28,8 @@ from failurebench_sim.nodes.ros_io import (
     VectorError,
     declare_from_dataclass,
     pack_vector,
-    stamp_ns,
+    paired_callback,
+    run_node,
     unpack_vector,
 )
 from failurebench_sim.stamp_sync import ExactPairer
@@ -87,17 +87,11 @@ class SafetyNode(Node):
         self.create_timer(1.0, self._diagnostics)
 
     def _on(self, stream: str):
-        def callback(msg: JointState) -> None:
-            stamp = stamp_ns(msg.header.stamp)
-            pair = self.pairer.add(stream, stamp, msg)
-            if pair is None and stamp == self.pairer.last_completed:
-                self.outputs.republish()  # a re-sent frame: a downstream node may have missed it
-            elif pair is not None:
-                self.score(pair["obs"], pair["proposed"])
+        return paired_callback(self.pairer, self.outputs, stream, self.score)
 
-        return callback
-
-    def score(self, obs_msg: JointState, proposed_msg: JointState) -> None:
+    def score(self, frame: dict) -> None:
+        """C_H of the frame's proposed action; assessment, score and markers published."""
+        obs_msg, proposed_msg = frame["obs"], frame["proposed"]
         t0 = time.perf_counter()
         try:
             obs = unpack_vector(obs_msg, rc.OBS_LABELS)
@@ -157,12 +151,4 @@ class SafetyNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = SafetyNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(SafetyNode, args)
