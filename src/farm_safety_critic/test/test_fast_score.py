@@ -101,3 +101,25 @@ def test_numpy_c_h_refolds_world_model_layers_after_in_place_updates() -> None:
     after = fast(obs, act)
     assert not np.allclose(before, after)
     np.testing.assert_allclose(after, _torch_ch(wm, actor, obs, act), rtol=1e-4, atol=1e-5)
+
+
+def test_scorer_follows_a_live_policy_weight_update() -> None:
+    """Eq. 10 rolls out pi_task: after LivePolicy.update the scorer-only gate (the safety node's)
+    scores with the new weights, as a gate built from scratch on them does."""
+    from farm_policies.checkpoint import tensor_digest
+    from farm_policies.live import LivePolicy
+
+    wm, actor = _models(0)
+    _, other = _models(1)
+    live = LivePolicy(actor)
+    gate = SafetyGate(wm, actor, None, horizon=3, gamma_risk=0.9, eps_safe=0.3)
+    rng = np.random.default_rng(2)
+    obs = rng.normal(size=(8, OBS_DIM)).astype(np.float32)
+    act = rng.uniform(-1, 1, (8, ACT_DIM)).astype(np.float32)
+    before = gate.scores(obs, act)
+    state = other.state_dict()
+    live.update(1, tensor_digest(state), state)
+    after = gate.scores(obs, act)
+    fresh = SafetyGate(wm, other, None, horizon=3, gamma_risk=0.9, eps_safe=0.3).scores(obs, act)
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, fresh, rtol=1e-5, atol=1e-7)

@@ -76,6 +76,7 @@ class SafetyNode(Node):
         )
         self.pairer = ExactPairer(("obs", "proposed"))
         self.frames, self.fired, self.latency_ms = 0, 0, []
+        self._frames_at_diag = 0  # frames at the last diagnostics (1 s timer): the rate
         self.outputs = FrameOutputs()
         reliable = QOS[rc.RELIABLE]
         self.pub_score = self.create_publisher(Float32, rc.SAFETY_SCORE, reliable)
@@ -139,9 +140,10 @@ class SafetyNode(Node):
         lat = np.asarray(self.latency_ms) if self.latency_ms else np.zeros(1)
         st = DiagnosticStatus(name="farm/safety_node", hardware_id="farm")
         st.level, st.message = DiagnosticStatus.OK, "scoring"
+        rate, self._frames_at_diag = self.frames - self._frames_at_diag, self.frames
         st.values = [
             KeyValue(key=k, value=f"{v:.4g}")
-            for k, v in (("frames", self.frames), ("fired", self.fired),
+            for k, v in (("frames", self.frames), ("rate_hz", rate), ("fired", self.fired),
                          ("eps_safe", self.cfg.eps_safe), ("latency_p50_ms", np.percentile(lat, 50)),
                          ("latency_p99_ms", np.percentile(lat, 99)))
         ]  # fmt: skip
