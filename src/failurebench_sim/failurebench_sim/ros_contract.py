@@ -29,7 +29,8 @@ GRIPPER_COMMAND = "/farm/gripper_command"  # JointState vector GRIPPER_COMMAND_L
 
 # --- FARM's graph --------------------------------------------------------------------------
 OBJECT_POSES = "/farm/object_poses"  # geometry_msgs/PoseArray in the base frame (perception)
-EPISODE_STATE = "/farm/episode_state"  # JointState vector EPISODE_LABELS, one per frame
+EPISODE_STATE = "/farm/episode_state"  # JointState vector EPISODE_LABELS, one per frame (readers
+# that act per frame subscribe best effort: per-frame state, like the end-effector pose)
 OBSERVATION = "/farm/observation"  # JointState vector, OBS_LABELS (policy node)
 PROPOSED_ACTION = "/farm/proposed_action"  # JointState vector, PROPOSED_LABELS (policy node)
 SAFETY_SCORE = "/farm/safety/score"  # std_msgs/Float32 C_H, for rqt_plot

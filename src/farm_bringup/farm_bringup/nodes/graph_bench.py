@@ -52,7 +52,7 @@ def pct(x: list[float] | np.ndarray) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- latency (realtime, camera)
-def render_replay(task: str, n: int) -> list[dict]:
+def render_replay(task: str, n: int, width: int = 640, height: int = 480) -> list[dict]:
     """``n`` twin frames along a noisy scripted-expert episode: images, robot state, goal."""
     import gymnasium as gym
 
@@ -60,7 +60,7 @@ def render_replay(task: str, n: int) -> list[dict]:
     from failurebench_sim import policies
     from failurebench_sim.twin import depth_to_mm
 
-    env = gym.make(task).unwrapped
+    env = gym.make(task, render_width=width, render_height=height).unwrapped
     expert, rng = policies.get(task, "expert"), np.random.default_rng(0)
     obs, _ = env.reset(seed=0)
     frames = []
@@ -129,7 +129,8 @@ class Probe(Node):
         super().__init__("farm_bench_probe", **kw)
         self.got: dict[str, dict[int, float]] = {name: {} for name, _, _ in STAGES}
         for name, topic, msg_type in STAGES:
-            self.create_subscription(msg_type, topic, self._recv(name), QOS[rc.RELIABLE])
+            # best effort: a measuring probe must not add repair (head-of-line) delays itself
+            self.create_subscription(msg_type, topic, self._recv(name), QOS[rc.SENSOR])
 
     def _recv(self, name: str):
         def cb(msg) -> None:
@@ -151,7 +152,7 @@ def start_nodes(
 def latency(a: argparse.Namespace) -> dict:
     import multiprocessing as mp
 
-    frames = render_replay(a.task, a.frames)
+    frames = render_replay(a.task, a.frames, a.width, a.height)
     graph = start_nodes(
         ["perception_node", "policy_node", "safety_node", "arbiter_node"],
         [f"task:={a.task}", "use_sim_time:=false", "arbiter_node.command_rate_hz:=0.0",
@@ -197,11 +198,13 @@ def latency(a: argparse.Namespace) -> dict:
         if not np.isnan(row["arbiter_ms"]):
             total.append(row["arbiter_ms"])
         rows.append(row)
-    out = {"task": a.task, "mode": a.mode, "rate_hz": a.rate, "frames_sent": measured_sent,
+    out = {"task": a.task, "mode": a.mode, "size": [a.width, a.height], "rate_hz": a.rate,
+           "frames_sent": measured_sent,
            "frames_commanded": len(total), "decision_rate": len(total) / max(measured_sent, 1),
            "total": pct(total), "per_node": {k: pct(v) for k, v in per_stage.items()}}  # fmt: skip
-    write_csv(a.out / f"latency_frames_{a.mode}.csv", rows)
-    write_json(a.out / f"latency_{a.mode}.json", out)
+    tag = f"{a.mode}_{a.width}x{a.height}"
+    write_csv(a.out / f"latency_frames_{tag}.csv", rows)
+    write_json(a.out / f"latency_{tag}.json", out)
     return out
 
 
@@ -290,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=30.0, help="latency: replay rate (Hz)")
     ap.add_argument("--seconds", type=float, default=30.0, help="latency: measured seconds")
     ap.add_argument("--warmup", type=float, default=8.0, help="latency: seconds not measured")
+    ap.add_argument("--width", type=int, default=640, help="latency: rendered image width")
+    ap.add_argument("--height", type=int, default=480, help="latency: rendered image height")
     ap.add_argument(
         "--mode",
         default="processes",

@@ -87,7 +87,10 @@ class PolicyNode(Node):
         self.create_subscription(PoseStamped, rc.EE_POSE, self._on("ee"), sensor)
         self.create_subscription(JointState, rc.GRIPPER_STATE, self._on("gripper"), sensor)
         self.create_subscription(PoseArray, rc.OBJECT_POSES, self._on("objects"), reliable)
-        self.create_subscription(JointState, rc.EPISODE_STATE, self._on("episode"), reliable)
+        # per-frame state, like the pose: best effort, so one lost sample never holds back the
+        # frames after it (a reliable reader waits for the repair: measured p99 ~270 ms with the
+        # camera's images on the same link, 43 ms best effort)
+        self.create_subscription(JointState, rc.EPISODE_STATE, self._on("episode"), sensor)
 
     def _on(self, stream: str):
         return paired_callback(self.pairer, self.outputs, stream, self.act)
