@@ -38,6 +38,7 @@ SAFETY_ASSESSMENT = "/farm/safety/assessment"  # JointState vector, ASSESSMENT_L
 SAFETY_TRAJECTORY = "/farm/safety/imagined_trajectory"  # visualization_msgs/MarkerArray
 DECISION = "/farm/decision"  # JointState vector, DECISION_LABELS (arbiter)
 DIAGNOSTICS = "/diagnostics"  # diagnostic_msgs/DiagnosticArray
+POLICY_WEIGHTS = "/farm/policy_weights"  # std_msgs/UInt8MultiArray, safetensors bytes, LATCHED
 DETECTIONS_IMAGE = "/farm/perception/overlay"  # sensor_msgs/Image rgb8 (optional)
 
 # --- twin-only ground truth ----------------------------------------------------------------

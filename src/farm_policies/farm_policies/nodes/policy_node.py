@@ -36,6 +36,7 @@ from failurebench_sim.observation import (
 from failurebench_sim.stamp_sync import ExactPairer
 from farm_policies.checkpoint import load_actor_value
 from farm_policies.live import LivePolicy
+from farm_policies.nodes.weights_io import subscribe_weights
 
 STREAMS = ("ee", "gripper", "objects", "episode")
 
@@ -79,6 +80,7 @@ class PolicyNode(Node):
         self.builder = ObservationBuilder.for_env(env)
         env.close()
         self.pairer = ExactPairer(STREAMS)
+        subscribe_weights(self, self.policy)
         self.held = 0
         self.outputs = FrameOutputs()
         self.pub_obs = self.create_publisher(JointState, rc.OBSERVATION, QOS[rc.RELIABLE])

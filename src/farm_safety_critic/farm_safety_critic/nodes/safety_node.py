@@ -35,6 +35,7 @@ from failurebench_sim.nodes.ros_io import (
 from failurebench_sim.stamp_sync import ExactPairer
 from farm_policies.checkpoint import load_actor_value
 from farm_policies.live import LivePolicy
+from farm_policies.nodes.weights_io import subscribe_weights
 from farm_safety_critic.calibration import read_eps_safe
 from farm_safety_critic.gate import SafetyGate
 from farm_safety_critic.safety_score import c_h_terms
@@ -75,6 +76,7 @@ class SafetyNode(Node):
             WorldModel.load(c.world_model), actor, None, c.horizon, c.gamma_risk, c.eps_safe
         )
         self.pairer = ExactPairer(("obs", "proposed"))
+        subscribe_weights(self, self.task_policy)  # Eq. 10 rolls out the live pi_task
         self.frames, self.fired, self.latency_ms = 0, 0, []
         self._frames_at_diag = 0  # frames at the last diagnostics (1 s timer): the rate
         self.outputs = FrameOutputs()
