@@ -224,15 +224,19 @@ def paired_callback(pairer, outputs: FrameOutputs, stream: str, handle):
     return callback
 
 
-def run_node(make_node, args: list[str] | None = None) -> None:
-    """A node's ``main``: init rclpy with ``args``, spin ``make_node()`` until Ctrl-C, clean up."""
+def run_node(make_node, args: list[str] | None = None, until: str | None = None) -> None:
+    """A node's ``main``: init rclpy with ``args``, spin ``make_node()`` until Ctrl-C (or until
+    the node's future attribute ``until`` completes), clean up."""
     import rclpy
 
     rclpy.init(args=args)
     node = None
     try:
         node = make_node()
-        rclpy.spin(node)
+        if until is None:
+            rclpy.spin(node)
+        else:
+            rclpy.spin_until_future_complete(node, getattr(node, until))
     except KeyboardInterrupt:
         pass
     finally:

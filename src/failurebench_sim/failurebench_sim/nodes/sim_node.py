@@ -14,7 +14,6 @@ import dataclasses
 import time
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy.clock import Clock, ClockType
@@ -34,6 +33,7 @@ from failurebench_sim.nodes.ros_io import (
     ns_to_stamp,
     pack_vector,
     pose_msg,
+    run_node,
     stamp_ns,
     unpack_vector,
 )
@@ -229,17 +229,7 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimNode()
-        rclpy.spin_until_future_complete(node, node.finished)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(SimNode, args, until="finished")  # ends after max_episodes
 
 
 if __name__ == "__main__":
