@@ -55,6 +55,8 @@ EE_FRAME = "fr3_hand_tcp"
 ACTION_LABELS = ("dx", "dy", "dz", "gripper")  # FailureBench action, each in [-1, 1]
 OBS_LABELS = tuple(f"obs_{i}" for i in range(39))
 PROPOSED_LABELS = (*ACTION_LABELS, "policy_version")
+# policy_version: the pi_task weights the scorer rolled out (Eq. 10); the decision's
+# policy_version is the proposing policy's
 ASSESSMENT_LABELS = ("c_h", "eps_safe", "policy_version", "latency_ms")
 DECISION_LABELS = (
     *(f"proposed_{a}" for a in ACTION_LABELS),

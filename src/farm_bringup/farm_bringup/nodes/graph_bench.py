@@ -284,9 +284,76 @@ def in_process_rate(task: str, steps: int) -> dict:
     return {"steps": n[0], "wall_s": wall, "steps_per_s": n[0] / wall}
 
 
+# ---------------------------------------------------------------- weight pushes
+def weights(a: argparse.Namespace) -> dict:
+    """Publish -> both nodes swapped, as seen on their outputs: the first proposed action (policy
+    node) and the first assessment (safety node) naming the new version, with the graph in
+    lockstep as OS processes. Upper bound: a swap shows on the next frame (~13 ms apart)."""
+    from std_msgs.msg import UInt8MultiArray
+
+    from farm_policies.checkpoint import load_actor_value
+    from farm_policies.nodes.weights_io import weights_message
+
+    ckpt = repo_config().parent / "checkpoints" / a.task.split("/")[-1] / "actor.safetensors"
+    state = load_actor_value(ckpt)[0].state_dict()
+    graph = start_nodes(
+        ["sim_node", "policy_node", "safety_node", "arbiter_node"],
+        [f"task:={a.task}", "sim_node.clock_mode:=lockstep", "sim_node.observation_source:=ground_truth",
+         "arbiter_node.command_rate_hz:=0.0", "safety_node.marker_every:=0"],
+    )  # fmt: skip
+    rclpy.init()
+    node = rclpy.create_node("farm_bench_weights")
+    pub = node.create_publisher(UInt8MultiArray, rc.POLICY_WEIGHTS, QOS[rc.LATCHED])
+    seen: dict[str, dict[int, float]] = {"policy": {}, "safety": {}}
+
+    def watch(name: str, index: int):
+        def cb(msg: JointState) -> None:
+            seen[name].setdefault(int(msg.position[index]), time.perf_counter())
+
+        return cb
+
+    node.create_subscription(JointState, rc.PROPOSED_ACTION,
+                             watch("policy", rc.PROPOSED_LABELS.index("policy_version")),
+                             QOS[rc.SENSOR])  # fmt: skip
+    node.create_subscription(JointState, rc.SAFETY_ASSESSMENT,
+                             watch("safety", rc.ASSESSMENT_LABELS.index("policy_version")),
+                             QOS[rc.SENSOR])  # fmt: skip
+    ex = EventsExecutor()
+    ex.add_node(node)
+    latencies, size = [], 0
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not seen["safety"]:
+            ex.spin_once(timeout_sec=0.05)
+        for version in range(1, a.pushes + 1):
+            msg = weights_message(state, version)
+            size = len(msg.data)
+            t0 = time.perf_counter()
+            pub.publish(msg)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not all(version in s for s in seen.values()):
+                ex.spin_once(timeout_sec=0.002)
+            if all(version in s for s in seen.values()):
+                latencies.append(1e3 * (max(s[version] for s in seen.values()) - t0))
+            spin_end = time.monotonic() + 0.2
+            while time.monotonic() < spin_end:
+                ex.spin_once(timeout_sec=0.01)
+    finally:
+        graph.send_signal(2)
+        graph.wait(timeout=30)
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    out = {"task": a.task, "message_bytes": size, "pushes": a.pushes, "swapped": len(latencies),
+           "publish_to_both_swapped": pct(latencies)}  # fmt: skip
+    write_json(a.out / "weights.json", out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="farm-graph-bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=("lockstep", "latency"))
+    ap.add_argument("what", choices=("lockstep", "latency", "weights"))
+    ap.add_argument("--pushes", type=int, default=50, help="weights: pushes measured")
     ap.add_argument("--task", default="FailureBench/BoundedPush-v0")
     ap.add_argument("--episodes", type=int, default=3, help="lockstep: episodes (200 steps each)")
     ap.add_argument("--frames", type=int, default=60, help="latency: frames rendered for replay")
@@ -303,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", type=Path, default=Path("results/graph_bench"))
     a = ap.parse_args(argv)
-    res = lockstep(a) if a.what == "lockstep" else latency(a)
+    res = {"lockstep": lockstep, "latency": latency, "weights": weights}[a.what](a)
     import json
 
     print(json.dumps(res, indent=2))

@@ -100,10 +100,10 @@ class SafetyNode(Node):
             obs = unpack_vector(obs_msg, rc.OBS_LABELS)
             prop = unpack_vector(proposed_msg, rc.PROPOSED_LABELS)
             c_h = float(self.gate.scores(obs[None], prop[None, : len(rc.ACTION_LABELS)])[0])
-            version = prop[-1]
         except (VectorError, ValueError) as e:
             self.get_logger().warning(f"unscorable frame ({e}): C_H = inf", throttle_duration_sec=2)
-            c_h, version = float("inf"), float("nan")
+            c_h = float("inf")
+        version = self.task_policy.version  # the pi_task that Eq. 10 rolled out
         ms = 1e3 * (time.perf_counter() - t0)
         self.frames += 1
         self.fired += int(not c_h <= self.cfg.eps_safe)
