@@ -25,12 +25,12 @@ if not (CHECKPOINTS / TASK / "actor.safetensors").exists():
     )
 
 
-def _graph_decisions(n: int, eps: float) -> list[np.ndarray]:
+def _graph_decisions(n: int, eps: float) -> dict[int, np.ndarray]:
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
 
     from failurebench_sim import ros_contract as rc
-    from failurebench_sim.nodes.ros_io import QOS, unpack_vector
+    from failurebench_sim.nodes.ros_io import QOS, stamp_ns, unpack_vector
     from failurebench_sim.nodes.sim_node import SimNode
     from farm_policies.nodes.policy_node import PolicyNode
     from farm_safety_critic.nodes.arbiter_node import ArbiterNode
@@ -44,13 +44,14 @@ def _graph_decisions(n: int, eps: float) -> list[np.ndarray]:
         (SafetyNode, {**p["safety_node"], "eps_safe": eps, "marker_every": 10}),
         (ArbiterNode, {**p["arbiter_node"], "eps_safe": eps}),
     ])  # fmt: skip
-    got: list[np.ndarray] = []
+    got: dict[int, np.ndarray] = {}  # frame index -> decision
     done = threading.Event()
+    period_ns = round(1e9 / 30.0)  # the twin's default control rate
 
     def on_decision(msg: JointState) -> None:
-        if len(got) < n:
-            got.append(unpack_vector(msg, rc.DECISION_LABELS))
-        if len(got) >= n:
+        k = round(stamp_ns(msg.header.stamp) / period_ns)
+        got.setdefault(k, unpack_vector(msg, rc.DECISION_LABELS))
+        if k >= n - 1:
             done.set()
 
     probe = Node("decision_probe", context=graph.context)
@@ -98,9 +99,14 @@ def _in_process_actions(n: int, eps: float) -> tuple[np.ndarray, np.ndarray, np.
 
 def test_graph_executes_the_benchmark_gate_loop_step_by_step():
     t0 = time.perf_counter()
-    decisions = np.array(_graph_decisions(STEPS, EPS))
+    by_frame = _graph_decisions(STEPS, EPS)
     graph_s = time.perf_counter() - t0
-    executed, scores, replaced = _in_process_actions(STEPS, EPS)
+    # the probe may match the decision topic after the first frame or two: compare every frame
+    # it saw, by frame index (from the stamp)
+    frames = sorted(k for k in by_frame if k < STEPS)
+    assert len(frames) >= STEPS - 5, f"decisions for only {len(frames)} of {STEPS} frames"
+    decisions = np.array([by_frame[k] for k in frames])
+    executed, scores, replaced = (x[frames] for x in _in_process_actions(STEPS, EPS))
     names = __import__("failurebench_sim.ros_contract", fromlist=["x"]).DECISION_LABELS
     col = {n: i for i, n in enumerate(names)}
     g_exec = decisions[:, [col[f"executed_{a}"] for a in ("dx", "dy", "dz", "gripper")]]
@@ -111,7 +117,7 @@ def test_graph_executes_the_benchmark_gate_loop_step_by_step():
     np.testing.assert_array_equal(g_rep, replaced)
     # the arbiter replaced exactly the steps whose C_H exceeded eps_safe
     np.testing.assert_array_equal(g_rep, g_score > EPS)
-    assert 0 < g_rep.sum() < STEPS, "choose EPS so both branches run"
+    assert 0 < g_rep.sum() < len(frames), "choose EPS so both branches run"
     assert not decisions[:, col["hold"]].any()
     print(f"graph: {STEPS} lockstep steps in {graph_s:.1f} s ({STEPS / graph_s:.0f} steps/s)")
 
@@ -133,7 +139,7 @@ def test_camera_mode_perception_agrees_with_the_twin_ground_truth():
     from farm_safety_critic.nodes.arbiter_node import ArbiterNode
     from farm_safety_critic.nodes.safety_node import SafetyNode
 
-    frames = 8
+    frames = 6
     p = checkpoint_params(TASK)
     sim = {"task": f"FailureBench/{TASK}", "clock_mode": "lockstep", "observation_source": "camera",
            "lockstep_resend_s": 5.0}  # fmt: skip
@@ -156,7 +162,7 @@ def test_camera_mode_perception_agrees_with_the_twin_ground_truth():
 
     def on_decision(msg: JointState) -> None:
         decided.add(stamp_ns(msg.header.stamp))
-        if len(decided) >= frames:
+        if len(set(seen) & set(truth) & decided) >= frames:  # all three seen by this probe
             done.set()
 
     probe.create_subscription(PoseArray, rc.TWIN_OBJECT_POSES, keep(truth), rel)
@@ -169,6 +175,6 @@ def test_camera_mode_perception_agrees_with_the_twin_ground_truth():
         graph.close()
         probe.destroy_node()
     stamps = sorted(set(seen) & set(truth) & decided)
-    assert len(stamps) >= frames - 2
+    assert len(stamps) >= frames
     err = np.array([np.linalg.norm(np.subtract(seen[s], truth[s]), axis=1) for s in stamps])
     assert np.median(err) <= 0.018 and err.max() <= 0.025, err

@@ -15,17 +15,15 @@ import sys
 import time
 from pathlib import Path
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 
 from failurebench_sim import ros_contract as rc
 from failurebench_sim.nodes.ros_io import QOS, stamp_ns, unpack_vector
 from farm_bringup.demo_report import RunRecorder, summarize, write_outputs
 from farm_bringup.graph import NODES, load_config, mode_overrides, node_params, repo_config
+from farm_bringup.nodes.compose import ComposedGraph
 
 GRAPH = ("sim_node", "policy_node", "safety_node", "arbiter_node")
 NO_GATE_EPS = 1e6  # the top of the eps_safe range: C_H never exceeds it
@@ -61,32 +59,17 @@ class Recorder(Node):
 
 def run_graph(params: dict[str, dict], timeout_s: float) -> RunRecorder:
     """One composed run until the twin's ``max_episodes`` are done."""
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    executor = EventsExecutor(context=context)
-    nodes = []
+    graph = ComposedGraph([NODES[n] for n in GRAPH], params)
     try:
-        for name in GRAPH:
-            cls = NODES[name].load_class()
-            overrides = [Parameter(k, value=v) for k, v in params[name].items()]
-            nodes.append(cls(context=context, parameter_overrides=overrides))
-        recorder = Recorder(context=context)
-        for node in [recorder, *nodes]:
-            executor.add_node(node)
-        sim, deadline = nodes[0], time.monotonic() + timeout_s
-        while not sim.finished.done() and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.1)
-        end = time.monotonic() + 1.0  # the last frame's events and decision
-        while time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.05)
-        if not sim.finished.done():
+        recorder = graph.add(Recorder(context=graph.context))
+        graph.spin(timeout_s, until=graph.finished)
+        finished = graph.finished()
+        graph.spin(1.0)  # the last frame's events and decision
+        if not finished:
             raise TimeoutError(f"the graph did not finish within {timeout_s:.0f} s")
         return recorder.rec
     finally:
-        executor.shutdown()
-        for node in nodes:
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
+        graph.close()
 
 
 def graph_params(
