@@ -41,6 +41,12 @@ def _as_stat(x: Any, dim: int, fill: float, name: str) -> Tensor:
     return t.clone().float()
 
 
+def normalize_obs(obs_raw: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """FARM's one observation normalisation: (s - mean) / std, clipped to +-OBS_CLIP (actor,
+    value, world model and Q-risk alike; the numpy fast paths fold the same formula)."""
+    return ((obs_raw - mean) / std).clamp(-OBS_CLIP, OBS_CLIP)
+
+
 class ObsNormalizer(nn.Module):
     """Fixed (offline-dataset) observation normalisation, stored as buffers with the weights."""
 
@@ -53,7 +59,7 @@ class ObsNormalizer(nn.Module):
         self.register_buffer("obs_std", std)
 
     def forward(self, obs_raw: Tensor) -> Tensor:
-        return ((obs_raw - self.obs_mean) / self.obs_std).clamp(-OBS_CLIP, OBS_CLIP)
+        return normalize_obs(obs_raw, self.obs_mean, self.obs_std)
 
 
 class TanhGaussianActor(nn.Module):

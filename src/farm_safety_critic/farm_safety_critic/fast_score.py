@@ -152,7 +152,7 @@ class NumpyCH:
         gamma_risk: float,
         action_bound: float | None = 1.0,
     ) -> None:
-        from farm_safety_critic.world_model import OBS_CLIP
+        from farm_policies.actor import OBS_CLIP
 
         wm = world_model
         self._mean, self._std, self._clip = _view(wm.obs_mean), _view(wm.obs_std), OBS_CLIP

@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from farm_policies.actor import normalize_obs
 from farm_safety_critic.gate import Policy, ScoreGate
 from farm_safety_critic.sequence_sampler import SliceBatch
-from farm_safety_critic.world_model import OBS_CLIP, WorldModelError, _stat
+from farm_safety_critic.world_model import WorldModelError, _stat
 
 CHECKPOINT_KIND = "farm_qrisk"
 
@@ -64,7 +65,7 @@ class QRisk(nn.Module):
         self.register_buffer("obs_std", std)
 
     def _sa(self, obs_raw: Tensor, a: Tensor) -> Tensor:
-        s = ((obs_raw - self.obs_mean) / self.obs_std).clamp(-OBS_CLIP, OBS_CLIP)
+        s = normalize_obs(obs_raw, self.obs_mean, self.obs_std)
         return torch.cat([s, a], dim=-1)
 
     def forward(self, obs_raw: Tensor, a: Tensor, target: bool = False) -> tuple[Tensor, Tensor]:

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from farm_policies.actor import normalize_obs
 from farm_safety_critic import layers
 from farm_safety_critic import math as wm_math
 
-OBS_CLIP = 10.0
 CHECKPOINT_KIND = "farm_world_model"
 
 
@@ -107,7 +107,7 @@ class WorldModel(nn.Module):
 
     # -- observations --------------------------------------------------------------------
     def normalize(self, obs_raw: Tensor) -> Tensor:
-        return ((obs_raw - self.obs_mean) / self.obs_std).clamp(-OBS_CLIP, OBS_CLIP)
+        return normalize_obs(obs_raw, self.obs_mean, self.obs_std)
 
     def denormalize(self, obs_norm: Tensor) -> Tensor:
         return obs_norm * self.obs_std + self.obs_mean
