@@ -25,7 +25,14 @@ WILDCARDS = ("/**", "**")
 PARAMS_KEY = "ros__parameters"
 # Path parameters: "{task}" becomes the task's short id, relative paths are taken from the
 # YAML file's folder (config/ in the repository, share/farm_bringup/config when installed).
-PATH_PARAMS = ("checkpoint", "world_model", "recovery_checkpoint", "eps_safe_file")
+PATH_PARAMS = (
+    "checkpoint",
+    "world_model",
+    "recovery_checkpoint",
+    "eps_safe_file",
+    "config_file",
+    "extrinsics_file",
+)
 
 
 class GraphError(ValueError):
