@@ -28,12 +28,17 @@ def checkpoint_params(task: str = "BoundedPush-v0") -> dict[str, dict]:
 class Graph:
     """Start node classes with parameter overrides; ``close()`` stops and destroys them."""
 
-    def __init__(self, nodes: Iterable[tuple[type, dict]]) -> None:
+    def __init__(self, nodes: Iterable[tuple[type, dict]], first=None) -> None:
+        """``first(context) -> Node``: a probe created before the graph's nodes (it sees their
+        first messages)."""
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.nodes = []
         self.error: Exception | None = None
+        self.probe = None if first is None else first(self.context)
+        if self.probe is not None:
+            self.executor.add_node(self.probe)
         for cls, params in nodes:
             overrides = [Parameter(k, value=v) for k, v in params.items()]
             node = cls(context=self.context, parameter_overrides=overrides)
@@ -56,7 +61,7 @@ class Graph:
 
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=2)
-        for node in self.nodes:
+        for node in [*self.nodes, *([self.probe] if self.probe is not None else [])]:
             node.destroy_node()
         rclpy.try_shutdown(context=self.context)
         self.thread.join(timeout=5)

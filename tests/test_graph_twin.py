@@ -178,3 +178,51 @@ def test_camera_mode_perception_agrees_with_the_twin_ground_truth():
     assert len(stamps) >= frames
     err = np.array([np.linalg.norm(np.subtract(seen[s], truth[s]), axis=1) for s in stamps])
     assert np.median(err) <= 0.018 and err.max() <= 0.025, err
+
+
+def test_the_twin_publishes_each_episodes_final_observation():
+    """A learner bootstraps a timeout from V(final observation); the frame after an episode end
+    already belongs to the next episode, so the twin publishes the final one on its own topic,
+    stamped like the step outcome that ended the episode."""
+    from rclpy.node import Node
+    from sensor_msgs.msg import JointState
+
+    from failurebench_sim import ros_contract as rc
+    from failurebench_sim.nodes.ros_io import QOS, stamp_ns, unpack_vector
+    from failurebench_sim.nodes.sim_node import SimNode
+    from farm_policies.nodes.policy_node import PolicyNode
+    from farm_safety_critic.nodes.arbiter_node import ArbiterNode
+    from farm_safety_critic.nodes.safety_node import SafetyNode
+
+    p = checkpoint_params(TASK)
+    sim = {"task": f"FailureBench/{TASK}", "clock_mode": "lockstep",
+           "observation_source": "ground_truth", "time_limit": 5, "max_episodes": 3,
+           "lockstep_resend_s": 0.5}  # fmt: skip
+    outcomes, finals, obs = {}, {}, {}
+    rel = QOS[rc.RELIABLE]
+
+    def make_probe(context) -> Node:
+        probe = Node("final_probe", context=context)
+        for topic, labels, store in ((rc.TWIN_STEP, rc.STEP_LABELS, outcomes),
+                                     (rc.TWIN_FINAL_OBSERVATION, rc.OBS_LABELS, finals),
+                                     (rc.OBSERVATION, rc.OBS_LABELS, obs)):  # fmt: skip
+            probe.create_subscription(JointState, topic, lambda m, lab=labels, st=store: st.setdefault(
+                stamp_ns(m.header.stamp), unpack_vector(m, lab)), rel)  # fmt: skip
+        time.sleep(1.0)  # let its readers be discovered before the twin's first frame
+        return probe
+
+    graph = Graph([(SimNode, sim), (PolicyNode, p["policy_node"]), (SafetyNode, p["safety_node"]),
+                   (ArbiterNode, p["arbiter_node"])], first=make_probe)  # fmt: skip
+    sim_node = graph.nodes[0]
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not (sim_node.finished.done() and len(finals) >= 3):
+            time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        graph.close()
+    col = {n: i for i, n in enumerate(rc.STEP_LABELS)}
+    ended = sorted(s for s, o in outcomes.items() if o[col["terminated"]] or o[col["truncated"]])
+    assert sorted(finals) == ended and len(ended) == 3
+    for s in ended[:-1]:  # the next frame (same stamp) is the next episode's first observation
+        assert s in obs and not np.allclose(finals[s], obs[s])

@@ -44,6 +44,10 @@ DETECTIONS_IMAGE = "/farm/perception/overlay"  # sensor_msgs/Image rgb8 (optiona
 # --- twin-only ground truth ----------------------------------------------------------------
 TWIN_OBJECT_POSES = "/farm/twin/object_poses"  # geometry_msgs/PoseArray, base frame
 TWIN_STEP = "/farm/twin/step"  # JointState vector, STEP_LABELS (stamp = the new frame's)
+# the last observation of an episode that just ended (JointState vector OBS_LABELS, stamped like
+# the TWIN_STEP that ended it): the next frame already belongs to the next episode, and a learner
+# bootstraps a timeout from V(final observation)
+TWIN_FINAL_OBSERVATION = "/farm/twin/final_observation"
 EPISODE_EVENTS = "/farm/episode_events"  # diagnostic_msgs/DiagnosticArray, EVENT_KINDS
 
 # --- frames (REP 103 / 105) ----------------------------------------------------------------

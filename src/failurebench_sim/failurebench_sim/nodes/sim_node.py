@@ -91,6 +91,7 @@ class SimNode(Node):
         pub = self.create_publisher
         self.pub_clock = pub(ClockMsg, rc.CLOCK, 10)
         self.pub_step = pub(JointState, rc.TWIN_STEP, reliable)
+        self.pub_final = pub(JointState, rc.TWIN_FINAL_OBSERVATION, reliable)
         self.pub_events = pub(DiagnosticArray, rc.EPISODE_EVENTS, reliable)
         self.pub_pose = pub(PoseStamped, rc.EE_POSE, sensor)
         self.pub_gripper = pub(JointState, rc.GRIPPER_STATE, sensor)
@@ -186,6 +187,9 @@ class SimNode(Node):
         if not state_only:
             if f.outcome is not None:
                 self.pub_step.publish(pack_vector(rc.STEP_LABELS, f.outcome.vector(), stamp))
+            if f.final_observation is not None:
+                final = pack_vector(rc.OBS_LABELS, f.final_observation, stamp, base)
+                self.pub_final.publish(final)
             for event in f.events:
                 self.pub_events.publish(self._event_msg(event, stamp))
         pose = PoseStamped(pose=pose_msg(f.hand_pos, GRIPPER_DOWN_XYZW))
