@@ -19,7 +19,7 @@ from torch import Tensor
 
 from failurebench_sim.command import hold_still_if_nonfinite
 from farm_policies.actor import TanhGaussianActor
-from farm_policies.checkpoint import tensor_digest
+from farm_policies.checkpoint import load_actor_value, tensor_digest
 
 
 class WeightUpdateError(ValueError):
@@ -34,6 +34,13 @@ class LivePolicy:
         self.version = int(version)
         self.generator = torch.Generator().manual_seed(int(seed))
         self.rejected: list[str] = []
+
+    @classmethod
+    def from_checkpoint(cls, path: str, seed: int = 0) -> LivePolicy:
+        """The actor of a policy checkpoint; its version is the online update that wrote it
+        (header ``meta.update``; 0 for an offline checkpoint)."""
+        actor, _, header = load_actor_value(path)
+        return cls(actor, int((header.get("meta") or {}).get("update", 0)), seed)
 
     @property
     def obs_dim(self) -> int:

@@ -149,6 +149,15 @@ def start_nodes(
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def start_lockstep_graph(task: str) -> subprocess.Popen:
+    """sim -> policy -> safety -> arbiter as OS processes, lockstep, ground truth, no markers."""
+    return start_nodes(
+        ["sim_node", "policy_node", "safety_node", "arbiter_node"],
+        [f"task:={task}", "sim_node.clock_mode:=lockstep", "sim_node.observation_source:=ground_truth",
+         "arbiter_node.command_rate_hz:=0.0", "safety_node.marker_every:=0"],
+    )  # fmt: skip
+
+
 def latency(a: argparse.Namespace) -> dict:
     import multiprocessing as mp
 
@@ -229,11 +238,7 @@ def lockstep(a: argparse.Namespace) -> dict:
 
 def processes_rate(task: str, seconds: float) -> dict:
     """Decisions/s of the graph as five OS processes (farm-graph processes, lockstep)."""
-    graph = start_nodes(
-        ["sim_node", "policy_node", "safety_node", "arbiter_node"],
-        [f"task:={task}", "sim_node.clock_mode:=lockstep", "sim_node.observation_source:=ground_truth",
-         "arbiter_node.command_rate_hz:=0.0", "safety_node.marker_every:=0"],
-    )  # fmt: skip
+    graph = start_lockstep_graph(task)
     rclpy.init()
     node = rclpy.create_node("farm_bench_lockstep_probe")
     times: list[float] = []
@@ -296,11 +301,7 @@ def weights(a: argparse.Namespace) -> dict:
 
     ckpt = repo_config().parent / "checkpoints" / a.task.split("/")[-1] / "actor.safetensors"
     state = load_actor_value(ckpt)[0].state_dict()
-    graph = start_nodes(
-        ["sim_node", "policy_node", "safety_node", "arbiter_node"],
-        [f"task:={a.task}", "sim_node.clock_mode:=lockstep", "sim_node.observation_source:=ground_truth",
-         "arbiter_node.command_rate_hz:=0.0", "safety_node.marker_every:=0"],
-    )  # fmt: skip
+    graph = start_lockstep_graph(a.task)
     rclpy.init()
     node = rclpy.create_node("farm_bench_weights")
     pub = node.create_publisher(UInt8MultiArray, rc.POLICY_WEIGHTS, QOS[rc.LATCHED])

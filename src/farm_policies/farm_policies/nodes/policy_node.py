@@ -34,7 +34,6 @@ from failurebench_sim.observation import (
     gripper_opening,
 )
 from failurebench_sim.stamp_sync import ExactPairer
-from farm_policies.checkpoint import load_actor_value
 from farm_policies.live import LivePolicy
 from farm_policies.nodes.weights_io import subscribe_weights
 
@@ -73,9 +72,7 @@ class PolicyNode(Node):
     def __init__(self, node_name: str = "policy_node", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self.cfg = declare_from_dataclass(self, PolicyNodeConfig(), {"seed": (0, 2**31 - 1)})
-        actor, _, header = load_actor_value(self.cfg.checkpoint)
-        self.policy = LivePolicy(actor, int((header.get("meta") or {}).get("update", 0)),
-                                 self.cfg.seed)  # fmt: skip
+        self.policy = LivePolicy.from_checkpoint(self.cfg.checkpoint, self.cfg.seed)
         env = make_env(self.cfg.task)
         self.builder = ObservationBuilder.for_env(env)
         env.close()

@@ -10,6 +10,7 @@ strip coloured by each step's predicted constraint (rviz), and diagnostics.
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,6 @@ from failurebench_sim.nodes.ros_io import (
     unpack_vector,
 )
 from failurebench_sim.stamp_sync import ExactPairer
-from farm_policies.checkpoint import load_actor_value
 from farm_policies.live import LivePolicy
 from farm_policies.nodes.weights_io import subscribe_weights
 from farm_safety_critic.calibration import read_eps_safe
@@ -70,14 +70,19 @@ class SafetyNode(Node):
         self.cfg = c = declare_from_dataclass(self, SafetyNodeConfig(), RANGES)
         if c.eps_safe_file:
             c.eps_safe = read_eps_safe(c.eps_safe_file)
-        actor, _, header = load_actor_value(c.checkpoint)
-        self.task_policy = LivePolicy(actor, int((header.get("meta") or {}).get("update", 0)))
-        self.gate = SafetyGate(
-            WorldModel.load(c.world_model), actor, None, c.horizon, c.gamma_risk, c.eps_safe
+        self.task_policy = LivePolicy.from_checkpoint(c.checkpoint)
+        self.gate = SafetyGate(  # rolls out the live policy's actor: pushes reach Eq. 10
+            WorldModel.load(c.world_model),
+            self.task_policy.actor,
+            None,
+            c.horizon,
+            c.gamma_risk,
+            c.eps_safe,
         )
         self.pairer = ExactPairer(("obs", "proposed"))
         subscribe_weights(self, self.task_policy)  # Eq. 10 rolls out the live pi_task
-        self.frames, self.fired, self.latency_ms = 0, 0, []
+        self.frames, self.fired = 0, 0
+        self.latency_ms: deque[float] = deque(maxlen=1000)  # the last 1000 scoring times
         self._frames_at_diag = 0  # frames at the last diagnostics (1 s timer): the rate
         self.outputs = FrameOutputs()
         reliable = QOS[rc.RELIABLE]
@@ -107,7 +112,7 @@ class SafetyNode(Node):
         ms = 1e3 * (time.perf_counter() - t0)
         self.frames += 1
         self.fired += int(not c_h <= self.cfg.eps_safe)
-        self.latency_ms = [*self.latency_ms[-999:], ms]
+        self.latency_ms.append(ms)
         stamp = obs_msg.header.stamp
         self.outputs.publish(
             (self.pub_assess,
