@@ -40,6 +40,8 @@ def _graph(context: LaunchContext) -> list[Node]:
     names = default_nodes(sections, overrides)
     if arg("train").lower() == "true":
         names.append("trainer_node")
+    if arg("record").lower() == "true":
+        names.append("recorder_node")
     base = Path(CONFIG).parent
     return [
         Node(
@@ -77,6 +79,12 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="false",
                 choices=["true", "false"],
                 description="also run trainer_node (farm_trainer)",
+            ),
+            DeclareLaunchArgument(
+                "record",
+                default_value="false",
+                choices=["true", "false"],
+                description="also run recorder_node (one MCAP bag per episode)",
             ),
             OpaqueFunction(function=_graph),
             Node(

@@ -18,5 +18,10 @@ setup(
     maintainer_email="maintainers@farm-robotics.org",
     description=open("package.xml").read().split("<description>")[1].split("</description>")[0],
     license="Apache-2.0",
-    entry_points={"console_scripts": ["farm-train = farm_trainer.cli:main"]},
+    entry_points={
+        "console_scripts": [
+            "farm-train = farm_trainer.cli:main",
+            "trainer_node = farm_trainer.nodes.trainer_node:main",
+        ]
+    },
 )

@@ -81,6 +81,10 @@ STEP_LABELS = (
     "truncated",
     "episode",
     "step",
+    # the stamp of the frame the transition started from (the trainer pairs it with that
+    # frame's observation and decision): builtin_interfaces/Time's sec and nanosec
+    "from_sec",
+    "from_nanosec",
 )
 EVENT_KINDS = ("reset", "success", "ir_failure", "timeout")
 # Published with every frame by the twin (on the robot by the episode manager): the policy

@@ -97,10 +97,14 @@ class StepOutcome:
     truncated: bool
     episode: int
     step: int
+    from_time_ns: int = 0  # stamp of the frame the transition started from
 
     def vector(self) -> tuple[float, ...]:
-        """Values in ``ros_contract.STEP_LABELS`` order."""
-        return tuple(float(getattr(self, lab)) for lab in rc.STEP_LABELS)
+        """Values in ``ros_contract.STEP_LABELS`` order (the start frame's stamp as sec and
+        nanosec: both exact in float64)."""
+        sec, nsec = divmod(int(self.from_time_ns), 1_000_000_000)
+        fields = {**dataclasses.asdict(self), "from_sec": sec, "from_nanosec": nsec}
+        return tuple(float(fields[lab]) for lab in rc.STEP_LABELS)
 
 
 @dataclass(frozen=True)
@@ -231,9 +235,11 @@ class Twin:
             float(info.get("cost", float(terminated))),
             success,
             bool(terminated),
-            bool(truncated),
+            # an episode the twin ends at its first success is cut short: a truncation
+            bool(truncated) or (success and self.cfg.reset_on_success and not terminated),
             f.episode,
             f.step,
+            f.sim_time_ns,
         )
         steps = f.step + 1
         events = []

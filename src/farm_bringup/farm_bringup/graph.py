@@ -32,6 +32,7 @@ PATH_PARAMS = (
     "eps_safe_file",
     "config_file",
     "extrinsics_file",
+    "init",
 )
 
 
@@ -88,12 +89,19 @@ NODES = {
             "farm_safety_critic.nodes.arbiter_node",
             "ArbiterNode",
         ),
-        # The trainer comes in a later issue: only started when asked for (train:=true).
+        # online fine-tuning: only started when asked for (train:=true, --nodes)
         NodeSpec(
             "trainer_node",
             "farm_trainer",
             "farm_trainer.nodes.trainer_node",
             "TrainerNode",
+            default=False,
+        ),
+        NodeSpec(
+            "recorder_node",
+            "farm_bringup",
+            "farm_bringup.nodes.recorder_node",
+            "RecorderNode",
             default=False,
         ),
     )

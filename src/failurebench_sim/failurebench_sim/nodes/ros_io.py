@@ -109,11 +109,13 @@ def declare_from_dataclass(
     ranges: dict[str, tuple[float, float]] | None = None,
     docs: dict[str, str] | None = None,
     read_only: Iterable[str] = (),
+    prefix: str = "",
 ) -> Any:
     """Declare one parameter per dataclass field (same name, the field's default, a range
     where given) and return a copy of ``cfg`` with the values the node was started with.
 
-    Fields whose type is not a ROS parameter type (bool, int, float, str, list) are skipped.
+    Fields whose type is not a ROS parameter type (bool, int, float, str, list) are skipped;
+    ``prefix`` declares ``<prefix>.<field>`` (a nested config, e.g. ``ppo.lr_actor``).
     """
     ranges, docs, read_only = ranges or {}, docs or {}, set(read_only)
     values = {}
@@ -130,7 +132,8 @@ def declare_from_dataclass(
             integer=isinstance(default, int) and not isinstance(default, bool),
         )
         value = list(default) if isinstance(default, tuple) else default
-        values[f.name] = node.declare_parameter(f.name, value, desc).value
+        name = f"{prefix}.{f.name}" if prefix else f.name
+        values[f.name] = node.declare_parameter(name, value, desc).value
         if isinstance(default, tuple):
             values[f.name] = tuple(values[f.name])
     return dataclasses.replace(cfg, **values)

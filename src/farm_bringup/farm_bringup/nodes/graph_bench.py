@@ -13,6 +13,7 @@ arrives. Figures go to ``--out`` as CSV + JSON.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -351,9 +352,78 @@ def weights(a: argparse.Namespace) -> dict:
     return out
 
 
+def finetune(a: argparse.Namespace) -> dict:
+    """Online FARM through the composed graph (lockstep, ground truth, shipped checkpoints) for
+    ``--steps`` per seed: IR-failure episodes, return of the last episodes, wall time. Each
+    seed's trainer keeps its journal and checkpoints under ``--runs``; a stopped run resumes
+    from them."""
+    from farm_bringup.nodes.twin_demo import finetune as run_finetune
+
+    rows = []
+    for seed in a.seeds:
+        done = a.out / f"finetune_seed{seed}.json"
+        if done.exists():
+            rows.append(json.loads(done.read_text()))
+            continue
+        res = run_finetune(repo_config(), a.task, a.steps, seed, a.runs / f"seed{seed}",
+                           record=a.record, timeout_s=48 * 3600.0,
+                           batch_steps=a.batch_steps)  # fmt: skip
+        c = res["counters"]
+        row = {"task": a.task, "seed": seed, "steps": c["transitions"], "updates": c["update"],
+               "episodes": c["episodes"], "ir_failure_episodes": c["ir_failure_episodes"],
+               "successes": c["successes"], "replaced": c["replaced"],
+               "stale_recomputed": c["stale_recomputed"], "stale_dropped": c["stale_dropped"],
+               "return_last_update": res["last_row"].get("ep_return"),
+               "wall_s": res["wall_s"], "steps_per_s": res["steps_per_s"]}  # fmt: skip
+        write_json(done, row)
+        rows.append(row)
+    write_csv(a.out / "finetune.csv", rows)
+    return {"runs": rows}
+
+
+def recording(a: argparse.Namespace) -> dict:
+    """Recording cost: lockstep steps/s with the recorder on vs off (same seed and steps) and
+    bytes per recorded episode."""
+    import shutil
+
+    from farm_bringup.nodes.twin_demo import finetune as run_finetune
+
+    out = {}
+    for record in (False, True):
+        runs = a.runs / f"recording_{record}"
+        shutil.rmtree(runs, ignore_errors=True)
+        res = run_finetune(
+            repo_config(), a.task, a.steps, 0, runs, record=record, batch_steps=10**6
+        )  # fmt: skip  (no update: the rate of the graph)
+        key = "on" if record else "off"
+        out[f"steps_per_s_{key}"] = res["steps_per_s"]
+        if record:
+            from farm_bringup.recording import read_index
+
+            idx = [
+                r for r in read_index(runs / "recording" / "index.csv") if r.outcome != "stopped"
+            ]
+            out["episodes"] = len(idx)
+            out["bytes_per_episode"] = float(np.mean([r.bytes for r in idx]))
+            out["messages_per_episode"] = float(np.mean([r.messages for r in idx]))
+    out["rate_drop"] = 1.0 - out["steps_per_s_on"] / out["steps_per_s_off"]
+    write_json(a.out / "recording.json", out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="farm-graph-bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=("lockstep", "latency", "weights"))
+    ap.add_argument("what", choices=("lockstep", "latency", "weights", "finetune", "recording"))
+    ap.add_argument("--steps", type=int, default=200_000, help="finetune/recording: steps")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="finetune: seeds")
+    ap.add_argument("--batch-steps", type=int, default=2048, help="finetune: PPO batch")
+    ap.add_argument("--record", action="store_true", help="finetune: also record episodes")
+    ap.add_argument(
+        "--runs",
+        type=Path,
+        default=Path("runs/graph_bench"),
+        help="finetune/recording: trainer and recording folders",
+    )
     ap.add_argument("--pushes", type=int, default=50, help="weights: pushes measured")
     ap.add_argument("--task", default="FailureBench/BoundedPush-v0")
     ap.add_argument("--episodes", type=int, default=3, help="lockstep: episodes (200 steps each)")
@@ -371,8 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", type=Path, default=Path("results/graph_bench"))
     a = ap.parse_args(argv)
-    res = {"lockstep": lockstep, "latency": latency, "weights": weights}[a.what](a)
-    import json
+    res = {"lockstep": lockstep, "latency": latency, "weights": weights, "finetune": finetune,
+           "recording": recording}[a.what](a)  # fmt: skip
 
     print(json.dumps(res, indent=2))
     return 0

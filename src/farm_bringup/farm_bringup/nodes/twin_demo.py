@@ -72,14 +72,77 @@ def run_graph(params: dict[str, dict], timeout_s: float) -> RunRecorder:
         graph.close()
 
 
+def finetune(
+    config: Path,
+    task: str,
+    steps: int,
+    seed: int,
+    out: Path,
+    start: str = "default",
+    record: bool = True,
+    timeout_s: float = 3600.0,
+    **trainer: object,
+) -> dict:
+    """Online FARM through the graph (lockstep, ground truth) on the shipped checkpoints until
+    the trainer has ``steps`` transitions; prints each PPO update. Returns the trainer's last
+    row, its checkpoint and the recording index."""
+    names = (*GRAPH, "trainer_node", *(("recorder_node",) if record else ()))
+    sections = load_config(config)
+    overrides = mode_overrides(task, "lockstep", "ground_truth")
+    params = {n: node_params(sections, n, overrides, config.parent) for n in names}
+    params["sim_node"].update(max_episodes=0, seed=seed, start=start)
+    params["policy_node"].update(deterministic=False, seed=seed)
+    params["trainer_node"].update(output_dir=str(out / "trainer"), seed=seed, **trainer)
+    if record:
+        params["recorder_node"].update(output_dir=str(out / "recording"))
+    graph = ComposedGraph([NODES[n] for n in names], params)
+    t0, shown = time.perf_counter(), [0]
+    try:
+        node = next(n for n in graph.nodes if n.get_name() == "trainer_node")
+        lrn = node.learner
+
+        def progress() -> bool:
+            row = node.last_row
+            if row and row["update"] != shown[0]:
+                shown[0] = row["update"]
+                print(f"update {row['update']:>4}  steps {row['env_steps']:>7}  episodes "
+                      f"{row['episodes']:>5}  IR failures {row['ir_failure_episodes']:>4}  return "
+                      f"{row['ep_return']:7.2f}  replaced {row['replaced_frac']:6.1%}  "
+                      f"kl {row.get('kl', float('nan')):.4f}", flush=True)  # fmt: skip
+            return lrn.counters["transitions"] >= steps
+
+        graph.spin(timeout_s, until=progress)
+        wall = time.perf_counter() - t0
+        result = {"counters": dict(lrn.counters), "last_row": dict(node.last_row),
+                  "checkpoint": str(lrn.out / "checkpoints" / "last.safetensors"),
+                  "journal": str(lrn.journal.path), "wall_s": wall,
+                  "steps_per_s": lrn.counters["transitions"] / wall}  # fmt: skip
+    finally:
+        graph.close()
+    if record:
+        from farm_bringup.recording import INDEX, read_index
+
+        result["recording_index"] = str(out / "recording" / INDEX)
+        result["recorded_episodes"] = len(read_index(out / "recording" / INDEX))
+    return result
+
+
 def graph_params(
-    config: Path, task: str, episodes: int, seed: int, eps: float | None, start: str = "default"
+    config: Path,
+    task: str,
+    episodes: int,
+    seed: int,
+    eps: float | None,
+    start: str = "default",
+    checkpoint: str | None = None,
 ) -> dict:
     sections = load_config(config)
     overrides = mode_overrides(task, "lockstep", "ground_truth")
     params = {n: node_params(sections, n, overrides, config.parent) for n in GRAPH}
     params["sim_node"].update(max_episodes=episodes, seed=seed, start=start)
     params["policy_node"].update(deterministic=False, seed=seed)
+    if checkpoint:  # e.g. the fine-tuned policy: the proposer and Eq. 10's rollout policy
+        params["policy_node"]["checkpoint"] = params["safety_node"]["checkpoint"] = checkpoint
     for n in ("safety_node", "arbiter_node"):
         if eps is not None:
             params[n].update(eps_safe=eps, eps_safe_file="")
@@ -102,11 +165,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", type=Path, default=None, help="default: config/sim.yaml")
     ap.add_argument("--out", type=Path, default=Path("results/twin_demo"))
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
+    ap.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=0,
+        help="first fine-tune online (FARM, lockstep, the trainer and recorder nodes) for this "
+        "many steps from the default start, then compare with the fine-tuned policy",
+    )
+    ap.add_argument("--batch-steps", type=int, default=1024, help="PPO batch when fine-tuning")
     a = ap.parse_args(argv)
     config = a.config or repo_config()
-    runs = {}
+    runs, tuned = {}, None
+    if a.finetune_steps:
+        print(f"== fine-tuning {a.task} online for {a.finetune_steps} steps (FARM through the "
+              f"graph; PPO every {a.batch_steps})")  # fmt: skip
+        tuned = finetune(config, a.task, a.finetune_steps, a.seed, a.out / "finetune",
+                         batch_steps=a.batch_steps)  # fmt: skip
+        c = tuned["counters"]
+        print(f"fine-tuned to policy v{c['update']} in {tuned['wall_s']:.0f} s "
+              f"({tuned['steps_per_s']:.0f} steps/s): {c['episodes']} episodes, "
+              f"{c['ir_failure_episodes']} with an IR failure; recording index "
+              f"{tuned['recording_index']} ({tuned['recorded_episodes']} episodes)")  # fmt: skip
     for label, eps in (("gate", None), ("no_gate", NO_GATE_EPS)):
-        params = graph_params(config, a.task, a.episodes, a.seed, eps, a.start)
+        params = graph_params(config, a.task, a.episodes, a.seed, eps, a.start,
+                              tuned["checkpoint"] if tuned else None)  # fmt: skip
         t0 = time.perf_counter()
         rec = run_graph(params, a.timeout)
         wall = time.perf_counter() - t0
@@ -125,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{n['ir_failures']}/{n['episodes']}; return {g['return_mean']:.2f} vs "
           f"{n['return_mean']:.2f}; recovery ran on {g['replaced_frac']:.1%} of steps")  # fmt: skip
     summary = {"task": a.task, "episodes": a.episodes, "seed": a.seed, "start": a.start,
-               "config": str(config),
+               "config": str(config), "finetune": tuned,
                "gate": g, "no_gate": n}  # fmt: skip
     write_outputs(a.out, summary, runs["gate"][1].score_trace())
     print(f"wrote {a.out / 'summary.json'} and {a.out / 'c_h.png'}")

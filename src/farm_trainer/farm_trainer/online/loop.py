@@ -130,6 +130,39 @@ def load_value(path: str | Path, obs_dim: int | None = None) -> ValueNet:
     return value
 
 
+def initial_networks(
+    obs_dim: int,
+    act_dim: int,
+    init: str | Path | None = None,
+    hidden: int = 256,
+    depth: int = 3,
+    actor: TanhGaussianActor | None = None,
+    critic: ValueNet | None = None,
+) -> tuple[TanhGaussianActor, ValueNet]:
+    """The actor and critic online fine-tuning starts from: given ones, else ``init``'s (a
+    policy checkpoint, its ``value`` module or a ``value.safetensors`` beside it), else fresh; a
+    fresh critic shares the actor's fixed (offline) observation normalisation."""
+    if actor is None and init:
+        path = resolve_init(init)
+        actor, init_critic, _ = load_actor_value(path, obs_dim, act_dim)
+        if init_critic is None and (path.parent / "value.safetensors").is_file():
+            init_critic = load_value(path.parent / "value.safetensors", obs_dim)
+        critic = critic or init_critic
+    if actor is None:
+        actor = TanhGaussianActor(obs_dim, act_dim, hidden, depth)
+    if (actor.obs_dim, actor.act_dim) != (obs_dim, act_dim):
+        raise ValueError(
+            f"actor dims ({actor.obs_dim}, {actor.act_dim}) != env ({obs_dim}, {act_dim})"
+        )
+    if critic is None:
+        norm = actor.normalizer
+        critic = ValueNet(
+            obs_dim, actor.hidden, actor.depth, actor.activation,
+            obs_mean=norm.obs_mean, obs_std=norm.obs_std,
+        )  # fmt: skip
+    return actor.train(), critic.train()
+
+
 class OnlineTrainer:
     """Collect ``ppo.batch_size`` executed transitions, run a PPO update, log, checkpoint.
 
@@ -186,25 +219,9 @@ class OnlineTrainer:
         self, actor: TanhGaussianActor | None, critic: ValueNet | None
     ) -> tuple[TanhGaussianActor, ValueNet]:
         cfg = self.cfg
-        if actor is None and cfg.init:
-            path = resolve_init(cfg.init)
-            actor, init_critic, _ = load_actor_value(path, self.obs_dim, self.act_dim)
-            if init_critic is None and (path.parent / "value.safetensors").is_file():
-                init_critic = load_value(path.parent / "value.safetensors", self.obs_dim)
-            critic = critic or init_critic
-        if actor is None:
-            actor = TanhGaussianActor(self.obs_dim, self.act_dim, cfg.hidden, cfg.depth)
-        if (actor.obs_dim, actor.act_dim) != (self.obs_dim, self.act_dim):
-            raise ValueError(
-                f"actor dims ({actor.obs_dim}, {actor.act_dim}) != env ({self.obs_dim}, {self.act_dim})"
-            )
-        if critic is None:  # fresh critic shares the actor's fixed (offline) normalisation
-            norm = actor.normalizer
-            critic = ValueNet(
-                self.obs_dim, actor.hidden, actor.depth, actor.activation,
-                obs_mean=norm.obs_mean, obs_std=norm.obs_std,
-            )  # fmt: skip
-        return actor.train(), critic.train()
+        return initial_networks(
+            self.obs_dim, self.act_dim, cfg.init, cfg.hidden, cfg.depth, actor, critic
+        )
 
     def _reset_envs(self) -> None:
         """Seed from (seed, update) so a resumed run restarts episodes deterministically."""

@@ -1,0 +1,199 @@
+"""``trainer_node``: online PPO on the graph's executed transitions (a thin adapter around
+``StreamLearner``), pushing each update's weights to the policy and safety nodes.
+
+Subscribes the policy node's observations, the arbiter's decisions, and the step outcomes and
+final observations (from the twin; on the robot ``labels:=estimate`` computes them from the
+estimated state with FailureBench's predicates). ``TransitionAssembler`` pairs them into
+transitions; ``StreamLearner`` journals each one, runs the benchmark's ``PPOLearner`` every
+``batch_steps``, checkpoints, then the weights go out on ``/farm/policy_weights`` (reliable +
+transient local: a node that starts or restarts later gets the latest). It may run on another
+machine: everything it needs and sends travels over ROS.
+
+Operator marks (``/farm/operator/mark`` std_msgs/String ``ir_failure`` | ``success``, or the
+``/farm/operator/mark_ir_failure`` and ``/farm/operator/mark_success`` std_srvs/Trigger
+services) override the label of the next completed transition: an IR failure ends it
+(cost 1, terminated, reward 0); a success marks it successful.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String, UInt8MultiArray
+from std_srvs.srv import Trigger
+
+from failurebench_sim import ros_contract as rc
+from failurebench_sim.nodes.ros_io import (
+    QOS,
+    VectorError,
+    declare_from_dataclass,
+    run_node,
+    stamp_ns,
+    unpack_vector,
+)
+from farm_policies.nodes.weights_io import weights_message
+from farm_trainer.online.assembler import (
+    Completed,
+    EstimatedSteps,
+    TransitionAssembler,
+    apply_mark,
+)
+from farm_trainer.online.loop import initial_networks
+from farm_trainer.online.ppo import PPOConfig
+from farm_trainer.online.stream import StreamConfig, StreamLearner
+
+RANGES = {
+    "batch_steps": (2, 1_000_000),
+    "max_updates": (0, 10_000_000),
+    "keep_versions": (1, 64),
+    "seed": (0, 2**31 - 1),
+}
+PPO_RANGES = {
+    "gamma": (0.0, 1.0), "gae_lambda": (0.0, 1.0), "clip": (0.0, 1.0), "minibatch_size": (1, 1 << 20),
+    "epochs": (1, 1000), "lr_actor": (0.0, 1.0), "lr_critic": (0.0, 1.0),
+    "entropy_coef": (0.0, 10.0), "max_grad_norm": (0.0, 1e6), "reward_scale": (0.0, 1e6),
+}  # fmt: skip
+MARKS = ("ir_failure", "success")
+OPERATOR_MARK = "/farm/operator/mark"
+
+
+@dataclass
+class TrainerNodeConfig(StreamConfig):
+    labels: str = "sim"  # sim: the twin's step outcomes | estimate: from the estimated state
+
+
+class TrainerNode(Node):
+    """Composable (``TrainerNode(**node_kwargs)``); ``learner`` is the ``StreamLearner``."""
+
+    def __init__(self, node_name: str = "trainer_node", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        names = [f.name for f in dataclasses.fields(TrainerNodeConfig)]
+        cfg = declare_from_dataclass(self, TrainerNodeConfig(), RANGES, read_only=names)
+        cfg.ppo = declare_from_dataclass(self, PPOConfig(), PPO_RANGES, prefix="ppo")
+        if cfg.labels not in ("sim", "estimate"):
+            raise ValueError(f"labels must be sim or estimate, got {cfg.labels!r}")
+        self.cfg = cfg
+        obs_dim, act_dim = len(rc.OBS_LABELS), len(rc.ACTION_LABELS)
+        actor, critic = initial_networks(obs_dim, act_dim, cfg.init or None)
+        self.learner = StreamLearner(cfg, actor, critic, log=self.get_logger().info)
+        self.assembler = TransitionAssembler()
+        self.labeler = EstimatedSteps(cfg.task) if cfg.labels == "estimate" else None
+        self.marks: list[str] = []
+        self.last_row: dict = {}
+
+        reliable, latched = QOS[rc.RELIABLE], QOS[rc.LATCHED]
+        self.pub_weights = self.create_publisher(UInt8MultiArray, rc.POLICY_WEIGHTS, latched)
+        self.pub_diag = self.create_publisher(DiagnosticArray, rc.DIAGNOSTICS, 10)
+        sub = self.create_subscription
+        sub(JointState, rc.OBSERVATION, self._on_observation, reliable)
+        sub(JointState, rc.DECISION, self._on_decision, reliable)
+        if self.labeler is None:
+            sub(JointState, rc.TWIN_STEP, self._on_step, reliable)
+            sub(JointState, rc.TWIN_FINAL_OBSERVATION, self._on_final, reliable)
+        sub(String, OPERATOR_MARK, self._on_mark_msg, reliable)
+        for mark in MARKS:
+            self.create_service(Trigger, f"/farm/operator/mark_{mark}", self._mark_service(mark))
+        if self.learner.version > 0:  # resumed: nodes that restarted meanwhile get the latest
+            self._push()
+        self.get_logger().info(
+            f"{cfg.task}: PPO every {cfg.batch_steps} transitions, labels from {cfg.labels}, "
+            f"policy v{self.learner.version}, journal {self.learner.journal.path}"
+        )
+
+    def destroy_node(self) -> None:
+        self.learner.close()
+        super().destroy_node()
+
+    # -- inputs ---------------------------------------------------------------------------
+    def _vector(self, msg: JointState, labels) -> dict[str, float] | None:
+        try:
+            return dict(zip(labels, unpack_vector(msg, labels), strict=True))
+        except VectorError as e:
+            self.get_logger().warning(f"malformed message ignored: {e}", throttle_duration_sec=2)
+            return None
+
+    def _on_observation(self, msg: JointState) -> None:
+        v = self._vector(msg, rc.OBS_LABELS)
+        if v is not None:
+            t = stamp_ns(msg.header.stamp)
+            obs = list(v.values())
+            if self.labeler is not None:
+                self._take(self.labeler.feed(t, obs, self.assembler))
+            else:
+                self._take(self.assembler.add_observation(t, obs))
+
+    def _on_final(self, msg: JointState) -> None:
+        v = self._vector(msg, rc.OBS_LABELS)
+        if v is not None:
+            self._take(self.assembler.add_final_observation(stamp_ns(msg.header.stamp),
+                                                            list(v.values())))  # fmt: skip
+
+    def _on_decision(self, msg: JointState) -> None:
+        v = self._vector(msg, rc.DECISION_LABELS)
+        if v is not None:
+            self._take(self.assembler.add_decision(stamp_ns(msg.header.stamp), v))
+
+    def _on_step(self, msg: JointState) -> None:
+        v = self._vector(msg, rc.STEP_LABELS)
+        if v is not None:
+            self._take(self.assembler.add_step(stamp_ns(msg.header.stamp), v))
+
+    # -- operator marks -------------------------------------------------------------------
+    def _on_mark_msg(self, msg: String) -> None:
+        self._mark(msg.data.strip())
+
+    def _mark_service(self, mark: str):
+        def handle(_request, response):
+            response.success, response.message = self._mark(mark)
+            return response
+
+        return handle
+
+    def _mark(self, mark: str) -> tuple[bool, str]:
+        if mark not in MARKS:
+            why = f"unknown mark {mark!r} (expected one of {MARKS})"
+            self.get_logger().warning(why)
+            return False, why
+        self.marks.append(mark)
+        self.get_logger().info(f"operator marked {mark}: applies to the next transition")
+        return True, f"{mark} applies to the next transition"
+
+    # -- learning -------------------------------------------------------------------------
+    def _take(self, done: list[Completed]) -> None:
+        for c in done:
+            while self.marks:
+                c = apply_mark(c, self.marks.pop(0))
+            row = self.learner.add(c.transition, c.episode, c.step, c.stamp_ns, c.success)
+            if row is not None:
+                self.last_row = row
+                self._push()
+                self._diagnose(row)
+
+    def _push(self) -> None:
+        state, version = self.learner.weights()
+        self.pub_weights.publish(weights_message(state, version))
+        self.get_logger().info(f"pushed task policy v{version}")
+
+    def _diagnose(self, row: dict) -> None:
+        keys = ("update", "policy_version", "env_steps", "episodes", "ir_failure_episodes",
+                "ep_return", "stale_recomputed", "stale_dropped", "kl")  # fmt: skip
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK, name="farm/trainer", hardware_id="trainer_node",
+            message=f"policy v{row['policy_version']}",
+            values=[KeyValue(key=k, value=repr(row.get(k))) for k in keys],
+        )  # fmt: skip
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(msg)
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(TrainerNode, args)
+
+
+if __name__ == "__main__":
+    main()
