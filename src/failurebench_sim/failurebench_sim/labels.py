@@ -7,7 +7,10 @@ placed at their observed poses) and evaluates the task's own functions on it: Me
 ``evaluate_state`` (reward, success) and the FailureBench task's ``failure_state`` (the IR
 failure predicate), combined with the env's rules (reward 0 on failure, success only without
 failure). The same functions label the benchmark, so the robot's labels differ from the sim's
-only where the state estimate does (``tests`` measure the agreement on true states).
+only where the state estimate does, and where the shaping terms depend on the arm's exact
+configuration (fingers, pads), which the settled copy reproduces only approximately. Measured
+on true states (``scripts/bench_labels.py``): IR failure and success agree on every step, the
+reward's median error is 0.001-0.012 (p95 0.05-0.48 where the caging terms switch on).
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ import numpy.typing as npt
 from failurebench_sim.core import REWARD_SCALE
 from failurebench_sim.make import make_env
 
-HAND, GRIP, OBJ, OBJ2, GOAL = slice(0, 3), 3, slice(4, 7), slice(11, 14), slice(36, 39)
+HAND, OBJ, OBJ_QUAT, OBJ2, GOAL = (
+    slice(0, 3),
+    slice(4, 7),
+    slice(7, 11),
+    slice(11, 14),
+    slice(36, 39),
+)
 
 
 class StateLabeler:
@@ -35,14 +44,14 @@ class StateLabeler:
 
     def begin(self, obs: npt.ArrayLike) -> None:
         """Start an episode: its goal and the object's start (MetaWorld's reward shaping uses
-        both) from the first observation; the hand's start from the settled hand."""
+        both) from the first observation."""
         o = np.asarray(obs, dtype=np.float64)
         e = self.env
         e._target_pos = o[GOAL].copy()
         e.obj_init_pos = o[OBJ].copy()
+        # the hand's start terms (init_tcp, init pads) stay the env's home pose, as in the env:
+        # MetaWorld sets them at reset, before any start placement
         self._place(o, gripper=-1.0, settle=40)
-        e.init_tcp = e.tcp_center
-        e.init_left_pad, e.init_right_pad = e.get_body_com("leftpad"), e.get_body_com("rightpad")
         if hasattr(e, "maxPushDist"):
             e.maxPushDist = float(np.linalg.norm(o[OBJ][:2] - o[GOAL][:2]))
 
@@ -66,6 +75,9 @@ class StateLabeler:
         if self._vase is not None:
             e.model.body_pos[self._vase] = [o[OBJ2][0], o[OBJ2][1], 0.0]
         e._set_obj_pose(o[OBJ])
+        x, y, z, w = o[OBJ_QUAT]  # observed xyzw; the free joint holds wxyz
+        if np.isfinite([x, y, z, w]).all() and abs(np.linalg.norm([x, y, z, w]) - 1) < 1e-3:
+            e.data.qpos[12:16] = (w, x, y, z)
         mujoco.mj_forward(e.model, e.data)
 
     def close(self) -> None:

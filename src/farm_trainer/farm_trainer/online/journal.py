@@ -117,7 +117,8 @@ class TransitionJournal:
     # -- reading --------------------------------------------------------------------------
     def read(self, start: int = 0) -> np.ndarray:
         """Records ``start`` .. end (a structured array; a torn tail is left out)."""
-        self._file.flush()
+        if not self._file.closed:
+            self._file.flush()
         return read_journal(self.path, self.dtype, len(self.header), start)
 
 

@@ -35,13 +35,14 @@ from failurebench_sim.normalize import normalized_return_or_none
 from farm_policies import CheckpointError, TanhGaussianActor, load_checkpoint, save_checkpoint
 from farm_policies.checkpoint import policy_header
 from farm_trainer.logging_utils import RunLogger
-from farm_trainer.online.journal import TransitionJournal, transitions
+from farm_trainer.online.journal import TransitionJournal, to_dataset, transitions
 from farm_trainer.online.learner import PPOLearner, Transition
 from farm_trainer.online.ppo import PPOConfig
 from farm_trainer.online.rollout import Rollout
 
 CHECKPOINT = "checkpoints/last.safetensors"
 JOURNAL = "transitions.journal"
+DATASET = "dataset"  # one offline-format .npz per update: Dataset.concatenate merges them
 
 
 @dataclass
@@ -197,6 +198,9 @@ class StreamLearner:
         """PPO on every pending transition, then checkpoint (before the weights go out)."""
         start = self.counters["trained_rows"]
         records = self.journal.read(start)
+        # the batch in the offline dataset format too (offline -> online -> offline)
+        to_dataset(records, {"task": self.cfg.task},
+                   self.out / DATASET / f"update_{self.counters['update'] + 1:05d}.npz")  # fmt: skip
         ro = self.rollout(records)
         keep = self.annotate(ro)
         if not keep.all():
@@ -209,8 +213,10 @@ class StreamLearner:
         self.counters["trained_rows"] = start + len(records)
         self._keep_behaviour()
         row = self._row(ro, stats)
-        self.save()
+        # logged before the checkpoint: a resume drops rows past its checkpoint, so a kill
+        # between the two never leaves a gap in progress.csv
         self.logger.log(row, step=self.counters["transitions"])
+        self.save()
         self.finished = []
         return row
 
