@@ -183,3 +183,65 @@ def test_killed_trainer_resumes_the_run_and_keeps_every_transition(tmp_path):
     with open(out / "progress.csv") as f:
         updates = [int(r["update"]) for r in csv.DictReader(f)]
     assert updates == list(range(1, len(updates) + 1)) and updates[-1] >= final
+
+
+def test_operator_marks_override_the_next_transitions_label(tmp_path):
+    from rclpy.node import Node
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import String
+    from std_srvs.srv import Trigger
+
+    from failurebench_sim import ros_contract as rc
+    from failurebench_sim.nodes.ros_io import QOS, ns_to_stamp, pack_vector
+    from farm_trainer.nodes.trainer_node import OPERATOR_MARK, TrainerNode
+
+    graph = Graph([(TrainerNode, _trainer_params(tmp_path / "trainer"))])
+    (trainer,) = graph.nodes
+    peer = Node("operator", context=graph.context)
+    graph.add(peer)
+    rel = QOS[rc.RELIABLE]
+    pubs = {t: peer.create_publisher(JointState, t, rel)
+            for t in (rc.OBSERVATION, rc.DECISION, rc.TWIN_STEP)}  # fmt: skip
+    mark_pub = peer.create_publisher(String, OPERATOR_MARK, rel)
+    client = peer.create_client(Trigger, "/farm/operator/mark_ir_failure")
+    period = 33_333_333
+
+    def frame(k: int) -> None:
+        t, t_next = k * period, (k + 1) * period
+        obs = np.zeros(len(rc.OBS_LABELS))
+        a = [0.1, 0.0, 0.0, -1.0]
+        decision = [*a, *a, 0.0, 0.05, 0.3, 0.0, 0.0]
+        sec, nsec = divmod(t, 1_000_000_000)
+        step = [0.4, 0.0, 0.0, 0.0, 0.0, 0.0, float(k), float(sec), float(nsec)]
+        pubs[rc.OBSERVATION].publish(pack_vector(rc.OBS_LABELS, obs, ns_to_stamp(t)))
+        pubs[rc.DECISION].publish(pack_vector(rc.DECISION_LABELS, decision, ns_to_stamp(t)))
+        pubs[rc.OBSERVATION].publish(pack_vector(rc.OBS_LABELS, obs, ns_to_stamp(t_next)))
+        pubs[rc.TWIN_STEP].publish(pack_vector(rc.STEP_LABELS, step, ns_to_stamp(t_next)))
+
+    journal = lambda: trainer.learner.journal.read()  # noqa: E731
+    try:
+        assert _wait(lambda: all(p.get_subscription_count() for p in pubs.values()), 20)
+        frame(0)
+        assert _wait(lambda: len(journal()) == 1, 20)
+        assert client.wait_for_service(timeout_sec=20)
+        future = client.call_async(Trigger.Request())
+        assert _wait(future.done, 20) and future.result().success
+        frame(1)
+        assert _wait(lambda: len(journal()) == 2, 20)
+        mark_pub.publish(String(data="success"))
+        assert _wait(lambda: trainer.marks == ["success"], 20)
+        frame(2)
+        assert _wait(lambda: len(journal()) == 3, 20)
+        mark_pub.publish(String(data="teleport"))  # unknown: refused, nothing changes
+        time.sleep(0.3)
+        assert trainer.marks == []
+    finally:
+        peer.destroy_node()
+        graph.close()
+    r = journal()
+    assert r["cost"].tolist() == [0.0, 1.0, 0.0] and r["terminated"].tolist() == [0, 1, 0]
+    assert r["reward"].tolist() == pytest.approx([0.4, 0.0, 0.4]) and r["success"].tolist() == [
+        0,
+        0,
+        1,
+    ]

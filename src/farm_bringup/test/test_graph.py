@@ -15,6 +15,7 @@ from farm_bringup.cli import main as farm_graph
 from farm_bringup.graph import (
     NODES,
     GraphError,
+    NodeSpec,
     Override,
     changed_params,
     default_nodes,
@@ -114,8 +115,9 @@ def test_bad_configs_and_nodes_are_clear_errors(tmp_path, capsys):
         load_config(bad)
     assert farm_graph(["run", "--config", str(SIM_YAML), "--nodes", "nope_node"]) == 2
     assert "unknown nodes" in capsys.readouterr().err
-    assert farm_graph(["run", "--config", str(SIM_YAML), "--nodes", "trainer_node"]) == 2
-    assert "farm_trainer.nodes.trainer_node not found" in capsys.readouterr().err
+    missing = NodeSpec("ghost_node", "ghost_pkg", "ghost_pkg.nodes.ghost", "Ghost")
+    with pytest.raises(GraphError, match="ghost_pkg.nodes.ghost not found"):
+        missing.load_class()
 
 
 def test_dry_run_prints_one_command_per_node(capsys):
@@ -184,14 +186,14 @@ def test_launch_file_compiles_and_names_provided_executables(tmp_path):
         if kw.arg == "executable" and isinstance(kw.value, ast.Constant)
     }
     assert literal == {"rviz2"}  # the graph's executables come from the NODES table
-    missing = {n for n, s in NODES.items() if s.default} - scripts
+    missing = set(NODES) - scripts  # trainer_node and recorder_node too (train:=, record:=)
     assert not missing, f"no package provides the console scripts {sorted(missing)}"
     args = {
         node.args[0].value
         for node in ast.walk(tree)
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DeclareLaunchArgument"
     }
-    assert args == {"task", "clock_mode", "observation_source", "rviz", "train"}
+    assert args == {"task", "clock_mode", "observation_source", "rviz", "train", "record"}
 
 
 def test_rviz_config_shows_the_graph_topics_with_their_qos():
