@@ -212,7 +212,7 @@ def test_operator_marks_override_the_next_transitions_label(tmp_path):
         a = [0.1, 0.0, 0.0, -1.0]
         decision = [*a, *a, 0.0, 0.05, 0.3, 0.0, 0.0]
         sec, nsec = divmod(t, 1_000_000_000)
-        step = [0.4, 0.0, 0.0, 0.0, 0.0, 0.0, float(k), float(sec), float(nsec)]
+        step = [0.4, 0.0, 0.0, 0.0, 0.0, 0.0, float(k), sec, nsec, sec, nsec]
         pubs[rc.OBSERVATION].publish(pack_vector(rc.OBS_LABELS, obs, ns_to_stamp(t)))
         pubs[rc.DECISION].publish(pack_vector(rc.DECISION_LABELS, decision, ns_to_stamp(t)))
         pubs[rc.OBSERVATION].publish(pack_vector(rc.OBS_LABELS, obs, ns_to_stamp(t_next)))

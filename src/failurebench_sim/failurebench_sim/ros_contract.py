@@ -85,6 +85,10 @@ STEP_LABELS = (
     # frame's observation and decision): builtin_interfaces/Time's sec and nanosec
     "from_sec",
     "from_nanosec",
+    # the stamp of the command that ran: the start frame's in lockstep; in realtime the latest
+    # command, which may be an older frame's (sec -1: none in time, the twin held still)
+    "command_sec",
+    "command_nanosec",
 )
 EVENT_KINDS = ("reset", "success", "ir_failure", "timeout")
 # Published with every frame by the twin (on the robot by the episode manager): the policy

@@ -98,12 +98,17 @@ class StepOutcome:
     episode: int
     step: int
     from_time_ns: int = 0  # stamp of the frame the transition started from
+    # stamp of the command that ran (realtime: the latest one, maybe an older frame's); -1: none
+    # arrived in time and the twin held still
+    command_time_ns: int = -1
 
     def vector(self) -> tuple[float, ...]:
-        """Values in ``ros_contract.STEP_LABELS`` order (the start frame's stamp as sec and
-        nanosec: both exact in float64)."""
+        """Values in ``ros_contract.STEP_LABELS`` order (stamps as sec and nanosec: both exact
+        in float64; a missing command as sec -1)."""
         sec, nsec = divmod(int(self.from_time_ns), 1_000_000_000)
-        fields = {**dataclasses.asdict(self), "from_sec": sec, "from_nanosec": nsec}
+        csec, cnsec = (-1, 0) if self.command_time_ns < 0 else divmod(self.command_time_ns, 10**9)
+        fields = {**dataclasses.asdict(self), "from_sec": sec, "from_nanosec": nsec,
+                  "command_sec": csec, "command_nanosec": cnsec}  # fmt: skip
         return tuple(float(fields[lab]) for lab in rc.STEP_LABELS)
 
 
@@ -207,7 +212,9 @@ class Twin:
         return self.frame is not None and self.frame.last
 
     # -- stepping ---------------------------------------------------------------------------
-    def step(self, target_xyz: npt.ArrayLike, gripper: float) -> Frame:
+    def step(
+        self, target_xyz: npt.ArrayLike, gripper: float, command_time_ns: int | None = None
+    ) -> Frame:
         """Apply the command for the current frame; the next frame (a reset frame on episode end).
 
         The action is ``target_to_action(current_frame.hand_pos, target_xyz, gripper)`` in the
@@ -215,12 +222,14 @@ class Twin:
         bit-exact (the round-trip error, ~1e-14, is far below float32's resolution), so the
         env runs the very trajectory a direct ``env.step(action)`` would. Raises
         ``CommandError`` on a non-finite command (the env is left untouched).
+        ``command_time_ns``: the command's stamp (default: the current frame's, as in lockstep).
         """
         if self.frame is None:
             raise TwinError("call reset() first")
-        return self.step_action(target_to_action(self.frame.hand_pos, target_xyz, gripper))
+        action = target_to_action(self.frame.hand_pos, target_xyz, gripper)
+        return self.step_action(action, command_time_ns)
 
-    def step_action(self, action: npt.ArrayLike) -> Frame:
+    def step_action(self, action: npt.ArrayLike, command_time_ns: int | None = None) -> Frame:
         """``step`` with the env action itself (tests, in-process loops)."""
         f = self.frame
         if f is None or f.last:
@@ -240,6 +249,7 @@ class Twin:
             f.episode,
             f.step,
             f.sim_time_ns,
+            f.sim_time_ns if command_time_ns is None else int(command_time_ns),
         )
         steps = f.step + 1
         events = []
@@ -327,6 +337,7 @@ class CommandLatch:
     target: tuple[int, npt.NDArray[np.float64]] | None = None
     gripper: tuple[int, float] | None = None
     expected_ns: int | None = None
+    used_ns: int = -1  # stamp of the target the last for_stamp / latest returned (-1: held)
     _pending: dict[str, object] = field(default_factory=dict)
 
     def expect(self, stamp_ns: int) -> None:
@@ -364,13 +375,14 @@ class CommandLatch:
             return None
         target, gripper = self._pending["target"], self._pending["gripper"]
         self.expect(-1)
+        self.used_ns = int(stamp_ns)
         return target, gripper  # type: ignore[return-value]
 
     def latest(
         self, stamp_ns: int, hand_pos: npt.ArrayLike
     ) -> tuple[npt.NDArray[np.float64], float]:
         """The realtime command for the frame stamped ``stamp_ns`` (see the class docstring)."""
-        target = np.asarray(hand_pos, dtype=np.float64)
+        target, self.used_ns = np.asarray(hand_pos, dtype=np.float64), -1
         if self.target is not None and stamp_ns - self.target[0] <= self.timeout_ns:
-            target = self.target[1]
+            target, self.used_ns = self.target[1], self.target[0]
         return target, (0.0 if self.gripper is None else self.gripper[1])

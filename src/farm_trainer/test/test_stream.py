@@ -99,6 +99,24 @@ def _step(t_from, ep, st, term=0.0, trunc=0.0, reward=0.5) -> dict:
             "from_nanosec": nsec}  # fmt: skip
 
 
+def test_assembler_skips_steps_that_ran_another_frames_command():
+    asm = TransitionAssembler()
+    a, o = np.zeros(4), np.zeros(OBS, dtype=np.float32)
+    late = {**_step(100, 0, 0), "command_sec": 0.0, "command_nanosec": 50.0}  # frame 50's
+    asm.add_decision(100, _decision(a))
+    asm.add_observation(100, o)
+    asm.add_observation(200, o)
+    assert asm.add_step(200, late) == [] and asm.late == 1
+    held = {**_step(200, 0, 1), "command_sec": -1.0, "command_nanosec": 0.0}
+    asm.add_decision(200, _decision(a))
+    asm.add_observation(300, o)
+    assert asm.add_step(300, held) == [] and asm.late == 2
+    on_time = {**_step(300, 0, 2), "command_sec": 0.0, "command_nanosec": 300.0}
+    asm.add_decision(300, _decision(a))
+    asm.add_observation(400, o)
+    assert len(asm.add_step(400, on_time)) == 1
+
+
 def test_assembler_pairs_in_any_order_and_uses_the_final_observation_at_an_episode_end():
     asm = TransitionAssembler()
     o = [np.full(OBS, k, dtype=np.float32) for k in range(4)]

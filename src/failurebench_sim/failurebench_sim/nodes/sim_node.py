@@ -168,7 +168,7 @@ class SimNode(Node):
 
     def _step(self, target: np.ndarray, gripper: float) -> None:
         try:
-            frame = self.twin.step(target, gripper)
+            frame = self.twin.step(target, gripper, self.latch.used_ns)
         except CommandError as e:
             return self._reject(str(e))
         self.steps += 1

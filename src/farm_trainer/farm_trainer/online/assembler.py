@@ -41,10 +41,20 @@ def from_stamp_ns(step: dict[str, float]) -> int:
     return int(step["from_sec"]) * 1_000_000_000 + int(step["from_nanosec"])
 
 
+def command_stamp_ns(step: dict[str, float]) -> int | None:
+    """The stamp of the command that ran (-1: none; None: the step does not say)."""
+    if "command_sec" not in step:
+        return None
+    sec = int(step["command_sec"])
+    return -1 if sec < 0 else sec * 1_000_000_000 + int(step["command_nanosec"])
+
+
 class TransitionAssembler:
     """Feed ``add_*`` with each message's stamp (ns) and values; each returns the transitions
     it completed. ``invalid`` counts transitions with non-finite fields or held decisions
-    (never trained on); ``dropped`` counts frames evicted before they completed."""
+    (never trained on); ``dropped`` counts frames evicted before they completed; ``late``
+    counts steps that ran another frame's command (realtime: the decision came after the
+    step), whose executed action is not this frame's decision: deliberately not trained on."""
 
     def __init__(self, max_pending: int = 512) -> None:
         self.max_pending = int(max_pending)
@@ -52,7 +62,7 @@ class TransitionAssembler:
         self.finals: OrderedDict[int, np.ndarray] = OrderedDict()
         self.decisions: OrderedDict[int, dict[str, float]] = OrderedDict()
         self.steps: OrderedDict[int, dict[str, float]] = OrderedDict()  # by from-stamp
-        self.invalid = self.dropped = 0
+        self.invalid = self.dropped = self.late = 0
 
     # -- inputs -----------------------------------------------------------------------------
     def add_observation(self, stamp_ns: int, obs: np.ndarray) -> list[Completed]:
@@ -91,6 +101,9 @@ class TransitionAssembler:
             del self.steps[t]
             if ended:
                 del self.finals[t_next]
+            if command_stamp_ns(step) not in (None, t):
+                self.late += 1  # what ran was decided for an older frame (or nothing was)
+                continue
             tr = transition(obs, d, step, nxt)
             if tr is None:
                 self.invalid += 1
