@@ -11,6 +11,7 @@ from graph_harness import CHECKPOINTS, Graph, checkpoint_params
 pytestmark = pytest.mark.ros
 TASK = "BoundedPush-v0"
 EPS = 0.2
+PERIOD = 33_333_333  # frame stamps 30 Hz apart (the shield's speed limit reads them)
 
 if not (CHECKPOINTS / TASK / "recovery.safetensors").exists():
     pytest.skip("shipped checkpoints missing", allow_module_level=True)
@@ -34,13 +35,14 @@ def test_arbiter_pairs_by_stamp_and_switches_exactly_above_eps():
     n = 12
 
     def on_decision(msg):
-        decisions[msg.header.stamp.nanosec] = unpack_vector(msg, rc.DECISION_LABELS)
+        decisions[msg.header.stamp.nanosec // PERIOD] = unpack_vector(msg, rc.DECISION_LABELS)
         if len(decisions) == n:
             done.set()
 
     peer.create_subscription(JointState, rc.DECISION, on_decision, rel)
     peer.create_subscription(PoseStamped, rc.TARGET_POSE,
-                             lambda m: targets.setdefault(m.header.stamp.nanosec, m), rel)  # fmt: skip
+                             lambda m: targets.setdefault(m.header.stamp.nanosec // PERIOD, m),
+                             rel)  # fmt: skip
     graph.add(peer)
     import time
 
@@ -61,7 +63,7 @@ def test_arbiter_pairs_by_stamp_and_switches_exactly_above_eps():
     # the proposed action lags one frame: frame k+1's observation and score arrive before
     # frame k's action, so pairing by arrival would mix frames
     def send(topic, labels, values, k):
-        pubs[topic].publish(pack_vector(labels, values, ns_to_stamp(k)))
+        pubs[topic].publish(pack_vector(labels, values, ns_to_stamp(k * PERIOD)))
 
     for k in range(1, n + 2):
         if k <= n:
@@ -86,3 +88,80 @@ def test_arbiter_pairs_by_stamp_and_switches_exactly_above_eps():
         assert d[col["policy_version"]] == 3
         t = targets[k].pose.position
         np.testing.assert_allclose([t.x, t.y, t.z], obs[k][:3] + 0.01 * executed[:3], atol=1e-6)
+
+
+def test_watchdog_holds_at_the_measured_pose_and_resumes_and_the_shield_clips():
+    import time
+
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.node import Node
+    from sensor_msgs.msg import JointState
+
+    from failurebench_sim import ros_contract as rc
+    from failurebench_sim.nodes.ros_io import QOS, ns_to_stamp, pack_vector, pose_msg
+    from farm_safety_critic.nodes.arbiter_node import ArbiterNode
+
+    params = {**checkpoint_params(TASK)["arbiter_node"], "eps_safe": 1e6, "command_rate_hz": 30.0,
+              "watchdog_periods": 3.0}  # fmt: skip
+    graph = Graph([(ArbiterNode, params)])
+    (arbiter,) = graph.nodes
+    peer = Node("watchdog_peer", context=graph.context)
+    rel = QOS[rc.RELIABLE]
+    pubs = {t: peer.create_publisher(JointState, t, rel)
+            for t in (rc.OBSERVATION, rc.PROPOSED_ACTION, rc.SAFETY_ASSESSMENT)}  # fmt: skip
+    pose_pub = peer.create_publisher(PoseStamped, rc.EE_POSE, QOS[rc.SENSOR])
+    targets, levels = [], []
+    peer.create_subscription(PoseStamped, rc.TARGET_POSE, lambda m: targets.append(
+        (time.monotonic(), np.array([m.pose.position.x, m.pose.position.y, m.pose.position.z]))),
+        rel)  # fmt: skip
+    peer.create_subscription(DiagnosticArray, rc.DIAGNOSTICS, lambda m: levels.extend(
+        s.level for s in m.status if s.name == "farm/arbiter"), 10)  # fmt: skip
+    graph.add(peer)
+    hand = np.array([0.05, 0.6, 0.15])
+    deadline = time.time() + 10
+    while time.time() < deadline and any(p.get_subscription_count() == 0 for p in pubs.values()):
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+    def frame(k: int, action=(0.5, 0.0, 0.0, 0.0), with_obs: bool = True) -> None:
+        stamp = ns_to_stamp(k * PERIOD)
+        pose = PoseStamped(pose=pose_msg(hand, (1.0, 0.0, 0.0, 0.0)))
+        pose.header.stamp, pose.header.frame_id = stamp, rc.BASE_FRAME
+        pose_pub.publish(pose)
+        if with_obs:
+            obs = np.r_[hand, np.zeros(36)]
+            pubs[rc.OBSERVATION].publish(pack_vector(rc.OBS_LABELS, obs, stamp))
+            pubs[rc.PROPOSED_ACTION].publish(pack_vector(rc.PROPOSED_LABELS, [*action, 0], stamp))
+            pubs[rc.SAFETY_ASSESSMENT].publish(
+                pack_vector(rc.ASSESSMENT_LABELS, [0.0, 1e6, 0, 0.1], stamp)
+            )
+        time.sleep(1 / 30)
+
+    try:
+        for k in range(1, 31):
+            frame(k)
+        moving = targets[-1][1]
+        np.testing.assert_allclose(moving, hand + [0.005, 0, 0], atol=1e-9)  # the decision's
+        t_stop = time.monotonic()
+        for k in range(31, 61):  # the pose keeps coming, the decision inputs stop
+            frame(k, with_obs=False)
+        held = [(t, x) for t, x in targets if t > t_stop and np.allclose(x, hand)]
+        assert held, "no hold at the measured pose"
+        assert held[0][0] - t_stop < 1.0  # limit 3 periods (100 ms) + one tick; slack for CI
+        assert DiagnosticStatus.ERROR in levels
+        n_before = len(targets)
+        for k in range(61, 76):
+            frame(k, action=(1.0, 0.0, 0.0, 0.0))  # fresh inputs: resumes by itself
+        np.testing.assert_allclose(targets[-1][1], hand + [0.01, 0, 0], atol=1e-9)
+        assert len(targets) > n_before and arbiter.holding == []
+        # the shield: a hand (jumping) outside the workspace box: the target ramps at the
+        # speed limit and stops at the box edge
+        hand = np.array([0.6, 0.6, 0.15])
+        for k in range(76, 96):
+            frame(k)
+        assert targets[-1][1][0] == pytest.approx(0.5)  # MetaWorld's hand box edge
+        assert arbiter.shield.counts["box"] >= 1 and arbiter.shield.counts["speed"] >= 1
+    finally:
+        peer.destroy_node()
+        graph.close()

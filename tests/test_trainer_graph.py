@@ -210,7 +210,7 @@ def test_operator_marks_override_the_next_transitions_label(tmp_path):
         t, t_next = k * period, (k + 1) * period
         obs = np.zeros(len(rc.OBS_LABELS))
         a = [0.1, 0.0, 0.0, -1.0]
-        decision = [*a, *a, 0.0, 0.05, 0.3, 0.0, 0.0]
+        decision = [*a, *a, 0.0, 0.05, 0.3, 0.0, 0.0, 0.0]
         sec, nsec = divmod(t, 1_000_000_000)
         step = [0.4, 0.0, 0.0, 0.0, 0.0, 0.0, float(k), sec, nsec, sec, nsec]
         pubs[rc.OBSERVATION].publish(pack_vector(rc.OBS_LABELS, obs, ns_to_stamp(t)))

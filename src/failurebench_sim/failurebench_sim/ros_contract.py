@@ -70,6 +70,7 @@ DECISION_LABELS = (
     "eps_safe",
     "policy_version",
     "hold",  # 1.0 when the arbiter held still (missing / non-finite input)
+    "shield",  # 1.0 when the hard shield changed the command (executed_* is what was sent)
 )
 GRIPPER_COMMAND_LABELS = ("gripper",)  # FailureBench gripper action in [-1, 1] (+1 closes)
 FINGER_JOINTS = ("fr3_finger_joint1", "fr3_finger_joint2")

@@ -33,6 +33,7 @@ PATH_PARAMS = (
     "config_file",
     "extrinsics_file",
     "init",
+    "shield_file",
 )
 
 

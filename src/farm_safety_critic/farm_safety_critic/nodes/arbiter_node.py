@@ -2,23 +2,34 @@
 
 Pairs each frame's observation, proposed action and safety assessment by stamp, asks the
 ``RecoveryDecider`` (which holds the fixed recovery policy) for the action to execute, turns it
-into an end-effector target with ``command.action_to_target`` and publishes target + gripper
-command stamped with the frame. A timer republishes the latest target at ``command_rate_hz``
-(as streaming impedance clients do; 0 = only on decisions, for lockstep). Every decision (both
-actions, which ran, score, eps_safe, policy version, hold) goes to ``/farm/decision``.
+into an end-effector target with ``command.action_to_target``, passes target and gripper through
+the hard ``Shield`` (workspace box, step and speed limits, gripper range: not learned, applied
+to task and recovery actions alike) and publishes them stamped with the frame. Every decision
+(both actions, which ran, score, eps_safe, policy version, hold, shield) goes to
+``/farm/decision``; the executed action there is the shielded one (what the robot gets).
+
+Realtime (``command_rate_hz`` > 0) a steady timer republishes the latest target at that rate,
+as streaming impedance clients expect, and is the watchdog: when any input the decision needs
+(end-effector pose, observation, proposed action, score) is older than ``watchdog_periods``
+control periods, it holds (the measured end-effector pose as the target) within one period,
+reports ERROR on ``/diagnostics``, and resumes by itself with the next fresh decision.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from failurebench_sim import ros_contract as rc
-from failurebench_sim.command import CommandError, action_to_target
+from failurebench_sim.command import CommandError, action_to_target, target_to_action
 from failurebench_sim.nodes.ros_io import (
     QOS,
     FrameOutputs,
@@ -28,6 +39,7 @@ from failurebench_sim.nodes.ros_io import (
     paired_callback,
     pose_msg,
     run_node,
+    stamp_ns,
     unpack_vector,
 )
 from failurebench_sim.stamp_sync import ExactPairer
@@ -35,9 +47,17 @@ from failurebench_sim.twin import GRIPPER_DOWN_XYZW
 from farm_policies.checkpoint import load_actor_value
 from farm_safety_critic.calibration import read_eps_safe
 from farm_safety_critic.decider import RecoveryDecider
+from farm_safety_critic.shield import Shield, ShieldLimits, load_limits
 
 ACT = len(rc.ACTION_LABELS)
-RANGES = {"eps_safe": (0.0, 1e6), "command_rate_hz": (0.0, 1000.0)}
+RANGES = {
+    "eps_safe": (0.0, 1e6),
+    "command_rate_hz": (0.0, 1000.0),
+    "watchdog_periods": (0.0, 1000.0),
+}
+INPUTS = ("ee", "obs", "proposed", "assessment")
+# MetaWorld's hand box: the shield used when no shield file is given (the twin's own limits)
+TWIN_HAND_BOX = ShieldLimits(low=(-0.5, 0.4, 0.05), high=(0.5, 1.0, 0.5))
 
 
 @dataclass
@@ -46,6 +66,10 @@ class ArbiterNodeConfig:
     eps_safe: float = 0.3
     eps_safe_file: str = ""  # calibration/eps_safe.json of the task: overrides eps_safe
     command_rate_hz: float = 0.0  # republish the latest target (0: only on decisions)
+    watchdog_periods: float = 5.0  # hold when an input is older (realtime; 0: off)
+    shield_file: str = ""  # config/shield.yaml ("" = MetaWorld's hand box)
+    robot: str = "twin"  # the shield file's robot entry
+    task: str = "FailureBench/BoundedPush-v0"
     target_topic: str = rc.TARGET_POSE
     base_frame: str = rc.BASE_FRAME
 
@@ -60,23 +84,47 @@ class ArbiterNode(Node):
             c.eps_safe = read_eps_safe(c.eps_safe_file)
         recovery, _, _ = load_actor_value(c.recovery_checkpoint)
         self.decider = RecoveryDecider(recovery.eval(), c.eps_safe, ACT)
+        limits = load_limits(c.shield_file, c.robot, c.task) if c.shield_file else TWIN_HAND_BOX
+        self.shield = Shield(limits)
         self.pairer = ExactPairer(("obs", "proposed", "assessment"))
-        self.decisions = self.replaced = self.holds = 0
+        self.decisions = self.replaced = self.holds = self.watchdog_holds = 0
         self.last_target: PoseStamped | None = None
+        self.hand: np.ndarray | None = None  # the measured end-effector position
+        self.seen: dict[str, float] = {}  # input -> steady time of its last message
+        self.holding: list[str] = []  # the stale inputs while the watchdog holds
         self.outputs = FrameOutputs()
         reliable = QOS[rc.RELIABLE]
         self.pub_target = self.create_publisher(PoseStamped, c.target_topic, reliable)
         self.pub_gripper = self.create_publisher(JointState, rc.GRIPPER_COMMAND, reliable)
         self.pub_decision = self.create_publisher(JointState, rc.DECISION, reliable)
+        self.pub_diag = self.create_publisher(DiagnosticArray, rc.DIAGNOSTICS, 10)
         for stream, topic in (("obs", rc.OBSERVATION), ("proposed", rc.PROPOSED_ACTION),
                               ("assessment", rc.SAFETY_ASSESSMENT)):  # fmt: skip
             self.create_subscription(JointState, topic, self._on(stream), reliable)
+        self.create_subscription(PoseStamped, rc.EE_POSE, self._on_pose, QOS[rc.SENSOR])
+        steady = Clock(clock_type=ClockType.STEADY_TIME)  # a stalled /clock must not stop it
         if c.command_rate_hz > 0:
-            self.create_timer(1.0 / c.command_rate_hz, self._republish)
+            self.create_timer(1.0 / c.command_rate_hz, self._tick, clock=steady)
+        self.create_timer(1.0, self._diagnose, clock=steady)
 
+    # -- inputs ---------------------------------------------------------------------------
     def _on(self, stream: str):
-        return paired_callback(self.pairer, self.outputs, stream, self.decide)
+        callback = paired_callback(self.pairer, self.outputs, stream, self.decide)
 
+        def on_message(msg: JointState) -> None:
+            self.seen[stream] = time.monotonic()
+            callback(msg)
+
+        return on_message
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        p = msg.pose.position
+        xyz = np.array([p.x, p.y, p.z])
+        if msg.header.frame_id == self.cfg.base_frame and np.isfinite(xyz).all():
+            self.hand = xyz
+            self.seen["ee"] = time.monotonic()
+
+    # -- Eq. 11 + shield --------------------------------------------------------------------
     def decide(self, frame: dict) -> None:
         stamp = frame["obs"].header.stamp
         try:
@@ -86,34 +134,88 @@ class ArbiterNode(Node):
         except VectorError as e:
             self.get_logger().warning(f"malformed frame, holding: {e}", throttle_duration_sec=2)
             self.holds += 1
-            self.outputs.publish()
+            self.outputs.publish(*self._hold_outputs(stamp))
             return
         proposed, score, version = prop[:ACT], assess[0], prop[-1]
         d = self.decider.decide(obs[None], proposed[None], np.array([score]))
         executed = d.actions[0].astype(np.float64)
+        hand = obs[0:3]
         hold = not (np.isfinite(obs).all() and np.isfinite(proposed).all())
         try:
-            target, gripper = action_to_target(obs[0:3], executed)
-        except CommandError:  # no finite hand position: keep the last target on the controller
-            hold, target, gripper = True, None, 0.0
+            target, gripper = action_to_target(hand, executed)
+        except CommandError:  # no finite hand position in the observation: hold where it is
+            hold, target, gripper = True, None, math.nan
+            hand = self.hand
+        target, gripper, report = self.shield.apply(
+            np.full(3, np.nan) if target is None else target, gripper, hand, stamp_ns(stamp)
+        )
+        if report.clipped and target is not None and hand is not None and np.isfinite(hand).all():
+            executed = target_to_action(hand, target, gripper)
         self.decisions += 1
         self.replaced += int(d.replaced[0])
         self.holds += int(hold)
         values = [*proposed, *executed, float(d.replaced[0]), d.score[0], self.decider.eps_safe,
-                  version, float(hold)]  # fmt: skip
+                  version, float(hold), float(report.clipped)]  # fmt: skip
         out = [(self.pub_decision, pack_vector(rc.DECISION_LABELS, values, stamp))]
-        if target is not None:
-            msg = PoseStamped()
-            msg.header.stamp, msg.header.frame_id = stamp, self.cfg.base_frame
-            msg.pose = pose_msg(target, GRIPPER_DOWN_XYZW)
-            self.last_target = msg
-            grip = pack_vector(rc.GRIPPER_COMMAND_LABELS, [gripper], stamp)
-            out = [*out, (self.pub_gripper, grip), (self.pub_target, msg)]
+        if target is not None:  # None: no position known to hold at (never a blind target)
+            out += self._command(target, gripper, stamp)
         self.outputs.publish(*out)
+        if self.holding:
+            self.get_logger().info(f"fresh inputs again ({', '.join(self.holding)}): resuming")
+            self.holding = []
 
-    def _republish(self) -> None:
+    def _command(self, target: np.ndarray, gripper: float, stamp) -> list:
+        msg = PoseStamped()
+        msg.header.stamp, msg.header.frame_id = stamp, self.cfg.base_frame
+        msg.pose = pose_msg(target, GRIPPER_DOWN_XYZW)
+        self.last_target = msg
+        grip = pack_vector(rc.GRIPPER_COMMAND_LABELS, [gripper], stamp)
+        return [(self.pub_gripper, grip), (self.pub_target, msg)]
+
+    def _hold_outputs(self, stamp) -> list:
+        """Hold at the measured pose (shielded); nothing when no pose was ever measured."""
+        if self.hand is None:
+            return []
+        target, gripper, _ = self.shield.apply(self.hand, math.nan, self.hand, stamp_ns(stamp))
+        return [] if target is None else self._command(target, gripper, stamp)
+
+    # -- realtime: republish + watchdog ---------------------------------------------------
+    def stale_inputs(self, now: float | None = None) -> list[str]:
+        """Inputs older than ``watchdog_periods`` control periods (all of them before any)."""
+        c = self.cfg
+        if not (c.watchdog_periods > 0 and c.command_rate_hz > 0):
+            return []
+        limit = c.watchdog_periods / c.command_rate_hz
+        now = time.monotonic() if now is None else now
+        return [k for k in INPUTS if now - self.seen.get(k, -math.inf) > limit]
+
+    def _tick(self) -> None:
+        stale = self.stale_inputs()
+        if stale and self.seen:  # started and then lost an input: hold
+            if not self.holding:
+                self.get_logger().error(f"stale inputs {stale}: holding at the measured pose")
+            self.holding = stale
+            self.watchdog_holds += 1
+            for pub, msg in self._hold_outputs(self.get_clock().now().to_msg()):
+                pub.publish(msg)
+            return
         if self.last_target is not None:
             self.pub_target.publish(self.last_target)
+
+    def _diagnose(self) -> None:
+        level, message = DiagnosticStatus.OK, "ok"
+        if self.holding:
+            level, message = DiagnosticStatus.ERROR, f"holding: stale {', '.join(self.holding)}"
+        values = {"decisions": self.decisions, "replaced": self.replaced, "holds": self.holds,
+                  "watchdog_holds": self.watchdog_holds, "shield_commands": self.shield.commands,
+                  **{f"shield_{k}": v for k, v in self.shield.counts.items()}}  # fmt: skip
+        status = DiagnosticStatus(
+            level=level, name="farm/arbiter", message=message, hardware_id="arbiter_node",
+            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+        )  # fmt: skip
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(msg)
 
 
 def main(args: list[str] | None = None) -> None:
