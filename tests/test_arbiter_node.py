@@ -165,3 +165,96 @@ def test_watchdog_holds_at_the_measured_pose_and_resumes_and_the_shield_clips():
     finally:
         peer.destroy_node()
         graph.close()
+
+
+def test_bad_inputs_hold_and_bad_parameters_are_refused():
+    """The arbiter rows of the bad-input catalogue (README): each holds at the hand, never
+    moves the arm, never raises; parameters out of range, of the wrong type or read-only are
+    refused with a reason and the old value kept."""
+    import time
+
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import JointState
+
+    from failurebench_sim import ros_contract as rc
+    from failurebench_sim.nodes.ros_io import QOS, ns_to_stamp, pack_vector, unpack_vector
+    from farm_safety_critic.nodes.arbiter_node import ArbiterNode
+
+    graph = Graph([(ArbiterNode, {**checkpoint_params(TASK)["arbiter_node"], "eps_safe": 1e6})])
+    (arbiter,) = graph.nodes
+    peer = Node("bad_input_peer", context=graph.context)
+    rel = QOS[rc.RELIABLE]
+    pubs = {t: peer.create_publisher(JointState, t, rel)
+            for t in (rc.OBSERVATION, rc.PROPOSED_ACTION, rc.SAFETY_ASSESSMENT)}  # fmt: skip
+    got = {}
+    peer.create_subscription(JointState, rc.DECISION, lambda m: got.setdefault(
+        stamp_key(m), ("decision", unpack_vector(m, ("hold", "executed_dx")))), rel)  # fmt: skip
+    targets = {}
+    peer.create_subscription(PoseStamped, rc.TARGET_POSE, lambda m: targets.setdefault(
+        stamp_key(m), m.pose.position.x), rel)  # fmt: skip
+    graph.add(peer)
+
+    def stamp_key(m):
+        return m.header.stamp.sec * 10**9 + m.header.stamp.nanosec
+
+    deadline = time.time() + 10
+    while time.time() < deadline and any(p.get_subscription_count() == 0 for p in pubs.values()):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    hand = [0.05, 0.6, 0.15]
+    good_obs = np.r_[hand, np.zeros(36)]
+
+    def send(k, obs=good_obs, action=(1.0, 0, 0, 0), score=0.0, obs_labels=rc.OBS_LABELS):
+        stamp = ns_to_stamp(k)
+        pubs[rc.OBSERVATION].publish(pack_vector(obs_labels, obs, stamp))
+        pubs[rc.PROPOSED_ACTION].publish(pack_vector(rc.PROPOSED_LABELS, [*action, 0], stamp))
+        pubs[rc.SAFETY_ASSESSMENT].publish(
+            pack_vector(rc.ASSESSMENT_LABELS, [score, 1, 0, 0], stamp)
+        )
+        time.sleep(0.05)
+
+    T = 10**9
+    cases = {  # stamp -> (what, expect a hold)
+        1 * T: ("good frame", False),
+        2 * T: ("NaN score", True),
+        3 * T: ("inf in the observation", True),
+        4 * T: ("NaN in the proposed action", True),
+        5 * T: ("good frame", False),
+    }
+    try:
+        send(1 * T)
+        send(2 * T, score=float("nan"))
+        send(3 * T, obs=np.r_[hand, [np.inf], np.zeros(35)])
+        send(4 * T, action=(float("nan"), 0, 0, 0))
+        send(5 * T)
+        send(6 * T, obs=good_obs[:20], obs_labels=rc.OBS_LABELS[:20])  # wrong length: no decision
+        assert all(p.get_subscription_count() for p in pubs.values())
+        deadline = time.time() + 10
+        while time.time() < deadline and len(got) < len(cases):
+            time.sleep(0.05)
+        for k, (what, hold) in cases.items():
+            assert k in got, what
+            assert bool(got[k][1][0]) == hold, what
+            assert targets[k] == pytest.approx(hand[0] + (0.0 if hold else 0.01)), what
+        # parameters: refused with the old value kept
+        for name, value in (("eps_safe", -1.0), ("eps_safe", "high"), ("watchdog_periods", 1e9),
+                            ("recovery_checkpoint", "/tmp/other.safetensors")):  # fmt: skip
+            (res,) = arbiter.set_parameters([Parameter(name, value=value)])
+            assert not res.successful and res.reason, (name, value)
+        assert arbiter.decider.eps_safe == 1e6
+        (res,) = arbiter.set_parameters([Parameter("eps_safe", value=0.25)])
+        assert res.successful and arbiter.decider.eps_safe == 0.25  # live
+        # a frame stamped far from the node's clock (here: system time) holds once checked
+        arbiter.set_parameters([Parameter("max_frame_age_s", value=1.0)])
+        send(7 * T)
+        now = time.time_ns()
+        send(now)
+        deadline = time.time() + 10
+        while time.time() < deadline and not (7 * T in got and now in got):
+            time.sleep(0.05)
+        assert bool(got[7 * T][1][0]) and not bool(got[now][1][0])
+    finally:
+        peer.destroy_node()
+        graph.close()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -54,7 +55,9 @@ RANGES = {
     "eps_safe": (0.0, 1e6),
     "command_rate_hz": (0.0, 1000.0),
     "watchdog_periods": (0.0, 1000.0),
+    "max_frame_age_s": (0.0, 3600.0),
 }
+LIVE = ("eps_safe", "watchdog_periods", "max_frame_age_s")  # settable at runtime
 INPUTS = ("ee", "obs", "proposed", "assessment")
 # MetaWorld's hand box: the shield used when no shield file is given (the twin's own limits)
 TWIN_HAND_BOX = ShieldLimits(low=(-0.5, 0.4, 0.05), high=(0.5, 1.0, 0.5))
@@ -67,6 +70,9 @@ class ArbiterNodeConfig:
     eps_safe_file: str = ""  # calibration/eps_safe.json of the task: overrides eps_safe
     command_rate_hz: float = 0.0  # republish the latest target (0: only on decisions)
     watchdog_periods: float = 5.0  # hold when an input is older (realtime; 0: off)
+    # hold on a frame stamped further than this from the node's clock, past or future (0: off;
+    # needs the stamps' clock: use_sim_time with the twin)
+    max_frame_age_s: float = 0.0
     shield_file: str = ""  # config/shield.yaml ("" = MetaWorld's hand box)
     robot: str = "twin"  # the shield file's robot entry
     task: str = "FailureBench/BoundedPush-v0"
@@ -79,7 +85,8 @@ class ArbiterNode(Node):
 
     def __init__(self, node_name: str = "arbiter_node", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        self.cfg = c = declare_from_dataclass(self, ArbiterNodeConfig(), RANGES)
+        fixed = [n for n in ArbiterNodeConfig.__dataclass_fields__ if n not in LIVE]
+        self.cfg = c = declare_from_dataclass(self, ArbiterNodeConfig(), RANGES, read_only=fixed)
         if c.eps_safe_file:
             c.eps_safe = read_eps_safe(c.eps_safe_file)
         recovery, _, _ = load_actor_value(c.recovery_checkpoint)
@@ -106,6 +113,17 @@ class ArbiterNode(Node):
         if c.command_rate_hz > 0:
             self.create_timer(1.0 / c.command_rate_hz, self._tick, clock=steady)
         self.create_timer(1.0, self._diagnose, clock=steady)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """Live eps_safe / watchdog / frame-age changes (rclpy has checked types and ranges)."""
+        for p in params:
+            if p.name == "eps_safe":
+                self.decider.eps_safe = float(p.value)
+            if p.name in LIVE:
+                setattr(self.cfg, p.name, float(p.value))
+                self.get_logger().info(f"{p.name} = {p.value}")
+        return SetParametersResult(successful=True)
 
     # -- inputs ---------------------------------------------------------------------------
     def _on(self, stream: str):
@@ -139,23 +157,25 @@ class ArbiterNode(Node):
         proposed, score, version = prop[:ACT], assess[0], prop[-1]
         d = self.decider.decide(obs[None], proposed[None], np.array([score]))
         executed = d.actions[0].astype(np.float64)
-        hand = obs[0:3]
-        hold = not (np.isfinite(obs).all() and np.isfinite(proposed).all())
-        try:
-            target, gripper = action_to_target(hand, executed)
-        except CommandError:  # no finite hand position in the observation: hold where it is
-            hold, target, gripper = True, None, math.nan
-            hand = self.hand
-        target, gripper, report = self.shield.apply(
-            np.full(3, np.nan) if target is None else target, gripper, hand, stamp_ns(stamp)
-        )
-        if report.clipped and target is not None and hand is not None and np.isfinite(hand).all():
-            executed = target_to_action(hand, target, gripper)
+        hand = obs[0:3] if np.isfinite(obs[0:3]).all() else self.hand
+        why = self._hold_reason(obs, proposed, score, stamp)
+        target, gripper = np.full(3, np.nan), math.nan  # the shield's hold: at the hand
+        if not why:
+            try:
+                target, gripper = action_to_target(obs[0:3], executed)
+            except CommandError as e:  # a non-finite recovery action
+                why = str(e)
+        if why:
+            self.get_logger().warning(f"holding: {why}", throttle_duration_sec=2)
+        hold = bool(why)
+        target, gripper, report = self.shield.apply(target, gripper, hand, stamp_ns(stamp))
+        if (hold or report.clipped) and target is not None and hand is not None:
+            executed = target_to_action(hand, target, gripper)  # what the robot is sent
         self.decisions += 1
         self.replaced += int(d.replaced[0])
         self.holds += int(hold)
         values = [*proposed, *executed, float(d.replaced[0]), d.score[0], self.decider.eps_safe,
-                  version, float(hold), float(report.clipped)]  # fmt: skip
+                  version, float(hold), float(report.clipped and not hold)]  # fmt: skip
         out = [(self.pub_decision, pack_vector(rc.DECISION_LABELS, values, stamp))]
         if target is not None:  # None: no position known to hold at (never a blind target)
             out += self._command(target, gripper, stamp)
@@ -163,6 +183,20 @@ class ArbiterNode(Node):
         if self.holding:
             self.get_logger().info(f"fresh inputs again ({', '.join(self.holding)}): resuming")
             self.holding = []
+
+    def _hold_reason(self, obs, proposed, score, stamp) -> str:
+        """Why this frame must not move the arm ("" = it may)."""
+        if not np.isfinite(obs).all():
+            return "non-finite observation"
+        if not np.isfinite(proposed).all():
+            return "non-finite proposed action"
+        if not np.isfinite(score):
+            return "non-finite safety score (the action is not vetted)"
+        if self.cfg.max_frame_age_s > 0:
+            skew = (self.get_clock().now().nanoseconds - stamp_ns(stamp)) * 1e-9
+            if abs(skew) > self.cfg.max_frame_age_s:
+                return f"frame stamped {skew:+.3f} s from now (limit {self.cfg.max_frame_age_s} s)"
+        return ""
 
     def _command(self, target: np.ndarray, gripper: float, stamp) -> list:
         msg = PoseStamped()
