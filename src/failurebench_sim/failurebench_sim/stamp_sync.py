@@ -19,19 +19,28 @@ class ExactPairer:
     """Collects values per stamp; ``add`` returns the complete set once every stream has one.
 
     Incomplete sets older than a completed one are dropped (their frame is gone) and counted in
-    ``dropped``; at most ``max_pending`` stamps are kept.
+    ``dropped``; at most ``max_pending`` stamps are kept. A stamp more than ``time_reset_ns``
+    before the last completed one means the source's clock restarted (a restarted twin's sim
+    time, a bag played again): the pairer starts over (counted in ``resets``) instead of
+    refusing every frame until the new clock catches up.
     """
 
-    def __init__(self, streams: Iterable[str], max_pending: int = 32) -> None:
+    def __init__(
+        self, streams: Iterable[str], max_pending: int = 32, time_reset_ns: int = 5_000_000_000
+    ) -> None:
         self.streams = tuple(streams)
         self.max_pending = int(max_pending)
+        self.time_reset_ns = int(time_reset_ns)
         self._pending: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self.last_completed = -1
-        self.dropped = 0
+        self.dropped = self.resets = 0
 
     def add(self, stream: str, stamp_ns: int, value: Any) -> dict[str, Any] | None:
         if stream not in self.streams:
             raise KeyError(f"unknown stream {stream!r}; expected one of {self.streams}")
+        if stamp_ns <= self.last_completed - self.time_reset_ns:
+            self.reset()
+            self.resets += 1
         if stamp_ns <= self.last_completed:
             return None  # a late duplicate of a frame already decided
         slot = self._pending.setdefault(stamp_ns, {})
@@ -56,11 +65,16 @@ class ExactPairer:
 class LatestBefore:
     """The newest value with stamp <= t from a bounded history (None if none or too old)."""
 
-    def __init__(self, max_age_ns: int, maxlen: int = 256) -> None:
+    def __init__(
+        self, max_age_ns: int, maxlen: int = 256, time_reset_ns: int = 5_000_000_000
+    ) -> None:
         self.max_age_ns = int(max_age_ns)
+        self.time_reset_ns = int(time_reset_ns)
         self._hist: deque[tuple[int, Any]] = deque(maxlen=maxlen)
 
     def add(self, stamp_ns: int, value: Any) -> None:
+        if self._hist and stamp_ns < self._hist[-1][0] - self.time_reset_ns:
+            self._hist.clear()  # the source's clock restarted (see ExactPairer)
         if self._hist and stamp_ns < self._hist[-1][0]:
             return  # out of order: keep the history sorted
         self._hist.append((stamp_ns, value))

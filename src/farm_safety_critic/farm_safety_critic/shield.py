@@ -28,6 +28,7 @@ import numpy.typing as npt
 import yaml
 
 LIMITS = ("nonfinite", "step", "speed", "box", "gripper")
+CLOCK_RESET_NS = 5_000_000_000  # a stamp this far back: the clock restarted (ExactPairer's rule)
 
 
 class ShieldConfigError(ValueError):
@@ -98,8 +99,15 @@ class Shield:
         self.commands = 0
 
     def apply(
-        self, target: npt.ArrayLike, gripper: float, hand: npt.ArrayLike | None, stamp_ns: int
+        self,
+        target: npt.ArrayLike,
+        gripper: float,
+        hand: npt.ArrayLike | None,
+        stamp_ns: int,
+        hold: bool = False,
     ) -> tuple[np.ndarray | None, float, ShieldReport]:
+        """The limited command. ``hold``: a hold at the measured pose (where the arm is), which
+        the speed limit never delays (box and gripper limits still apply)."""
         lim, acted = self.limits, []
         t = np.asarray(target, dtype=np.float64).reshape(-1)
         h = None if hand is None else np.asarray(hand, dtype=np.float64).reshape(-1)
@@ -116,8 +124,11 @@ class Shield:
             if n > lim.max_step_m:
                 t = h + d * (lim.max_step_m / n)
                 acted.append("step")
-        if self.last is not None and stamp_ns > self.last[0]:
-            dt = (stamp_ns - self.last[0]) * 1e-9
+        if self.last is not None and stamp_ns < self.last[0] - CLOCK_RESET_NS:
+            self.last = None  # the stamps' clock restarted (a restarted twin): no reference
+        if self.last is not None and not hold:
+            # a late or repeated stamp (dt 0) may not move the target at all
+            dt = max(0, stamp_ns - self.last[0]) * 1e-9
             d = t - self.last[1]
             n, cap = float(np.linalg.norm(d)), lim.max_speed_mps * dt
             if n > cap:

@@ -411,9 +411,20 @@ def recording(a: argparse.Namespace) -> dict:
     return out
 
 
+def faults(a: argparse.Namespace) -> dict:
+    """Kill each node of the realtime graph in turn: hold latency, outage, restart."""
+    from farm_bringup.nodes.fault_bench import run
+
+    return run(a.task, a.watchdog_periods, a.outage, a.warmup * 3, a.out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="farm-graph-bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=("lockstep", "latency", "weights", "finetune", "recording"))
+    ap.add_argument(
+        "what", choices=("lockstep", "latency", "weights", "finetune", "recording", "faults")
+    )
+    ap.add_argument("--watchdog-periods", type=float, default=5.0, help="faults: arbiter's")
+    ap.add_argument("--outage", type=float, default=3.0, help="faults: seconds a node is down")
     ap.add_argument("--steps", type=int, default=200_000, help="finetune/recording: steps")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="finetune: seeds")
     ap.add_argument("--batch-steps", type=int, default=2048, help="finetune: PPO batch")
@@ -442,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("results/graph_bench"))
     a = ap.parse_args(argv)
     res = {"lockstep": lockstep, "latency": latency, "weights": weights, "finetune": finetune,
-           "recording": recording}[a.what](a)  # fmt: skip
+           "recording": recording, "faults": faults}[a.what](a)  # fmt: skip
 
     print(json.dumps(res, indent=2))
     return 0

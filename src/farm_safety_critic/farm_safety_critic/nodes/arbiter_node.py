@@ -168,7 +168,7 @@ class ArbiterNode(Node):
         if why:
             self.get_logger().warning(f"holding: {why}", throttle_duration_sec=2)
         hold = bool(why)
-        target, gripper, report = self.shield.apply(target, gripper, hand, stamp_ns(stamp))
+        target, gripper, report = self.shield.apply(target, gripper, hand, stamp_ns(stamp), hold)
         if (hold or report.clipped) and target is not None and hand is not None:
             executed = target_to_action(hand, target, gripper)  # what the robot is sent
         self.decisions += 1
@@ -210,7 +210,9 @@ class ArbiterNode(Node):
         """Hold at the measured pose (shielded); nothing when no pose was ever measured."""
         if self.hand is None:
             return []
-        target, gripper, _ = self.shield.apply(self.hand, math.nan, self.hand, stamp_ns(stamp))
+        target, gripper, _ = self.shield.apply(
+            self.hand, math.nan, self.hand, stamp_ns(stamp), hold=True
+        )
         return [] if target is None else self._command(target, gripper, stamp)
 
     # -- realtime: republish + watchdog ---------------------------------------------------
