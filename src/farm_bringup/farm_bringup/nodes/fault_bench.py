@@ -74,10 +74,10 @@ def _held(node: Monitor, since: float) -> float | None:
 
 def _arm_stopped(node: Monitor, since: float) -> float | None:
     """No commands at all (the arbiter died): when the twin's own command timeout stopped the
-    arm (two consecutive poses 10 um apart)."""
+    arm (two consecutive poses 0.1 mm apart)."""
     recent = [(t, p) for t, p in node.poses if t > since + 0.05]
     for (t0, p0), (_, p1) in zip(recent, recent[1:], strict=False):
-        if np.linalg.norm(p1 - p0) < 1e-5:
+        if np.linalg.norm(p1 - p0) < 1e-4:
             return t0
     return None
 
@@ -98,18 +98,41 @@ def _spin(ex, node: Monitor, seconds: float, until=None) -> float | None:
     return None
 
 
-def run(task: str, watchdog_periods: float, outage_s: float, warmup_s: float, out: Path) -> dict:
+def graph_commands(
+    task: str, names=GRAPH, extra: list[Override] | tuple = ()
+) -> tuple[dict[str, list[str]], float]:
+    """The realtime, ground-truth graph's process command lines (as ``farm-graph run``) and
+    its control rate."""
     config = repo_config()
     sections = load_config(config)
-    overrides = [*mode_overrides(task, "realtime", "ground_truth"),
-                 Override("arbiter_node", "watchdog_periods", watchdog_periods)]  # fmt: skip
+    overrides = [*mode_overrides(task, "realtime", "ground_truth"), *extra]
     commands = {
         n: process_command(NODES[n], config, changed_params(sections, n, overrides, config.parent))
-        for n in GRAPH
+        for n in names
     }
-    rate = float(sections["arbiter_node"].get("command_rate_hz", 30.0))
-    procs = {n: subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for n, c in commands.items()}  # fmt: skip
+    return commands, float(sections["arbiter_node"].get("command_rate_hz", 30.0))
+
+
+def start(commands: dict[str, list[str]]) -> dict[str, subprocess.Popen]:
+    return {n: subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for n, c in commands.items()}  # fmt: skip
+
+
+def stop(procs: dict[str, subprocess.Popen]) -> None:
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(2)
+    for p in procs.values():
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def run(task: str, watchdog_periods: float, outage_s: float, warmup_s: float, out: Path) -> dict:
+    extra = [Override("arbiter_node", "watchdog_periods", watchdog_periods)]
+    commands, rate = graph_commands(task, extra=extra)
+    procs = start(commands)
     rclpy.init()
     node = Monitor()
     ex = rclpy.executors.SingleThreadedExecutor()
@@ -157,14 +180,7 @@ def run(task: str, watchdog_periods: float, outage_s: float, warmup_s: float, ou
             print(row, flush=True)
             rows.append(row)
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(2)
-        for p in procs.values():
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
         ex.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()

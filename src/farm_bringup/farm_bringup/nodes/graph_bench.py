@@ -418,11 +418,20 @@ def faults(a: argparse.Namespace) -> dict:
     return run(a.task, a.watchdog_periods, a.outage, a.warmup * 3, a.out)
 
 
+def soak(a: argparse.Namespace) -> dict:
+    """The realtime graph with recording for ``--minutes``: missed ticks, memory, files."""
+    from farm_bringup.nodes.soak_bench import run
+
+    return run(a.task, a.minutes, a.warmup * 4, a.out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="farm-graph-bench", description=__doc__.split("\n\n")[0])
     ap.add_argument(
-        "what", choices=("lockstep", "latency", "weights", "finetune", "recording", "faults")
+        "what",
+        choices=("lockstep", "latency", "weights", "finetune", "recording", "faults", "soak"),
     )
+    ap.add_argument("--minutes", type=float, default=30.0, help="soak: measured minutes")
     ap.add_argument("--watchdog-periods", type=float, default=5.0, help="faults: arbiter's")
     ap.add_argument("--outage", type=float, default=3.0, help="faults: seconds a node is down")
     ap.add_argument("--steps", type=int, default=200_000, help="finetune/recording: steps")
@@ -453,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("results/graph_bench"))
     a = ap.parse_args(argv)
     res = {"lockstep": lockstep, "latency": latency, "weights": weights, "finetune": finetune,
-           "recording": recording, "faults": faults}[a.what](a)  # fmt: skip
+           "recording": recording, "faults": faults, "soak": soak}[a.what](a)  # fmt: skip
 
     print(json.dumps(res, indent=2))
     return 0
