@@ -245,3 +245,35 @@ def test_operator_marks_override_the_next_transitions_label(tmp_path):
         0,
         1,
     ]
+
+
+def test_a_restarted_recorder_keeps_every_completed_episode(tmp_path):
+    """Offline (no ROS graph): write two episodes, kill mid-third, restart, write one more."""
+    import subprocess as sp
+
+    from mcap.reader import make_reader
+
+    from farm_bringup.recording import read_index
+
+    script = f"""
+import os
+from farm_bringup.recording import EpisodeRecorder
+from rclpy.serialization import serialize_message
+from std_msgs.msg import Float32
+r = EpisodeRecorder({str(tmp_path)!r})
+for ep in range({{n}}):
+    for i in range(50):
+        r.write("/x", "std_msgs/msg/Float32", i, serialize_message(Float32(data=float(i))))
+    if ep < {{n}} - 1 or {{close}}:
+        r.end_episode("timeout", 1.0, 50)
+os._exit(0)  # killed: no clean-up
+"""
+    sp.run([sys.executable, "-c", script.format(n=3, close=False)], check=True)
+    assert [r.episode for r in read_index(tmp_path / "index.csv")] == [0, 1]
+    sp.run([sys.executable, "-c", script.format(n=1, close=True)], check=True)
+    index = read_index(tmp_path / "index.csv")
+    assert [r.episode for r in index] == [0, 1, 2]
+    for row in index:
+        (bag,) = (tmp_path / row.file).glob("*.mcap")
+        with open(bag, "rb") as f:
+            assert sum(1 for _ in make_reader(f).iter_messages()) == row.messages == 50

@@ -7,8 +7,10 @@ subscribes raw) and are written without being decoded.
 
 Crash safety: an episode is written under ``.partial/`` and renamed into place when it is
 complete, and only then added to ``index.csv`` (rewritten atomically). A killed recorder
-leaves every completed episode readable and indexed; the episode in progress stays in
-``.partial/`` (readable by an MCAP reader up to its last chunk, but not indexed).
+leaves every completed episode readable and indexed. The episode in progress is lost from the
+bags (rosbags buffers the MCAP chunk in memory: measured, a killed writer leaves 0 bytes); its
+executed transitions are in the trainer's journal, which loses nothing. A restarted recorder
+clears ``.partial/`` and continues the episode numbering after the index.
 """
 
 from __future__ import annotations
@@ -45,7 +47,10 @@ class EpisodeRecorder:
 
         self.out = Path(out_dir)
         self.prefix = prefix
-        (self.out / PARTIAL).mkdir(parents=True, exist_ok=True)
+        partial = self.out / PARTIAL
+        if partial.exists():
+            shutil.rmtree(partial)  # a killed recorder's unfinished (empty) bag
+        partial.mkdir(parents=True)
         self.typestore = get_typestore(Stores.ROS2_KILTED)
         self.rows: list[IndexRow] = read_index(self.out / INDEX)
         self.episode = max((r.episode for r in self.rows), default=-1) + 1
