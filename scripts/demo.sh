@@ -6,6 +6,9 @@
 # Prints every episode and the comparison; writes results/twin_demo/{summary.json,c_h.png}.
 #   scripts/demo.sh                                        10 episodes of Bounded Push
 #   scripts/demo.sh --task FailureBench/ObstructedPush-v0 --episodes 20
+#   scripts/demo.sh --finetune-steps 4096   fine-tuning mode: online FARM through the graph
+#                                           (trainer + recorder nodes) first, then the comparison
+#                                           with the fine-tuned policy and the recording index
 # The in-process pipeline (offline stage -> world model -> online Uni-O4 vs FARM) is
 # scripts/pipeline_demo.sh.
 set -euo pipefail
