@@ -23,9 +23,12 @@ RUNS, OUT = Path("runs"), Path("results/graph_finetune")
 SOURCES = {"graph": "graph_finetune/seed{s}/trainer", "in_process": "inprocess_finetune/seed{s}"}
 
 
-def summary(progress: Path) -> dict:
+def summary(progress: Path, max_steps: int | None = None) -> dict:
+    """Totals at the last update (or the last one within ``max_steps``)."""
     with open(progress) as f:
         rows = list(csv.DictReader(f))
+    if max_steps is not None:
+        rows = [r for r in rows if float(r["env_steps"]) <= max_steps] or rows[:1]
     last = rows[-1]
     tail = [float(r["ep_return"]) for r in rows[-10:] if r["ep_return"] not in ("", "nan")]
     return {"updates": len(rows), "steps": int(float(last["env_steps"])),
@@ -55,6 +58,19 @@ def main() -> None:
     write_csv(OUT / "comparison.csv", [{k: r.get(k, "") for k in keys} for r in rows])
     for r in rows:
         print(r)
+    # both paths at the same number of steps (a run stopped early is compared where it stopped)
+    paired = []
+    for s in (0, 1, 2):
+        src = {k: RUNS / p.format(s=s) / "progress.csv" for k, p in SOURCES.items()}
+        if not all(v.exists() for v in src.values()):
+            continue
+        common = min(summary(v)["steps"] for v in src.values())
+        for kind, v in src.items():
+            paired.append({"seed": s, "at_steps": common, "path": kind, **summary(v, common)})
+    if paired:
+        write_csv(OUT / "paired.csv", paired)
+        for r in paired:
+            print("paired", r)
 
 
 if __name__ == "__main__":

@@ -249,3 +249,16 @@ def test_a_killed_trainer_resumes_with_every_journaled_transition(tmp_path):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-8)
     resumed.close()
     straight.close()
+
+
+def test_a_trainer_killed_before_its_first_update_keeps_its_transitions(tmp_path):
+    rng = np.random.default_rng(6)
+    items = _stream(rng, 40, episode_len=10)
+    lrn = StreamLearner(_cfg(tmp_path), *_nets(), log=lambda *_: None)
+    for tr, ep, st in items:
+        lrn.add(tr, ep, st)
+    del lrn  # no checkpoint was ever written
+    again = StreamLearner(_cfg(tmp_path), *_nets(), log=lambda *_: None)
+    assert not again.resumed and again.pending() == 40
+    assert again.counters["transitions"] == 40 and again.counters["episodes"] == 4
+    again.close()

@@ -95,6 +95,7 @@ class StreamLearner:
         self.resumed = self._resume()
         if not self.resumed:
             self._keep_behaviour()
+            self._retally(self.journal.read())  # killed before its first checkpoint
         self.logger = RunLogger(self.out, cfg.tensorboard, ("update", self.counters["update"]))
 
     # -- weights ---------------------------------------------------------------------------
@@ -266,18 +267,21 @@ class StreamLearner:
         self.tally = EpisodeTally(**header["tally"])
         self.last_key = tuple(header["last_key"]) if header["last_key"] else None
         self.finished = list(header["finished"])
-        after = self.journal.read(self.counters["trained_rows"])
-        n_ckpt = self.counters["transitions"]
-        for r in after[n_ckpt - self.counters["trained_rows"] :]:
-            tr = _record_transition(r)
-            self.counters["transitions"] += 1
-            self.counters["replaced"] += int(tr.replaced)
-            self._tally(tr, int(r["episode"]), int(r["step"]), bool(r["success"]))
+        self._retally(self.journal.read(self.counters["transitions"]))
         self.log(
             f"resumed {path}: policy v{self.version}, {self.counters['transitions']} "
             f"transitions journaled, {self.pending()} pending"
         )
         return True
+
+    def _retally(self, records: np.ndarray) -> None:
+        """Count journaled transitions the counters do not hold yet (written after the last
+        checkpoint, or before the first one)."""
+        for r in records:
+            tr = _record_transition(r)
+            self.counters["transitions"] += 1
+            self.counters["replaced"] += int(tr.replaced)
+            self._tally(tr, int(r["episode"]), int(r["step"]), bool(r["success"]))
 
     def close(self) -> None:
         self.journal.close()
