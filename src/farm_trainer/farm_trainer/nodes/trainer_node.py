@@ -7,7 +7,8 @@ estimated state with FailureBench's predicates). ``TransitionAssembler`` pairs t
 transitions; ``StreamLearner`` journals each one, runs the benchmark's ``PPOLearner`` every
 ``batch_steps``, checkpoints, then the weights go out on ``/farm/policy_weights`` (reliable +
 transient local: a node that starts or restarts later gets the latest). It may run on another
-machine: everything it needs and sends travels over ROS.
+machine: everything it needs and sends travels over ROS. In realtime give it its own process:
+an update takes seconds and would stall a composed graph's single executor thread.
 
 Operator marks (``/farm/operator/mark`` std_msgs/String ``ir_failure`` | ``success``, or the
 ``/farm/operator/mark_ir_failure`` and ``/farm/operator/mark_success`` std_srvs/Trigger
