@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,6 +15,16 @@ from rclpy.parameter import Parameter
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "config" / "checkpoints"
+
+
+def wait_for(cond, timeout: float = 60.0) -> bool:
+    """Poll ``cond()`` every 50 ms until it is true or ``timeout`` seconds passed."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return bool(cond())
 
 
 def checkpoint_params(task: str = "BoundedPush-v0") -> dict[str, dict]:
@@ -25,14 +38,25 @@ def checkpoint_params(task: str = "BoundedPush-v0") -> dict[str, dict]:
     }
 
 
+_graphs = itertools.count(1)
+
+
+def fresh_domain() -> int:
+    """A ROS domain of its own for each graph of a test run: a graph that outlives its test on
+    a loaded machine (an executor still finishing a callback) cannot talk to the next one."""
+    base = int(os.environ.get("ROS_DOMAIN_ID", "0"))
+    return (base + 3 * next(_graphs)) % 101 or 1
+
+
 class Graph:
     """Start node classes with parameter overrides; ``close()`` stops and destroys them."""
 
     def __init__(self, nodes: Iterable[tuple[type, dict]], first=None) -> None:
         """``first(context) -> Node``: a probe created before the graph's nodes (it sees their
-        first messages)."""
+        first messages). The graph runs on ``self.domain_id`` (``fresh_domain``)."""
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        self.domain_id = fresh_domain()
+        rclpy.init(context=self.context, domain_id=self.domain_id)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.nodes = []
         self.error: Exception | None = None

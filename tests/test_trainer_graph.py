@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from graph_harness import CHECKPOINTS, Graph, checkpoint_params
+from graph_harness import CHECKPOINTS, Graph, checkpoint_params, wait_for
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 TASK = "BoundedPush-v0"
@@ -26,12 +26,7 @@ if not (CHECKPOINTS / TASK / "actor.safetensors").exists():
 
 
 def _wait(cond, timeout: float = 120.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return bool(cond())
+    return wait_for(cond, timeout)
 
 
 def _graph_nodes(episodes: int, seed: int = 0):
@@ -124,7 +119,7 @@ def test_trainer_learns_through_the_graph_and_the_recording_reads_back(tmp_path)
         for o3 in ("ir_failure", "timeout")
     )  # fmt: skip
     counts: dict[str, int] = {}
-    decisions = 0
+    decisions, stamps = 0, []
     for row in index:
         (bag,) = (tmp_path / "rec" / row.file).glob("*.mcap")
         with open(bag, "rb") as f:
@@ -134,20 +129,22 @@ def test_trainer_learns_through_the_graph_and_the_recording_reads_back(tmp_path)
                 if channel.topic == rc.DECISION:
                     assert list(msg.name) == list(rc.DECISION_LABELS)
                     decisions += 1
+                    stamps.append(msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)
         assert (tmp_path / "rec" / row.file / "metadata.yaml").exists()  # ros2 bag's layout
     assert n_steps <= decisions <= n_steps + 1  # every step, and the last frame (not stepped)
+    assert len(set(stamps)) == decisions  # one decision per frame
     for topic in (rc.OBSERVATION, rc.PROPOSED_ACTION, rc.SAFETY_ASSESSMENT, rc.TARGET_POSE,
                   rc.TWIN_STEP, rc.EPISODE_EVENTS, rc.EE_POSE):  # fmt: skip
         assert counts.get(topic, 0) > 0, topic
     assert counts[rc.TWIN_STEP] == n_steps and counts[rc.EPISODE_EVENTS] >= 3
 
 
-def _start_trainer(out: Path) -> subprocess.Popen:
+def _start_trainer(out: Path, domain_id: int) -> subprocess.Popen:
     args = [f"{k}:={v}" for k, v in _trainer_params(out).items()]
     cmd = [sys.executable, "-m", "farm_trainer.nodes.trainer_node", "--ros-args",
            *[x for a in args for x in ("-p", a)]]  # fmt: skip
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=dict(os.environ))  # fmt: skip
+                            env={**os.environ, "ROS_DOMAIN_ID": str(domain_id)})  # fmt: skip
 
 
 def test_killed_trainer_resumes_the_run_and_keeps_every_transition(tmp_path):
@@ -158,7 +155,7 @@ def test_killed_trainer_resumes_the_run_and_keeps_every_transition(tmp_path):
     rows = lambda: len(open_journal(journal)[0]) if journal.exists() else 0  # noqa: E731
     graph = Graph(_graph_nodes(episodes=0, seed=3), first=_step_counter)  # until stopped
     sim, policy = graph.nodes[0], graph.nodes[1]
-    proc = _start_trainer(out)
+    proc = _start_trainer(out, graph.domain_id)
     try:
         assert _wait(lambda: rows() >= 2 * BATCH + 40, 240), proc.stderr.read1().decode()[-2000:]
         proc.send_signal(signal.SIGKILL)  # a crash: no clean-up, no last checkpoint
@@ -167,7 +164,7 @@ def test_killed_trainer_resumes_the_run_and_keeps_every_transition(tmp_path):
         killed_at = policy.policy.version
         assert killed_at >= 2
         time.sleep(1.0)  # the graph acts on without the trainer (old weights)
-        proc = _start_trainer(out)
+        proc = _start_trainer(out, graph.domain_id)
         assert _wait(lambda: policy.policy.version > killed_at, 240), "no update after restart"
         final = policy.policy.version
         assert not sim.finished.done()

@@ -4,12 +4,10 @@ wrong-shape pushes are rejected and the old weights keep running."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
-from graph_harness import CHECKPOINTS, Graph, checkpoint_params
+from graph_harness import CHECKPOINTS, Graph, checkpoint_params, wait_for
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 TASK = "BoundedPush-v0"
@@ -19,12 +17,7 @@ if not (CHECKPOINTS / TASK / "actor.safetensors").exists():
 
 
 def _wait(cond, timeout: float = 60.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_for(cond, timeout)
 
 
 def test_weight_push_is_validated_and_changes_actions_and_scores():

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Pose
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -246,3 +247,21 @@ def run_node(make_node, args: list[str] | None = None, until: str | None = None)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def diagnostics_message(
+    name: str,
+    hardware_id: str,
+    message: str,
+    values: dict[str, Any],
+    stamp: Time,
+    level: int = DiagnosticStatus.OK,
+) -> DiagnosticArray:
+    """A ``/diagnostics`` message with one status; floats as 4 significant digits."""
+    kv = [KeyValue(key=k, value=f"{v:.4g}" if isinstance(v, float) else str(v))
+          for k, v in values.items()]  # fmt: skip
+    status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
+                              values=kv)  # fmt: skip
+    msg = DiagnosticArray(status=[status])
+    msg.header.stamp = stamp
+    return msg

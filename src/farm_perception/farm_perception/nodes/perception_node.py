@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -21,6 +21,7 @@ from failurebench_sim import ros_contract as rc
 from failurebench_sim.nodes.ros_io import (
     QOS,
     declare_from_dataclass,
+    diagnostics_message,
     image_msg,
     pose_msg,
     run_node,
@@ -178,20 +179,13 @@ class PerceptionNode(Node):
     def _publish_diagnostics(self) -> None:
         s = self.stats
         rate = s["published"] / max(s["frames"], 1)
-        status = DiagnosticStatus(
-            name="farm_perception: perception_node",
-            hardware_id=self.cfg.task,
-            level=DiagnosticStatus.OK if rate > 0.5 or not s["frames"] else DiagnosticStatus.WARN,
-            message=f"published {s['published']}/{s['frames']} frames",
-        )
-        values = {**{k: v for k, v in s.items()}, "detection_rate": rate}
-        values.update({f"misses/{k}": v for k, v in self.misses.items()})
-        status.values = [
-            KeyValue(key=k, value=f"{v:.3g}" if isinstance(v, float) else str(v))
-            for k, v in values.items()
-        ]
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
+        level = DiagnosticStatus.OK if rate > 0.5 or not s["frames"] else DiagnosticStatus.WARN
+        values = {**s, "detection_rate": rate, **{f"misses/{k}": v for k, v in self.misses.items()}}
+        msg = diagnostics_message(
+            "farm_perception: perception_node", self.cfg.task,
+            f"published {s['published']}/{s['frames']} frames", values,
+            self.get_clock().now().to_msg(), level,
+        )  # fmt: skip
         self.pub_diag.publish(msg)
 
 

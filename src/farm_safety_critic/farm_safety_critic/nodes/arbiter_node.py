@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
@@ -36,6 +36,7 @@ from failurebench_sim.nodes.ros_io import (
     FrameOutputs,
     VectorError,
     declare_from_dataclass,
+    diagnostics_message,
     pack_vector,
     paired_callback,
     pose_msg,
@@ -245,12 +246,8 @@ class ArbiterNode(Node):
         values = {"decisions": self.decisions, "replaced": self.replaced, "holds": self.holds,
                   "watchdog_holds": self.watchdog_holds, "shield_commands": self.shield.commands,
                   **{f"shield_{k}": v for k, v in self.shield.counts.items()}}  # fmt: skip
-        status = DiagnosticStatus(
-            level=level, name="farm/arbiter", message=message, hardware_id="arbiter_node",
-            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
-        )  # fmt: skip
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
+        stamp = self.get_clock().now().to_msg()
+        msg = diagnostics_message("farm/arbiter", "arbiter_node", message, values, stamp, level)
         self.pub_diag.publish(msg)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -28,6 +28,7 @@ from failurebench_sim.nodes.ros_io import (
     FrameOutputs,
     VectorError,
     declare_from_dataclass,
+    diagnostics_message,
     pack_vector,
     paired_callback,
     run_node,
@@ -145,18 +146,14 @@ class SafetyNode(Node):
 
     def _diagnostics(self) -> None:
         lat = np.asarray(self.latency_ms) if self.latency_ms else np.zeros(1)
-        st = DiagnosticStatus(name="farm/safety_node", hardware_id="farm")
-        st.level, st.message = DiagnosticStatus.OK, "scoring"
         rate, self._frames_at_diag = self.frames - self._frames_at_diag, self.frames
-        st.values = [
-            KeyValue(key=k, value=f"{v:.4g}")
-            for k, v in (("frames", self.frames), ("rate_hz", rate), ("fired", self.fired),
-                         ("eps_safe", self.cfg.eps_safe), ("latency_p50_ms", np.percentile(lat, 50)),
-                         ("latency_p99_ms", np.percentile(lat, 99)))
-        ]  # fmt: skip
-        msg = DiagnosticArray(status=[st])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self.pub_diag.publish(msg)
+        values = {"frames": self.frames, "rate_hz": float(rate), "fired": self.fired,
+                  "eps_safe": float(self.cfg.eps_safe),
+                  "latency_p50_ms": float(np.percentile(lat, 50)),
+                  "latency_p99_ms": float(np.percentile(lat, 99))}  # fmt: skip
+        stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(diagnostics_message("farm/safety_node", "farm", "scoring", values,
+                                                  stamp))  # fmt: skip
 
 
 def main(args: list[str] | None = None) -> None:

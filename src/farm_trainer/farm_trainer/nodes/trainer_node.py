@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String, UInt8MultiArray
@@ -32,6 +32,7 @@ from failurebench_sim.nodes.ros_io import (
     QOS,
     VectorError,
     declare_from_dataclass,
+    diagnostics_message,
     run_node,
     stamp_ns,
     unpack_vector,
@@ -182,13 +183,9 @@ class TrainerNode(Node):
     def _diagnose(self, row: dict) -> None:
         keys = ("update", "policy_version", "env_steps", "episodes", "ir_failure_episodes",
                 "ep_return", "stale_recomputed", "stale_dropped", "kl")  # fmt: skip
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.OK, name="farm/trainer", hardware_id="trainer_node",
-            message=f"policy v{row['policy_version']}",
-            values=[KeyValue(key=k, value=repr(row.get(k))) for k in keys],
-        )  # fmt: skip
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
+        values = {k: row.get(k) for k in keys}
+        msg = diagnostics_message("farm/trainer", "trainer_node", f"policy v{row['policy_version']}",
+                                  values, self.get_clock().now().to_msg())  # fmt: skip
         self.pub_diag.publish(msg)
 
 

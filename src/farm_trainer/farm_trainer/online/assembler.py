@@ -62,7 +62,7 @@ class TransitionAssembler:
         self.finals: OrderedDict[int, np.ndarray] = OrderedDict()
         self.decisions: OrderedDict[int, dict[str, float]] = OrderedDict()
         self.steps: OrderedDict[int, dict[str, float]] = OrderedDict()  # by from-stamp
-        self.invalid = self.dropped = self.late = 0
+        self.invalid = self.dropped = self.late = self.duplicates = 0
 
     # -- inputs -----------------------------------------------------------------------------
     def add_observation(self, stamp_ns: int, obs: np.ndarray) -> list[Completed]:
@@ -72,6 +72,10 @@ class TransitionAssembler:
         return self._put(self.finals, stamp_ns, np.asarray(obs, dtype=np.float32))
 
     def add_decision(self, stamp_ns: int, values: dict[str, float]) -> list[Completed]:
+        """The first decision for a frame wins, as in the twin's command latch (what ran)."""
+        if stamp_ns in self.decisions:
+            self.duplicates += 1
+            return []
         return self._put(self.decisions, stamp_ns, dict(values))
 
     def add_step(self, stamp_ns: int, values: dict[str, float]) -> list[Completed]:
