@@ -323,6 +323,9 @@ class Twin:
         self.env.close()
 
 
+FUTURE_NS = 5_000_000_000  # a command stamped this far after the frame is another clock's
+
+
 @dataclass
 class CommandLatch:
     """The end-effector target and gripper command the next step uses, keyed by stamp (ns).
@@ -330,7 +333,9 @@ class CommandLatch:
     lockstep: after ``expect(t)`` (frame ``t`` published), ``for_stamp(t)`` gives the pair once
     both commands stamped ``t`` have arrived (the first of each wins; other stamps are ignored).
     realtime: ``latest(t, hand)`` gives the newest target unless it is older than
-    ``timeout_ns`` (then hold: target = hand) and the newest gripper command (0 before any).
+    ``timeout_ns`` or stamped after ``t`` (then hold: target = hand) and the newest gripper
+    command (0 before any). Commands stamped more than ``FUTURE_NS`` after the current frame
+    are ignored: a sender still on a restarted twin's old clock would otherwise pin the latch.
     """
 
     timeout_ns: int = 500_000_000
@@ -361,6 +366,8 @@ class CommandLatch:
         return self._offer("gripper", int(stamp_ns), float(value))
 
     def _offer(self, kind: str, stamp_ns: int, value: object) -> bool:
+        if self.expected_ns is not None and stamp_ns > self.expected_ns + FUTURE_NS:
+            return False  # stamped by another clock (a sender that has not seen a restart)
         newest = getattr(self, kind)
         if newest is None or stamp_ns >= newest[0]:
             setattr(self, kind, (stamp_ns, value))
@@ -383,6 +390,6 @@ class CommandLatch:
     ) -> tuple[npt.NDArray[np.float64], float]:
         """The realtime command for the frame stamped ``stamp_ns`` (see the class docstring)."""
         target, self.used_ns = np.asarray(hand_pos, dtype=np.float64), -1
-        if self.target is not None and stamp_ns - self.target[0] <= self.timeout_ns:
+        if self.target is not None and 0 <= stamp_ns - self.target[0] <= self.timeout_ns:
             target, self.used_ns = self.target[1], self.target[0]
         return target, (0.0 if self.gripper is None else self.gripper[1])

@@ -156,3 +156,14 @@ def test_config_is_validated():
     ):
         with pytest.raises(TwinError):
             SimConfig(**bad).validate()
+
+
+def test_latch_ignores_commands_of_another_clock():
+    """A twin restarted at sim time 0 must not keep a target stamped by the old clock."""
+    latch = CommandLatch(timeout_ns=100)
+    hand = np.zeros(3)
+    latch.expect(1_000)
+    assert not latch.offer_target(80_000_000_000, [5, 5, 5])  # 80 s ahead: another clock
+    assert latch.offer_target(1_000, [1, 1, 1])
+    np.testing.assert_array_equal(latch.latest(1_050, hand)[0], [1, 1, 1])
+    np.testing.assert_array_equal(latch.latest(900, hand)[0], hand)  # stamped after the frame
