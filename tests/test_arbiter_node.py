@@ -155,13 +155,12 @@ def test_watchdog_holds_at_the_measured_pose_and_resumes_and_the_shield_clips():
             frame(k, action=(1.0, 0.0, 0.0, 0.0))  # fresh inputs: resumes by itself
         np.testing.assert_allclose(targets[-1][1], hand + [0.01, 0, 0], atol=1e-9)
         assert len(targets) > n_before and arbiter.holding == []
-        # the shield: a hand (jumping) outside the workspace box: the target ramps at the
-        # speed limit and stops at the box edge
+        # the shield: a hand (jumping) outside the workspace box gets its target at the box edge
         hand = np.array([0.6, 0.6, 0.15])
-        for k in range(76, 96):
+        for k in range(76, 80):
             frame(k)
         assert targets[-1][1][0] == pytest.approx(0.5)  # MetaWorld's hand box edge
-        assert arbiter.shield.counts["box"] >= 1 and arbiter.shield.counts["speed"] >= 1
+        assert arbiter.shield.counts["box"] >= 1
     finally:
         peer.destroy_node()
         graph.close()

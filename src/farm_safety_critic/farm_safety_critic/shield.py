@@ -8,7 +8,8 @@ before it reaches the controller, for the task action and the recovery action al
    neither, ``apply`` returns no target: nothing is sent blindly);
 2. the step from the current hand position is at most ``max_step_m``;
 3. the speed from the previous target (over the stamps' difference) is at most
-   ``max_speed_mps``;
+   ``max_speed_mps`` — while the arm tracks that target (within ``max_step_m`` of it); after a
+   jump of the arm (the twin's episode reset) the step limit alone bounds the target;
 4. the target is clipped into the workspace box ``[low, high]`` (per robot and task, YAML);
 5. the gripper command is clipped into ``gripper_range`` (non-finite: the last one sent).
 
@@ -126,6 +127,9 @@ class Shield:
                 acted.append("step")
         if self.last is not None and stamp_ns < self.last[0] - CLOCK_RESET_NS:
             self.last = None  # the stamps' clock restarted (a restarted twin): no reference
+        if self.last is not None and hand_ok and np.linalg.norm(self.last[1] - h) > lim.max_step_m:
+            self.last = None  # the arm is not where the last target was (a reset, a hold): the
+            # speed limit's reference is gone, the step limit from the hand still applies
         if self.last is not None and not hold:
             # a late or repeated stamp (dt 0) may not move the target at all
             dt = max(0, stamp_ns - self.last[0]) * 1e-9
