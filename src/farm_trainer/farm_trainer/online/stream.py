@@ -277,8 +277,7 @@ class StreamLearner:
     def _retally(self, records: np.ndarray) -> None:
         """Count journaled transitions the counters do not hold yet (written after the last
         checkpoint, or before the first one)."""
-        for r in records:
-            tr = _record_transition(r)
+        for r, tr in zip(records, transitions(records), strict=True):
             self.counters["transitions"] += 1
             self.counters["replaced"] += int(tr.replaced)
             self._tally(tr, int(r["episode"]), int(r["step"]), bool(r["success"]))
@@ -286,10 +285,6 @@ class StreamLearner:
     def close(self) -> None:
         self.journal.close()
         self.logger.close()
-
-
-def _record_transition(r: np.void) -> Transition:
-    return transitions(np.asarray([r]))[0]
 
 
 def _clone_actor(actor: TanhGaussianActor, state: dict[str, torch.Tensor]) -> TanhGaussianActor:
