@@ -62,6 +62,9 @@ class SimConfig:
     camera_frame: str = rc.CAMERA_OPTICAL_FRAME
     lockstep_resend_s: float = 1.0
     command_timeout_s: float = 0.5
+    # fault injection (tests, benchmarks): drop / delay the observation source's messages
+    observation_drop: float = 0.0
+    observation_delay_s: float = 0.0
 
     def validate(self) -> SimConfig:
         """``self`` if every choice and number is valid, else ``TwinError``."""
@@ -78,6 +81,8 @@ class SimConfig:
             raise TwinError("camera_width, camera_height and time_limit must be >= 1")
         if self.max_episodes < 0 or self.seed < 0:
             raise TwinError("seed and max_episodes must be >= 0")
+        if not 0.0 <= self.observation_drop <= 1.0 or not self.observation_delay_s >= 0.0:
+            raise TwinError("observation_drop must be in [0, 1] and observation_delay_s >= 0")
         return self
 
     @property

@@ -37,6 +37,7 @@ from failurebench_sim.nodes.ros_io import (
     stamp_ns,
     unpack_vector,
 )
+from failurebench_sim.sensor_faults import SensorFaults
 from failurebench_sim.twin import (
     GRIPPER_DOWN_XYZW,
     CommandLatch,
@@ -55,6 +56,8 @@ RANGES = {
     "max_episodes": (0, 10_000_000),
     "lockstep_resend_s": (0.01, 60.0),
     "command_timeout_s": (0.001, 60.0),
+    "observation_drop": (0.0, 1.0),
+    "observation_delay_s": (0.0, 60.0),
 }
 DOCS = {
     "task": "FailureBench env id (or short name, e.g. BoundedPush-v0)",
@@ -69,6 +72,9 @@ DOCS = {
     "target_topic": "end-effector target (geometry_msgs/PoseStamped, base frame)",
     "lockstep_resend_s": "lockstep: re-publish the frame after this much wall time w/o command",
     "command_timeout_s": "realtime: hold still when the latest target is older (sim time)",
+    "observation_drop": "fault injection: drop this fraction of the observation source's "
+    "frames (camera images, or object poses in ground_truth)",
+    "observation_delay_s": "fault injection: publish those frames this late (sim time)",
 }
 LEVELS = {"ir_failure": DiagnosticStatus.WARN}
 
@@ -86,6 +92,14 @@ class SimNode(Node):
         self.latch = CommandLatch(timeout_ns=int(self.cfg.command_timeout_s * 1e9))
         self.finished = Future()
         self.steps = 0
+        self.faults = SensorFaults(
+            self.cfg.observation_drop, int(self.cfg.observation_delay_s * 1e9), self.cfg.seed
+        )
+        if self.faults.active:
+            self.get_logger().warning(
+                f"fault injection: dropping {self.cfg.observation_drop:.0%} of the observation "
+                f"frames, delaying the rest {self.cfg.observation_delay_s:g} s"
+            )
 
         sensor, reliable, latched = QOS[rc.SENSOR], QOS[rc.RELIABLE], QOS[rc.LATCHED]
         pub = self.create_publisher
@@ -96,9 +110,9 @@ class SimNode(Node):
         self.pub_pose = pub(PoseStamped, rc.EE_POSE, sensor)
         self.pub_gripper = pub(JointState, rc.GRIPPER_STATE, sensor)
         self.pub_episode = pub(JointState, rc.EPISODE_STATE, reliable)
-        self.pub_objects = [pub(PoseArray, rc.TWIN_OBJECT_POSES, reliable)]
+        self.pub_truth = pub(PoseArray, rc.TWIN_OBJECT_POSES, reliable)
         if self.cfg.observation_source == "ground_truth":
-            self.pub_objects.append(pub(PoseArray, rc.OBJECT_POSES, reliable))
+            self.pub_objects = pub(PoseArray, rc.OBJECT_POSES, reliable)
         else:
             self.pub_infos = [pub(CameraInfo, t, latched) for t in (rc.COLOR_INFO, rc.DEPTH_INFO)]
             self.pub_color = pub(Image, rc.COLOR_IMAGE, sensor)
@@ -200,18 +214,29 @@ class SimNode(Node):
         self.pub_episode.publish(pack_vector(rc.EPISODE_LABELS, episode, stamp, base))
         objects = PoseArray(poses=[pose_msg(o.position, o.quaternion_xyzw) for o in f.objects])
         objects.header.stamp, objects.header.frame_id = stamp, base
-        for p in self.pub_objects:
-            p.publish(objects)
-        if f.camera is not None:
-            cam, frame_id = f.camera, self.cfg.camera_frame
-            h, w = cam.depth_mm.shape
-            info = camera_info_msg(cam.k, w, h, stamp, frame_id)
-            for p in self.pub_infos:
-                p.publish(info)
-            self.pub_color.publish(image_msg(cam.rgb, stamp, frame_id))
-            self.pub_depth.publish(image_msg(cam.depth_mm, stamp, frame_id))
+        self.pub_truth.publish(objects)
+        if not state_only or not self.faults.active:  # a resend is not a new frame to drop
+            self.faults.offer(f.sim_time_ns, self._observation_messages(f, objects, stamp))
+        for messages in self.faults.due(f.sim_time_ns):
+            for p, m in messages:
+                p.publish(m)
         self.latch.expect(f.sim_time_ns)
         self._published_at = time.monotonic()
+
+    def _observation_messages(self, f: Frame, objects: PoseArray, stamp) -> list:
+        """What the observation source publishes for a frame: (publisher, message) pairs."""
+        if self.cfg.observation_source == "ground_truth":
+            return [(self.pub_objects, objects)]
+        if f.camera is None:
+            return []
+        cam, frame_id = f.camera, self.cfg.camera_frame
+        h, w = cam.depth_mm.shape
+        info = camera_info_msg(cam.k, w, h, stamp, frame_id)
+        return [
+            *((p, info) for p in self.pub_infos),
+            (self.pub_color, image_msg(cam.rgb, stamp, frame_id)),
+            (self.pub_depth, image_msg(cam.depth_mm, stamp, frame_id)),
+        ]
 
     @staticmethod
     def _event_msg(e: EpisodeEvent, stamp) -> DiagnosticArray:

@@ -23,7 +23,7 @@ from sensor_msgs.msg import JointState
 
 from failurebench_sim import ros_contract as rc
 from failurebench_sim.atomic import write_json
-from failurebench_sim.nodes.ros_io import QOS, unpack_vector
+from failurebench_sim.nodes.ros_io import QOS, stamp_ns, unpack_vector
 from farm_bringup.graph import (
     NODES,
     Override,
@@ -35,31 +35,45 @@ from farm_bringup.graph import (
 )
 
 GRAPH = ("sim_node", "policy_node", "safety_node", "arbiter_node")
-HOLD_ATOL = 1e-3  # a hold is the measured pose; the monitor's pose may be a frame newer
+HOLD_ATOL = 1e-4  # a hold target is a measured pose (to float64 -> ROS double round-off)
+RECENT_POSES = 15  # 0.5 s of poses at 30 Hz
 
 
 class Monitor(Node):
-    """Targets (arrival time, xyz), the latest measured pose, decisions (arrival, hold)."""
+    """Targets (arrival time, xyz, is a hold, age of its stamp behind the newest frame), the
+    latest measured pose, decisions (arrival, hold)."""
 
-    def __init__(self) -> None:
-        super().__init__("farm_fault_monitor")
+    def __init__(self, context=None) -> None:
+        super().__init__("farm_fault_monitor", context=context)
         self.targets: deque = deque(maxlen=20_000)
         self.poses: deque = deque(maxlen=20_000)
         self.decisions: deque = deque(maxlen=20_000)
         self.pose: np.ndarray | None = None
+        self.frame_ns = 0  # stamp of the newest end-effector pose (the twin's frame clock)
+        self.uncommanded: deque = deque(maxlen=20_000)  # twin steps run with no live command
         self.create_subscription(PoseStamped, rc.TARGET_POSE, self._target, QOS[rc.RELIABLE])
         self.create_subscription(PoseStamped, rc.EE_POSE, self._pose, QOS[rc.SENSOR])
         self.create_subscription(JointState, rc.DECISION, self._decision, QOS[rc.RELIABLE])
+        self.create_subscription(JointState, rc.TWIN_STEP, self._step, QOS[rc.RELIABLE])
+
+    def _step(self, m: JointState) -> None:
+        (command_sec,) = unpack_vector(m, ("command_sec",))
+        if command_sec < 0:
+            self.uncommanded.append(time.monotonic())
 
     def _target(self, m: PoseStamped) -> None:
         p = m.pose.position
         xyz = np.array([p.x, p.y, p.z])
-        held = self.pose is not None and np.allclose(xyz, self.pose, atol=HOLD_ATOL)
-        self.targets.append((time.monotonic(), xyz, held))
+        # a hold is a pose the arbiter measured: one of the last few the monitor saw too
+        recent = [p for _, p in list(self.poses)[-RECENT_POSES:]]
+        held = any(np.allclose(xyz, p, atol=HOLD_ATOL) for p in recent)
+        age_s = (self.frame_ns - stamp_ns(m.header.stamp)) * 1e-9
+        self.targets.append((time.monotonic(), xyz, held, age_s))
 
     def _pose(self, m: PoseStamped) -> None:
         p = m.pose.position
         self.pose = np.array([p.x, p.y, p.z])
+        self.frame_ns = max(self.frame_ns, stamp_ns(m.header.stamp))
         self.poses.append((time.monotonic(), self.pose))
 
     def _decision(self, m: JointState) -> None:
@@ -69,17 +83,13 @@ class Monitor(Node):
 
 def _held(node: Monitor, since: float) -> float | None:
     """When the first hold target arrived after ``since``."""
-    return next((t for t, _, h in node.targets if t > since and h), None)
+    return next((t for t, _, h, _ in node.targets if t > since and h), None)
 
 
 def _arm_stopped(node: Monitor, since: float) -> float | None:
-    """No commands at all (the arbiter died): when the twin's own command timeout stopped the
-    arm (two consecutive poses 0.1 mm apart)."""
-    recent = [(t, p) for t, p in node.poses if t > since + 0.05]
-    for (t0, p0), (_, p1) in zip(recent, recent[1:], strict=False):
-        if np.linalg.norm(p1 - p0) < 1e-4:
-            return t0
-    return None
+    """No commands at all (the arbiter died): when the twin's own command timeout first ran a
+    step with no live command (the hold at the hand: zero motion of the mocap target)."""
+    return next((t for t in node.uncommanded if t > since), None)
 
 
 def _resumed(node: Monitor, since: float) -> float | None:
@@ -129,61 +139,126 @@ def stop(procs: dict[str, subprocess.Popen]) -> None:
             p.kill()
 
 
-def run(task: str, watchdog_periods: float, outage_s: float, warmup_s: float, out: Path) -> dict:
-    extra = [Override("arbiter_node", "watchdog_periods", watchdog_periods)]
-    commands, rate = graph_commands(task, extra=extra)
-    procs = start(commands)
-    rclpy.init()
-    node = Monitor()
-    ex = rclpy.executors.SingleThreadedExecutor()
-    ex.add_node(node)
-    rows = []
-    try:
-        _spin(ex, node, warmup_s)
-        if not node.decisions:
-            raise RuntimeError("no decisions after the warm-up: the graph did not start")
-        for victim in ("policy_node", "safety_node", "sim_node", "arbiter_node"):
-            _spin(ex, node, 3.0)  # steady again
-            others = {n: p.pid for n, p in procs.items() if n != victim}
-            t_kill = time.monotonic()
-            procs[victim].kill()
-            procs[victim].wait(10)
-            stopped = _arm_stopped if victim == "arbiter_node" else _held
-            t_hold = _spin(ex, node, outage_s, lambda: stopped(node, t_kill))  # noqa: B023
-            _spin(ex, node, max(0.0, outage_s - (time.monotonic() - t_kill)))
-            t_restart = time.monotonic()
-            outage = [(x, h) for t, x, h in node.targets
-                      if t_hold is not None and t_hold <= t < t_restart]  # fmt: skip
-            procs[victim] = subprocess.Popen(commands[victim], stdout=subprocess.DEVNULL,
-                                             stderr=subprocess.DEVNULL)  # fmt: skip
+class Session:
+    """The graph as processes plus a monitor node spun here (``with Session(...) as g``)."""
 
-            t_resume = _spin(ex, node, 120.0, lambda: _resumed(node, t_restart))  # noqa: B023
-            alive = all(
-                procs[n].pid == pid and procs[n].poll() is None for n, pid in others.items()
-            )
-            row = {
-                "victim": victim,
-                "kill_to_hold_ms": None if t_hold is None else 1e3 * (t_hold - t_kill),
-                "hold_limit_ms": 1e3 * watchdog_periods / rate
-                if victim != "arbiter_node"
-                else 500.0,
-                "control_period_ms": 1e3 / rate,
-                "targets_during_outage": len(outage),
-                "non_hold_targets_during_outage": int(sum(not h for _, h in outage)),
-                # how far the commanded target moved during the outage (a stale action: cm)
-                "outage_target_travel_mm": 1e3 * float(np.ptp([x for x, _ in outage], axis=0).max())
-                if outage
-                else 0.0,
-                "restart_to_decisions_s": None if t_resume is None else t_resume - t_restart,
-                "others_kept_running": alive,
-            }
-            print(row, flush=True)
-            rows.append(row)
-    finally:
-        stop(procs)
-        ex.shutdown()
-        node.destroy_node()
+    def __init__(self, task: str, extra: list[Override] | tuple = (), names=GRAPH) -> None:
+        self.commands, self.rate = graph_commands(task, names, extra)
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.extra = list(extra)
+
+    def __enter__(self) -> Session:
+        self.procs = start(self.commands)
+        rclpy.init()
+        self.node = Monitor()
+        self.ex = rclpy.executors.SingleThreadedExecutor()
+        self.ex.add_node(self.node)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        stop(self.procs)
+        self.ex.shutdown()
+        self.node.destroy_node()
         rclpy.try_shutdown()
-    res = {"task": task, "watchdog_periods": watchdog_periods, "rate_hz": rate, "faults": rows}
+
+    def spin(self, seconds: float, until=None) -> float | None:
+        return _spin(self.ex, self.node, seconds, until)
+
+    def warm_up(self, seconds: float) -> None:
+        """Spin until decisions flow (at most ``seconds``), then 2 s more."""
+        if self.spin(seconds, lambda: self.node.decisions[-1][0] if self.node.decisions else None):
+            self.spin(2.0)
+        if not self.node.decisions:
+            raise RuntimeError(f"no decisions after {seconds} s: the graph did not start")
+
+    def kill_and_restart(self, victim: str, outage_s: float, watchdog_periods: float) -> dict:
+        """SIGKILL ``victim``, time the hold, restart it, time the resumption."""
+        node, procs = self.node, self.procs
+        self.spin(3.0)  # steady again
+        others = {n: p.pid for n, p in procs.items() if n != victim}
+        t_kill = time.monotonic()
+        procs[victim].kill()
+        procs[victim].wait(10)
+        stopped = _arm_stopped if victim == "arbiter_node" else _held
+        t_hold = self.spin(outage_s, lambda: stopped(node, t_kill))
+        self.spin(max(0.0, outage_s - (time.monotonic() - t_kill)))
+        t_restart = time.monotonic()
+        outage = [(x, h) for t, x, h, _ in node.targets
+                  if t_hold is not None and t_hold <= t < t_restart]  # fmt: skip
+        procs[victim] = subprocess.Popen(
+            self.commands[victim], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        t_resume = self.spin(120.0, lambda: _resumed(node, t_restart))
+        alive = all(procs[n].pid == pid and procs[n].poll() is None for n, pid in others.items())
+        return {
+            "victim": victim,
+            "kill_to_hold_ms": None if t_hold is None else 1e3 * (t_hold - t_kill),
+            "hold_limit_ms": 1e3 * watchdog_periods / self.rate
+            if victim != "arbiter_node"
+            else 500.0,
+            "control_period_ms": 1e3 / self.rate,
+            "targets_during_outage": len(outage),
+            "non_hold_targets_during_outage": int(sum(not h for _, h in outage)),
+            # how far the commanded target moved during the outage (a stale action: cm)
+            "outage_target_travel_mm": 1e3 * float(np.ptp([x for x, _ in outage], axis=0).max())
+            if outage
+            else 0.0,
+            "restart_to_decisions_s": None if t_resume is None else t_resume - t_restart,
+            "others_kept_running": alive,
+        }
+
+    def observe(self, seconds: float, max_frame_age_s: float) -> dict:
+        """Decisions, holds and targets over ``seconds``: how many targets that are not holds
+        came from a frame older than ``max_frame_age_s`` (plus one period of slack)."""
+        node = self.node
+        t0 = time.monotonic()
+        self.spin(seconds)
+        poses = [t for t, _ in node.poses if t >= t0]
+        decisions = [h for t, h in node.decisions if t >= t0]
+        targets = [(h, age) for t, _, h, age in node.targets if t >= t0]
+        slack = max_frame_age_s + 1.0 / self.rate
+        moving = [age for h, age in targets if not h]
+        return {
+            "frames": len(poses),
+            "decisions_per_frame": len(decisions) / max(1, len(poses)),
+            "hold_decisions_frac": float(np.mean(decisions)) if decisions else None,
+            "targets": len(targets),
+            "hold_targets_frac": float(np.mean([h for h, _ in targets])) if targets else None,
+            "old_frame_targets": int(sum(age > slack for age in moving)),
+            "max_target_age_ms": 1e3 * max(moving) if moving else None,
+        }
+
+
+def sensor_fault_row(
+    task: str, drop: float, delay_s: float, seconds: float, warmup_s: float
+) -> dict:
+    """The graph with the twin dropping ``drop`` of its observation frames and delaying the
+    rest ``delay_s``: decisions degrade to holds, no target comes from an old frame."""
+    extra = [Override("sim_node", "observation_drop", drop),
+             Override("sim_node", "observation_delay_s", delay_s)]  # fmt: skip
+    sections = load_config(repo_config())
+    age = float(sections["arbiter_node"].get("max_frame_age_s", 0.0))
+    with Session(task, extra) as g:
+        g.spin(warmup_s)
+        row = {"drop": drop, "delay_s": delay_s, "max_frame_age_s": age,
+               **g.observe(seconds, age)}  # fmt: skip
+    print(row, flush=True)
+    return row
+
+
+def run(task: str, watchdog_periods: float, outage_s: float, warmup_s: float, out: Path) -> dict:
+    """Kill each node in turn, then the sensor faults; writes ``faults.json``."""
+    extra = [Override("arbiter_node", "watchdog_periods", watchdog_periods)]
+    rows = []
+    with Session(task, extra) as g:
+        g.warm_up(warmup_s)
+        for victim in ("policy_node", "safety_node", "sim_node", "arbiter_node"):
+            rows.append(g.kill_and_restart(victim, outage_s, watchdog_periods))
+            print(rows[-1], flush=True)
+        rate = g.rate
+    sensor = [sensor_fault_row(task, d, s, 20.0, warmup_s)
+              for d, s in ((0.0, 0.0), (0.3, 0.0), (0.0, 0.05), (0.0, 0.3))]  # fmt: skip
+    res = {"task": task, "watchdog_periods": watchdog_periods, "rate_hz": rate,
+           "faults": rows, "sensor_faults": sensor}  # fmt: skip
     write_json(out / "faults.json", res)
     return res

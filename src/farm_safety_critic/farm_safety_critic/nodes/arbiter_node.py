@@ -12,7 +12,10 @@ Realtime (``command_rate_hz`` > 0) a steady timer republishes the latest target 
 as streaming impedance clients expect, and is the watchdog: when any input the decision needs
 (end-effector pose, observation, proposed action, score) is older than ``watchdog_periods``
 control periods, it holds (the measured end-effector pose as the target) within one period,
-reports ERROR on ``/diagnostics``, and resumes by itself with the next fresh decision.
+reports ERROR on ``/diagnostics``, and resumes by itself with the next fresh decision. With
+``max_frame_age_s`` set, a frame stamped further than that from the node's clock holds, and so
+does a streaming tick whose latest decided target is that old (dropped or late camera frames
+degrade to holds, never to an old frame's action).
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ class ArbiterNode(Node):
         self.shield = Shield(limits)
         self.pairer = ExactPairer(("obs", "proposed", "assessment"))
         self.decisions = self.replaced = self.holds = self.watchdog_holds = 0
+        self.frame_age_holds = 0  # streaming ticks held because the last decision was too old
         self.last_target: PoseStamped | None = None
         self.hand: np.ndarray | None = None  # the measured end-effector position
         self.seen: dict[str, float] = {}  # input -> steady time of its last message
@@ -194,7 +198,7 @@ class ArbiterNode(Node):
         if not np.isfinite(score):
             return "non-finite safety score (the action is not vetted)"
         if self.cfg.max_frame_age_s > 0:
-            skew = (self.get_clock().now().nanoseconds - stamp_ns(stamp)) * 1e-9
+            skew = self._age_s(stamp)
             if abs(skew) > self.cfg.max_frame_age_s:
                 return f"frame stamped {skew:+.3f} s from now (limit {self.cfg.max_frame_age_s} s)"
         return ""
@@ -236,15 +240,29 @@ class ArbiterNode(Node):
             for pub, msg in self._hold_outputs(self.get_clock().now().to_msg()):
                 pub.publish(msg)
             return
-        if self.last_target is not None:
-            self.pub_target.publish(self.last_target)
+        if self.last_target is None:
+            return
+        age = self._age_s(self.last_target.header.stamp)
+        if self.cfg.max_frame_age_s > 0 and age > self.cfg.max_frame_age_s:
+            # no fresh decision for too long (frames dropped or late): never stream an old
+            # frame's target, hold at the measured pose (stamped now, so it is not old itself)
+            self.frame_age_holds += 1
+            for pub, msg in self._hold_outputs(self.get_clock().now().to_msg()):
+                pub.publish(msg)
+            return
+        self.pub_target.publish(self.last_target)
+
+    def _age_s(self, stamp) -> float:
+        """Seconds from ``stamp`` to the node's clock (negative: from the future)."""
+        return (self.get_clock().now().nanoseconds - stamp_ns(stamp)) * 1e-9
 
     def _diagnose(self) -> None:
         level, message = DiagnosticStatus.OK, "ok"
         if self.holding:
             level, message = DiagnosticStatus.ERROR, f"holding: stale {', '.join(self.holding)}"
         values = {"decisions": self.decisions, "replaced": self.replaced, "holds": self.holds,
-                  "watchdog_holds": self.watchdog_holds, "shield_commands": self.shield.commands,
+                  "watchdog_holds": self.watchdog_holds,
+                  "frame_age_holds": self.frame_age_holds, "shield_commands": self.shield.commands,
                   **{f"shield_{k}": v for k, v in self.shield.counts.items()}}  # fmt: skip
         stamp = self.get_clock().now().to_msg()
         msg = diagnostics_message("farm/arbiter", "arbiter_node", message, values, stamp, level)
