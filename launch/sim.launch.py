@@ -43,6 +43,7 @@ def _graph(context: LaunchContext) -> list[Node]:
     if arg("record").lower() == "true":
         names.append("recorder_node")
     base = Path(CONFIG).parent
+    secure = arg("secure").lower() == "true"  # SROS2: each node in its enclave /farm/<node>
     return [
         Node(
             package=NODES[n].package,
@@ -50,6 +51,7 @@ def _graph(context: LaunchContext) -> list[Node]:
             name=n,
             namespace="",  # fully specified: the dict lands in the node's section and wins
             parameters=[CONFIG, changed_params(sections, n, overrides, base)],
+            ros_arguments=["--enclave", f"/farm/{n}"] if secure else [],
             output="screen",
         )
         for n in names
@@ -85,6 +87,13 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="false",
                 choices=["true", "false"],
                 description="also run recorder_node (one MCAP bag per episode)",
+            ),
+            DeclareLaunchArgument(
+                "secure",
+                default_value="false",
+                choices=["true", "false"],
+                description="SROS2: run each node in its enclave /farm/<node> "
+                "(scripts/sros2_keystore.sh; ROS_SECURITY_* set)",
             ),
             OpaqueFunction(function=_graph),
             Node(

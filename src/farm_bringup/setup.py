@@ -54,6 +54,7 @@ setup(
             "farm-graph = farm_bringup.cli:main",
             "farm-twin-demo = farm_bringup.nodes.twin_demo:main",
             "farm-graph-bench = farm_bringup.nodes.graph_bench:main",
+            "farm-sros2-policy = farm_bringup.security:main",
             "recorder_node = farm_bringup.nodes.recorder_node:main",
         ]
     },

@@ -49,6 +49,10 @@ TWIN_STEP = "/farm/twin/step"  # JointState vector, STEP_LABELS (stamp = the new
 # bootstraps a timeout from V(final observation)
 TWIN_FINAL_OBSERVATION = "/farm/twin/final_observation"
 EPISODE_EVENTS = "/farm/episode_events"  # diagnostic_msgs/DiagnosticArray, EVENT_KINDS
+# operator label marks (the trainer's): std_msgs/String "ir_failure" | "success", or the services
+OPERATOR_MARKS = ("ir_failure", "success")
+OPERATOR_MARK = "/farm/operator/mark"
+OPERATOR_MARK_SERVICES = {m: f"/farm/operator/mark_{m}" for m in OPERATOR_MARKS}  # std_srvs/Trigger
 
 # --- frames (REP 103 / 105) ----------------------------------------------------------------
 BASE_FRAME = "fr3_link0"  # franka_ros2's base; the twin's MetaWorld world frame

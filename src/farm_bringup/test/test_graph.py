@@ -193,7 +193,7 @@ def test_launch_file_compiles_and_names_provided_executables(tmp_path):
         for node in ast.walk(tree)
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DeclareLaunchArgument"
     }
-    assert args == {"task", "clock_mode", "observation_source", "rviz", "train", "record"}
+    assert args == {"task", "clock_mode", "observation_source", "rviz", "train", "record", "secure"}
 
 
 def test_rviz_config_shows_the_graph_topics_with_their_qos():

@@ -232,11 +232,18 @@ def run_node(make_node, args: list[str] | None = None, until: str | None = None)
     """A node's ``main``: init rclpy with ``args``, spin ``make_node()`` until Ctrl-C (or until
     the node's future attribute ``until`` completes), clean up."""
     import rclpy
+    from rclpy.exceptions import ParameterException
 
     rclpy.init(args=args)
     node = None
     try:
-        node = make_node()
+        try:
+            node = make_node()
+        except (ParameterException, ValueError, OSError, RuntimeError) as e:
+            # a bad parameter, file or checkpoint: one clear line and exit status 2, no traceback
+            name = getattr(make_node, "__name__", "node")
+            print(f"[{name}] cannot start: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
         if until is None:
             rclpy.spin(node)
         else:

@@ -135,7 +135,8 @@ class SimNode(Node):
 
     def destroy_node(self) -> None:
         """Also closes the twin (its env and renderer), composed or not."""
-        self.twin.close()
+        if hasattr(self, "twin"):  # a node that failed during __init__ has none
+            self.twin.close()
         super().destroy_node()
 
     # -- commands ---------------------------------------------------------------------------

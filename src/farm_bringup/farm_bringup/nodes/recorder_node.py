@@ -109,7 +109,8 @@ class RecorderNode(Node):
                     )
 
     def destroy_node(self) -> None:
-        self.recorder.close()
+        if hasattr(self, "recorder"):  # a node that failed during __init__ has none
+            self.recorder.close()
         super().destroy_node()
 
 

@@ -162,7 +162,7 @@ class ArbiterNode(Node):
         proposed, score, version = prop[:ACT], assess[0], prop[-1]
         d = self.decider.decide(obs[None], proposed[None], np.array([score]))
         executed = d.actions[0].astype(np.float64)
-        hand = obs[0:3] if np.isfinite(obs[0:3]).all() else self.hand
+        hand = obs[0:3] if np.isfinite(obs[0:3]).all() else self.hand  # the frame's hand
         why = self._hold_reason(obs, proposed, score, stamp)
         target, gripper = np.full(3, np.nan), math.nan  # the shield's hold: at the hand
         if not why:
@@ -173,6 +173,8 @@ class ArbiterNode(Node):
         if why:
             self.get_logger().warning(f"holding: {why}", throttle_duration_sec=2)
         hold = bool(why)
+        if hold and self.hand is not None:
+            hand = self.hand  # hold where the arm is now, not where an old frame saw it
         target, gripper, report = self.shield.apply(target, gripper, hand, stamp_ns(stamp), hold)
         if (hold or report.clipped) and target is not None and hand is not None:
             executed = target_to_action(hand, target, gripper)  # what the robot is sent

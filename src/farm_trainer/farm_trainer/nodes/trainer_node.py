@@ -59,8 +59,8 @@ PPO_RANGES = {
     "epochs": (1, 1000), "lr_actor": (0.0, 1.0), "lr_critic": (0.0, 1.0),
     "entropy_coef": (0.0, 10.0), "max_grad_norm": (0.0, 1e6), "reward_scale": (0.0, 1e6),
 }  # fmt: skip
-MARKS = ("ir_failure", "success")
-OPERATOR_MARK = "/farm/operator/mark"
+MARKS = rc.OPERATOR_MARKS
+OPERATOR_MARK = rc.OPERATOR_MARK
 
 
 @dataclass
@@ -98,7 +98,7 @@ class TrainerNode(Node):
             sub(JointState, rc.TWIN_FINAL_OBSERVATION, self._on_final, reliable)
         sub(String, OPERATOR_MARK, self._on_mark_msg, reliable)
         for mark in MARKS:
-            self.create_service(Trigger, f"/farm/operator/mark_{mark}", self._mark_service(mark))
+            self.create_service(Trigger, rc.OPERATOR_MARK_SERVICES[mark], self._mark_service(mark))
         if self.learner.version > 0:  # resumed: nodes that restarted meanwhile get the latest
             self._push()
         self.get_logger().info(
@@ -107,7 +107,8 @@ class TrainerNode(Node):
         )
 
     def destroy_node(self) -> None:
-        self.learner.close()
+        if hasattr(self, "learner"):  # a node that failed during __init__ has none
+            self.learner.close()
         super().destroy_node()
 
     # -- inputs ---------------------------------------------------------------------------
