@@ -3,6 +3,7 @@
 farm-perception bands [--write config/perception.yaml]   # fit bands + centre offsets
 farm-perception evaluate [--seeds 0 1 2]                  # position error vs ground truth
 farm-perception twin-extrinsics config/calibration/twin_camera.yaml
+farm-perception yolo-data [--out data/yolo --train 1200 --val 200 --test 200]   # resumable
 """
 
 from __future__ import annotations
@@ -118,7 +119,21 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     x = sub.add_parser("twin-extrinsics", help="write the twin camera's calibration file")
     x.add_argument("path")
+    y = sub.add_parser("yolo-data", help="render a labelled YOLO dataset from the twin (resumes)")
+    y.add_argument("--out", type=Path, default=Path("data/yolo"))
+    y.add_argument("--config", default=str(pc.DEFAULT_PATH))
+    for split, n in (("train", 1200), ("val", 200), ("test", 200)):
+        y.add_argument(f"--{split}", type=int, default=n, help=f"{split} images")
+    y.add_argument("--width", type=int, default=640)
+    y.add_argument("--height", type=int, default=480)
     args = ap.parse_args(argv)
+    if args.cmd == "yolo-data":
+        from farm_perception.yolo_data import generate
+
+        counts = {"train": args.train, "val": args.val, "test": args.test}
+        written = generate(args.out, counts, args.config, args.width, args.height)
+        print(f"{args.out}: wrote {written} (of {counts}; the rest existed)")
+        return 0
     if args.cmd == "bands":
         return cmd_bands(args)
     if args.cmd == "evaluate":
