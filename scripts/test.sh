@@ -5,6 +5,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 scripts/setup.sh
+# the YOLO training environment (ultralytics); without it the training tests skip and say so
+scripts/yolo_env.sh || echo "[test] no YOLO environment (scripts/yolo_env.sh failed): YOLO training tests skip"
 # shellcheck disable=SC1091
 source scripts/env.sh
 echo "[test] ruff check + format check"

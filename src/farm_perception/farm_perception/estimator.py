@@ -129,7 +129,7 @@ class PoseEstimator:
             )
             for o in self.task.objects
         }
-        if isinstance(self.detector, ColorFilterDetector):
+        if hasattr(self.detector, "candidates"):  # several per label: the first that places
             cands = self.detector.candidates(rgb, allowed)
         else:
             cands = {}

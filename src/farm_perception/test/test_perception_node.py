@@ -59,6 +59,9 @@ def test_node_publishes_object_poses_with_the_image_stamp(twin, paths):
             small = Time(sec=sec + 2000, nanosec=1)  # wrong size: dropped
             pub_color.publish(image_msg(f.rgb[:100], small, frame))
             pub_depth.publish(image_msg(f.depth_mm[:100], small, frame))
+            foreign = Time(sec=sec + 3000, nanosec=1)  # an unknown frame id: dropped
+            pub_color.publish(image_msg(f.rgb, foreign, "camera_link"))
+            pub_depth.publish(image_msg(f.depth_mm, foreign, "camera_link"))
             time.sleep(0.05)
             pub_color.publish(image_msg(f.rgb, stamp, frame))
             pub_depth.publish(image_msg(f.depth_mm, stamp, frame))
@@ -73,6 +76,7 @@ def test_node_publishes_object_poses_with_the_image_stamp(twin, paths):
         assert np.linalg.norm(pos - f.positions, axis=1).max() < 0.025
         assert all(p.orientation.w == 1.0 for p in msg.poses)
         assert node.stats["dropped"] >= 1  # the bad pairs were dropped, the node kept running
+        assert all(m.header.stamp.sec < 1000 for m in got)  # none of them produced poses
     finally:
         ex.shutdown()
         node.destroy_node()

@@ -31,6 +31,7 @@ from farm_perception import config as pc
 from farm_perception import extrinsics
 from farm_perception.estimator import IDENTITY_XYZW, FrameError, PoseEstimator
 from farm_perception.overlay import draw
+from farm_perception.yolo import make_detector
 
 ENCODINGS = {"rgb8": (np.uint8, 3), "16UC1": (np.uint16, 1)}
 PENDING = 8  # unpaired images kept per stream
@@ -45,9 +46,12 @@ class PerceptionNodeConfig:
     min_area: int = 30
     publish_overlay: bool = False
     base_frame: str = rc.BASE_FRAME
+    detector: str = "color"  # color | yolo | fused
+    yolo_model: str = ""  # YOLOv8 ONNX model (yolo, fused)
+    yolo_conf: float = 0.25
 
 
-RANGES = {"max_missed_frames": (0, 1000), "min_area": (1, 100000)}
+RANGES = {"max_missed_frames": (0, 1000), "min_area": (1, 100000), "yolo_conf": (0.0, 1.0)}
 DOCS = {
     "task": "FailureBench task whose objects are tracked (perception.yaml key)",
     "config_file": "perception.yaml: colour bands and objects per task",
@@ -56,6 +60,10 @@ DOCS = {
     "min_area": "smallest blob (pixels) accepted as an object",
     "publish_overlay": "publish the detections drawn on the colour image",
     "base_frame": "frame of the published poses (must match the calibration's parent)",
+    "detector": "color (HSV bands) | yolo (YOLOv8 ONNX) | fused (YOLO boxes refined by the "
+    "colour mask, the colour filter where YOLO misses)",
+    "yolo_model": "the YOLOv8 ONNX model (detector yolo or fused)",
+    "yolo_conf": "YOLO score threshold",
 }
 
 
@@ -85,6 +93,8 @@ class PerceptionNode(Node):
             raise extrinsics.ExtrinsicsError(
                 f"calibration parent {self.ext.parent_frame!r} != base_frame {self.cfg.base_frame!r}"
             )
+        self.detector = make_detector(self.cfg.detector, self.task.objects, self.task.min_area,
+                                      self.task.kernel, self.cfg.yolo_model, self.cfg.yolo_conf)  # fmt: skip
         self.estimator: PoseEstimator | None = None
         self._k: tuple | None = None
         self._color: dict[int, Image] = {}
@@ -118,6 +128,7 @@ class PerceptionNode(Node):
                 msg.width,
                 msg.height,
                 self.cfg.max_missed_frames,
+                self.detector,
             )
             self._k = key
         except ValueError as e:
@@ -152,6 +163,10 @@ class PerceptionNode(Node):
             rgb, depth_mm = to_array(color), to_array(depth)
             if color.encoding != "rgb8" or depth.encoding != "16UC1":
                 raise ValueError(f"encodings {color.encoding}/{depth.encoding}, want rgb8/16UC1")
+            frames = {color.header.frame_id, depth.header.frame_id}
+            if frames != {self.ext.child_frame}:  # aligned depth shares the colour frame
+                raise ValueError(f"image frames {sorted(frames)}, the calibration is for "
+                                 f"{self.ext.child_frame!r}")  # fmt: skip
             est = self.estimator.update(rgb, depth_mm)
         except (ValueError, FrameError) as e:
             self.estimator.miss()
