@@ -4,6 +4,7 @@ farm-perception bands [--write config/perception.yaml]   # fit bands + centre of
 farm-perception evaluate [--seeds 0 1 2]                  # position error vs ground truth
 farm-perception twin-extrinsics config/calibration/twin_camera.yaml
 farm-perception yolo-data [--out data/yolo --train 1200 --val 200 --test 200]   # resumable
+farm-perception yolo-bench [--model config/models/yolov8n_twin_320.onnx --scenes 200]
 """
 
 from __future__ import annotations
@@ -107,6 +108,23 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_yolo_bench(a: argparse.Namespace) -> int:
+    from failurebench_sim.atomic import write_csv, write_json
+    from farm_perception import yolo_bench as yb
+
+    rows = yb.position_errors(a.model, a.config, a.scenes)
+    res = {"model": str(a.model), "scenes": a.scenes, "position": yb.summarize(rows),
+           "latency": {str(m): yb.detector_latency(m, a.config) for m in [a.model, *a.latency_models]}}  # fmt: skip
+    write_csv(a.out / "position_errors.csv", rows)
+    write_json(a.out / "summary.json", res)
+    for kind, groups in res["position"].items():
+        for group, g in groups.items():
+            print(f"{kind:6s} {group:8s} found {g['found_rate']:.2f}  median {g['median_mm']} mm"
+                  f"  p95 {g['p95_mm']} mm  ({g['objects']} objects)")  # fmt: skip
+    print(res["latency"])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="farm-perception", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -126,7 +144,16 @@ def main(argv: list[str] | None = None) -> int:
         y.add_argument(f"--{split}", type=int, default=n, help=f"{split} images")
     y.add_argument("--width", type=int, default=640)
     y.add_argument("--height", type=int, default=480)
+    yb = sub.add_parser("yolo-bench", help="3-D error (colour / YOLO / fused) and YOLO latency")
+    yb.add_argument("--model", type=Path, default=Path("config/models/yolov8n_twin_320.onnx"))
+    yb.add_argument("--latency-models", type=Path, nargs="*", default=[],
+                    help="more ONNX exports (other input sizes) to time")  # fmt: skip
+    yb.add_argument("--scenes", type=int, default=200)
+    yb.add_argument("--config", default=str(pc.DEFAULT_PATH))
+    yb.add_argument("--out", type=Path, default=Path("results/perception_yolo"))
     args = ap.parse_args(argv)
+    if args.cmd == "yolo-bench":
+        return cmd_yolo_bench(args)
     if args.cmd == "yolo-data":
         from farm_perception.yolo_data import generate
 

@@ -248,6 +248,7 @@ class RenderedImage:
     boxes: list[tuple[int, int, int, int, int]]
     depth_m: npt.NDArray[np.float32]
     positions: dict[int, npt.NDArray[np.float64]]  # class -> true position (world frame)
+    observation: npt.NDArray[np.float64]  # the env's observation (hand, object slots: base frame)
 
 
 class TwinImageSource:
@@ -321,7 +322,9 @@ class TwinImageSource:
         geom_ids = np.where(ids[..., 1] == mujoco.mjtObj.mjOBJ_GEOM, ids[..., 0], -1)
         if randomize:
             rgb = degrade(rgb, rng, self.r)
-        return RenderedImage(rgb, boxes_from_ids(geom_ids, self.classes), depth, positions)
+        return RenderedImage(
+            rgb, boxes_from_ids(geom_ids, self.classes), depth, positions, np.asarray(obs, float)
+        )
 
 
 def generate(out: str | Path, counts: Mapping[str, int], config: str | Path, width: int = 640,

@@ -166,7 +166,8 @@ def latency(a: argparse.Namespace) -> dict:
     graph = start_nodes(
         ["perception_node", "policy_node", "safety_node", "arbiter_node"],
         [f"task:={a.task}", "use_sim_time:=false", "arbiter_node.command_rate_hz:=0.0",
-         "safety_node.marker_every:=10"],
+         "safety_node.marker_every:=10", f"perception_node.detector:={a.detector}",
+         *([f"perception_node.yolo_model:={Path(a.yolo_model).resolve()}"] if a.yolo_model else [])],
         a.mode,
     )  # fmt: skip
     sent = mp.get_context("fork").Value("i", 0)
@@ -209,10 +210,11 @@ def latency(a: argparse.Namespace) -> dict:
             total.append(row["arbiter_ms"])
         rows.append(row)
     out = {"task": a.task, "mode": a.mode, "size": [a.width, a.height], "rate_hz": a.rate,
+           "detector": a.detector, "yolo_model": a.yolo_model,
            "frames_sent": measured_sent,
            "frames_commanded": len(total), "decision_rate": len(total) / max(measured_sent, 1),
            "total": pct(total), "per_node": {k: pct(v) for k, v in per_stage.items()}}  # fmt: skip
-    tag = f"{a.mode}_{a.width}x{a.height}"
+    tag = f"{a.mode}_{a.width}x{a.height}" + ("" if a.detector == "color" else f"_{a.detector}")
     write_csv(a.out / f"latency_frames_{tag}.csv", rows)
     write_json(a.out / f"latency_{tag}.json", out)
     return out
@@ -459,6 +461,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=("processes", "composed"),
         help="latency: the graph's nodes as OS processes, or composed in one",
     )
+    ap.add_argument(
+        "--detector",
+        default="color",
+        choices=("color", "yolo", "fused"),
+        help="latency: the perception node's detector",
+    )
+    ap.add_argument("--yolo-model", default="", help="latency: YOLO ONNX model (yolo, fused)")
     ap.add_argument("--out", type=Path, default=Path("results/graph_bench"))
     a = ap.parse_args(argv)
     res = {"lockstep": lockstep, "latency": latency, "weights": weights, "finetune": finetune,
