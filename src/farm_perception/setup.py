@@ -22,6 +22,7 @@ setup(
         "console_scripts": [
             "perception_node = farm_perception.nodes.perception_node:main",
             "farm-perception = farm_perception.cli:main",
+            "farm-hand-eye = farm_perception.hand_eye:main",
         ]
     },
 )

@@ -74,6 +74,31 @@ def evaluate(weights: Path, data: Path, imgsz: int, split: str = "test") -> dict
             "map50_95": float(m.box.map), "ap50_per_class": per_class}  # fmt: skip
 
 
+def torch_latency(weights: Path, sizes: list[int], image: Path | None, n: int = 50) -> dict:
+    """ms per ``predict`` (pre-processing, torch forward, NMS) at each input size, CPU."""
+    import time
+
+    import numpy as np
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights))
+    frame = np.full((480, 640, 3), 114, np.uint8) if image is None else str(image)
+    out = {}
+    for size in sizes:
+        for _ in range(5):
+            model.predict(frame, imgsz=size, device="cpu", verbose=False)
+        ms = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            model.predict(frame, imgsz=size, device="cpu", verbose=False)
+            ms.append(1e3 * (time.perf_counter() - t0))
+        out[f"torch_{size}"] = {
+            "p50_ms": float(np.median(ms)),
+            "p99_ms": float(np.percentile(ms, 99)),
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=Path("data/yolo/data.yaml"))
@@ -84,6 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ship", type=Path, help="copy the exported ONNX model here")
     ap.add_argument("--metrics", type=Path, help="write test-split mAP (JSON) here")
+    ap.add_argument(
+        "--export-sizes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also export ONNX models at these input sizes (best_<size>.onnx)",
+    )
+    ap.add_argument("--latency", type=Path, help="write torch latency at 320 and 640 (JSON) here")
+    ap.add_argument("--latency-image", type=Path, help="a test image for the latency runs")
     a = ap.parse_args(argv)
     best = train(a.data, a.out, a.epochs, a.imgsz, a.batch, a.seed)
     onnx = export_onnx(best, a.imgsz)
@@ -92,6 +126,15 @@ def main(argv: list[str] | None = None) -> int:
         a.ship.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(onnx, a.ship)
         print(f"shipped {a.ship}")
+    for size in a.export_sizes:
+        path = export_onnx(best, size)
+        shutil.move(path, path.with_name(f"best_{size}.onnx"))
+        print(f"exported {path.with_name(f'best_{size}.onnx')}")
+    if a.latency:
+        res = torch_latency(best, [320, 640], a.latency_image)
+        a.latency.parent.mkdir(parents=True, exist_ok=True)
+        a.latency.write_text(json.dumps(res, indent=2) + "\n")
+        print(json.dumps(res))
     if a.metrics:
         res = evaluate(best, a.data, a.imgsz)
         a.metrics.parent.mkdir(parents=True, exist_ok=True)

@@ -106,6 +106,8 @@ class SafetyNode(Node):
             obs = unpack_vector(obs_msg, rc.OBS_LABELS)
             prop = unpack_vector(proposed_msg, rc.PROPOSED_LABELS)
             c_h = float(self.gate.scores(obs[None], prop[None, : len(rc.ACTION_LABELS)])[0])
+            if not np.isfinite(c_h):  # a non-finite input: not vetted, the arbiter holds
+                c_h = float("inf")
         except (VectorError, ValueError) as e:
             self.get_logger().warning(f"unscorable frame ({e}): C_H = inf", throttle_duration_sec=2)
             c_h = float("inf")
