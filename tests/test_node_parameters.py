@@ -128,3 +128,16 @@ def test_a_node_process_with_a_bad_parameter_exits_with_one_clear_line(tmp_path)
     assert run.returncode == 2, run.stderr
     assert "cannot start" in run.stderr and "control_rate_hz" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("config", ["real_push_wall", "real_bounded_soccer", "real_disturbed_push"])
+def test_real_robot_configs_set_only_parameters_the_nodes_declare(nodes, config):
+    from farm_bringup.graph import GRAPH_SECTION, load_config, repo_config
+
+    sections = load_config(repo_config().parent / f"{config}.yaml")
+    unknown = [f"{name}.{key}" for name, params in sections.items()
+               if name not in ("/**", GRAPH_SECTION)
+               for key in params if not nodes[name].has_parameter(key)]  # fmt: skip
+    assert not unknown, f"{config}.yaml sets parameters no node declares: {unknown}"
+    wildcard = [k for k in sections["/**"] if not any(n.has_parameter(k) for n in nodes.values())]
+    assert not wildcard, wildcard

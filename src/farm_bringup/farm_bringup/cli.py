@@ -15,13 +15,14 @@ from farm_bringup.graph import (
     GraphError,
     changed_params,
     check_nodes,
-    default_nodes,
+    graph_nodes,
     load_config,
     mode_overrides,
     node_params,
     parse_override,
     process_command,
     repo_config,
+    twin_overrides,
 )
 from farm_bringup.supervisor import run_processes
 
@@ -44,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--task", default=None)
     run.add_argument("--clock-mode", choices=("realtime", "lockstep"), default=None)
     run.add_argument("--observation-source", choices=("camera", "ground_truth"), default=None)
+    run.add_argument(
+        "--use-twin",
+        action="store_true",
+        help="a real-robot config on the twin (its farm_graph.use_twin overrides)",
+    )
     run.add_argument("--duration", type=float, default=None, help="seconds; default: until ^C")
     run.add_argument("--dry-run", action="store_true", help="print each node's plan and exit")
     return p
@@ -54,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = (args.config or repo_config()).resolve()
         sections = load_config(config)
-        overrides = mode_overrides(args.task, args.clock_mode, args.observation_source)
+        overrides = twin_overrides(sections) if args.use_twin else []
+        overrides += mode_overrides(args.task, args.clock_mode, args.observation_source)
         overrides += [parse_override(o) for o in args.overrides]
-        specs = check_nodes(args.nodes or default_nodes(sections, overrides))
+        specs = check_nodes(args.nodes or graph_nodes(sections, overrides, args.use_twin))
         for spec in specs:
             spec.check_installed()
     except (GraphError, OSError) as e:

@@ -34,7 +34,9 @@ PATH_PARAMS = (
     "extrinsics_file",
     "init",
     "shield_file",
+    "yolo_model",
 )
+GRAPH_SECTION = "farm_graph"  # not a node: a file's node set (nodes) and its twin (use_twin)
 
 
 class GraphError(ValueError):
@@ -247,6 +249,26 @@ def default_nodes(sections: Mapping[str, Params], overrides: Sequence[Override] 
         for n, spec in NODES.items()
         if spec.default and (n != "perception_node" or source == "camera")
     ]
+
+
+def graph_nodes(
+    sections: Mapping[str, Params], overrides: Sequence[Override] = (), use_twin: bool = False
+) -> list[str]:
+    """The nodes a file's graph runs: its ``farm_graph.nodes`` (plus the twin with
+    ``use_twin``), or, in a file without that section (sim.yaml), ``default_nodes``."""
+    spec = sections.get(GRAPH_SECTION)
+    if spec is None:
+        return default_nodes(sections, overrides)
+    names = list(spec.get("nodes", ()))
+    return ["sim_node", *names] if use_twin else names
+
+
+def twin_overrides(sections: Mapping[str, Params]) -> list[Override]:
+    """What ``use_twin`` changes in a real-robot file (its ``farm_graph.use_twin`` list)."""
+    spec = sections.get(GRAPH_SECTION)
+    if spec is None:
+        raise GraphError(f"this config has no {GRAPH_SECTION!r} section: nothing to run a twin for")
+    return [parse_override(o) for o in spec.get("use_twin", ())]
 
 
 def check_nodes(names: Iterable[str]) -> list[NodeSpec]:

@@ -196,6 +196,21 @@ def test_launch_file_compiles_and_names_provided_executables(tmp_path):
     assert args == {"task", "clock_mode", "observation_source", "rviz", "train", "record", "secure"}
 
 
+@pytest.mark.parametrize("name", ["push_wall", "bounded_soccer", "disturbed_push"])
+def test_real_launch_files_compile_and_their_yaml_names_a_twin(name, tmp_path):
+    from farm_bringup.graph import graph_nodes, twin_overrides
+
+    launch = ROOT / "launch" / f"real_{name}.launch.py"
+    py_compile.compile(str(launch), cfile=str(tmp_path / "x.pyc"), doraise=True)
+    assert f'describe("real_{name}.yaml")' in launch.read_text()
+    sections = load_config(ROOT / "config" / f"real_{name}.yaml")
+    overrides = twin_overrides(sections)
+    assert graph_nodes(sections, overrides, use_twin=True)[0] == "sim_node"
+    assert "sim_node" not in graph_nodes(sections)  # the drivers replace it on the robot
+    assert sections["arbiter_node"]["robot"] == "fr3"
+    assert node_params(sections, "arbiter_node", overrides)["robot"] == "twin"
+
+
 def test_rviz_config_shows_the_graph_topics_with_their_qos():
     view = yaml.safe_load(RVIZ.read_text())["Visualization Manager"]
     assert view["Global Options"]["Fixed Frame"] == rc.BASE_FRAME
