@@ -12,14 +12,17 @@ TASK_IDS: list[str] = [
     "FailureBench/FragilePushWall-v0",
     "FailureBench/ObstructedPush-v0",
 ]
+# twins of the paper's real-robot tasks that FailureBench's four do not cover (not benchmarked)
+EXTRA_TASK_IDS: list[str] = ["FailureBench/DisturbedPush-v0"]
 _ENTRY_POINTS = {
     "FailureBench/BoundedPush-v0": "failurebench_sim.tasks:BoundedPushEnv",
     "FailureBench/BoundedSoccer-v0": "failurebench_sim.tasks:BoundedSoccerEnv",
     "FailureBench/FragilePushWall-v0": "failurebench_sim.tasks:FragilePushWallEnv",
     "FailureBench/ObstructedPush-v0": "failurebench_sim.tasks:ObstructedPushEnv",
+    "FailureBench/DisturbedPush-v0": "failurebench_sim.tasks:DisturbedPushEnv",
 }
 
-for _id in TASK_IDS:
+for _id in TASK_IDS + EXTRA_TASK_IDS:
     if _id not in gym.registry:
         # The env truncates at its own ``time_limit`` (default MAX_EPISODE_STEPS); the spec
         # states the same number so wrappers and callers can read it.
@@ -30,4 +33,10 @@ for _id in TASK_IDS:
             disable_env_checker=True,
         )
 
-__all__ = ["TASK_IDS", "MAX_EPISODE_STEPS", "FailureBenchEnv", "FailureBenchError"]
+__all__ = [
+    "TASK_IDS",
+    "EXTRA_TASK_IDS",
+    "MAX_EPISODE_STEPS",
+    "FailureBenchEnv",
+    "FailureBenchError",
+]

@@ -49,12 +49,14 @@ DEMO_NOISE: dict[str, float] = {
     "FailureBench/BoundedSoccer-v0": 0.2,
     "FailureBench/FragilePushWall-v0": 0.25,
     "FailureBench/ObstructedPush-v0": 0.3,
+    "FailureBench/DisturbedPush-v0": 0.3,
 }
 FAILURE_NOISE: dict[str, float] = {
     "FailureBench/BoundedPush-v0": 0.5,
     "FailureBench/BoundedSoccer-v0": 0.6,
     "FailureBench/FragilePushWall-v0": 0.5,
     "FailureBench/ObstructedPush-v0": 0.7,
+    "FailureBench/DisturbedPush-v0": 0.7,
 }
 DEFAULT_DEMO_NOISE = 0.5
 DEFAULT_FAILURE_NOISE = 0.5

@@ -21,6 +21,8 @@ REFERENCE_RETURNS: dict[str, Reference] = {
     "FailureBench/BoundedSoccer-v0": Reference(random=1.422, expert=141.286),
     "FailureBench/FragilePushWall-v0": Reference(random=1.228, expert=121.272),
     "FailureBench/ObstructedPush-v0": Reference(random=1.2, expert=145.768),
+    # 50 episodes, seeds 0..49 (expert: 98 % success, 2 % IR failures, the vase moved in 82 %)
+    "FailureBench/DisturbedPush-v0": Reference(random=1.091, expert=146.650),
 }
 
 

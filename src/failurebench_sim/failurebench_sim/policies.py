@@ -210,6 +210,11 @@ _RULES: dict[str, dict[str, Callable[[Array, dict], Array]]] = {
         "expert": obstructed_expert,
         "recovery": obstructed_recovery,
     },
+    # the vase moves: the same rules, re-planned every step from the observed vase
+    "FailureBench/DisturbedPush-v0": {
+        "expert": obstructed_expert,
+        "recovery": obstructed_recovery,
+    },
 }
 KINDS = ("expert", "recovery")
 

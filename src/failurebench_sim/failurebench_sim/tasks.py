@@ -217,3 +217,50 @@ class ObstructedPushEnv(FailureBenchEnv, SawyerPushEnvV3):
             if self.failure_state()[1] > 0.002:
                 break
         self.obj_init_pos = np.array([p[0], p[1], z])
+
+
+class DisturbedPushEnv(ObstructedPushEnv):
+    """Obstructed Push whose vase a person moves during the episode (the paper's real
+    Disturbed Push): once or twice per episode, at a random step, the vase is picked up and put
+    down somewhere else near the puck's remaining path (never on the puck or under the hand).
+    The IR failure is the same contact rule; the vase's position is in the observation
+    (obs[11:14]) at every step, so a policy (and the world model) sees it move."""
+
+    DISTURB_STEPS = (5, 60)  # the step window of a disturbance (the expert is done by ~100)
+    DISTURBANCES = (1, 2)  # per episode
+    CLEAR = 0.10  # the vase lands at least this far (xy, beyond its radius) from puck and hand
+    MIN_REMAINING = 0.15  # puck-goal distance below which nobody moves the vase any more
+
+    def _randomize_scene(self) -> None:
+        super()._randomize_scene()
+        rng = self.np_random
+        n = int(rng.integers(self.DISTURBANCES[0], self.DISTURBANCES[1] + 1))
+        self._disturb_at = sorted(int(s) for s in rng.integers(*self.DISTURB_STEPS, size=n))
+        self.disturbances = 0
+
+    def step(self, action: npt.ArrayLike):
+        if self._disturb_at and self.curr_path_length >= self._disturb_at[0] and not self._done:
+            self._disturb_at.pop(0)
+            self._move_vase()
+        return super().step(action)
+
+    def _move_vase(self) -> None:
+        """Put the vase beside the middle of the puck's remaining straight path to the goal (as
+        a person would, to get in its way), at least ``CLEAR`` from the puck and the hand;
+        skipped when less than ``MIN_REMAINING`` remains or no spot is free."""
+        rng = self.np_random
+        obj, goal = self.get_body_com("obj")[:2], self._target_pos[:2]
+        hand = self.tcp_center[:2]
+        seg = goal - obj
+        if np.linalg.norm(seg) < self.MIN_REMAINING:  # too close to the goal to get in the way
+            return
+        n = np.array([-seg[1], seg[0]]) / np.linalg.norm(seg)
+        keep = self.vase_radius + self.CLEAR
+        for _ in range(30):
+            side = rng.choice([-1.0, 1.0])  # beside the path like the initial layout, not on it
+            xy = obj + rng.uniform(0.45, 0.6) * seg + side * rng.uniform(*self.VASE_LATERAL) * n
+            if min(np.linalg.norm(xy - obj), np.linalg.norm(xy - hand)) > keep:
+                self.model.body_pos[self.vase_body] = [xy[0], xy[1], 0.0]
+                mujoco.mj_forward(self.model, self.data)
+                self.disturbances += 1
+                return
