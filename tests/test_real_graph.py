@@ -1,7 +1,7 @@
 """A real-robot launch file's node set, run on the twin as processes from the same YAML.
 
-``farm-graph run --config config/real_push_wall.yaml --use-twin`` is what
-``ros2 launch farm_bringup real_push_wall.launch.py use_twin:=true`` starts: the twin in place
+``farm-graph run --config config/real_<task>.yaml --use-twin`` is what
+``ros2 launch farm_bringup real_<task>.launch.py use_twin:=true`` starts: the twin in place
 of franka_ros2 and realsense2_camera (same topics), perception with the fused YOLO detector,
 the policy, the gate, the arbiter streaming to the crisp controller's topic, the trainer on
 estimated labels and the recorder.
@@ -22,7 +22,8 @@ MODEL = ROOT / "config" / "models" / "yolov8n_twin_320.onnx"
 
 
 @pytest.mark.skipif(not MODEL.exists(), reason=f"{MODEL.name} not shipped")
-def test_the_push_wall_launch_set_runs_on_the_twin(tmp_path):
+@pytest.mark.parametrize("config", ["real_push_wall", "real_disturbed_push", "real_bounded_soccer"])
+def test_a_real_launch_node_set_runs_on_the_twin(tmp_path, config):
     import rclpy
     from geometry_msgs.msg import PoseStamped
     from rclpy.node import Node
@@ -35,7 +36,7 @@ def test_the_push_wall_launch_set_runs_on_the_twin(tmp_path):
     env = {**os.environ, "ROS_DOMAIN_ID": str(domain), "MUJOCO_GL": "egl"}
     graph = subprocess.Popen(
         [sys.executable, "-m", "farm_bringup.cli", "run", "--config",
-         str(ROOT / "config" / "real_push_wall.yaml"), "--use-twin", "--duration", "60",
+         str(ROOT / "config" / f"{config}.yaml"), "--use-twin", "--duration", "120",
          "-p", f"trainer_node.output_dir:={tmp_path / 'trainer'}",
          "-p", f"recorder_node.output_dir:={tmp_path / 'recording'}"],
         env=env, cwd=tmp_path,
