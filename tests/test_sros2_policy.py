@@ -18,9 +18,15 @@ def test_the_policy_file_matches_the_running_graph(monkeypatch):
     operator = committed.pop(OPERATOR_NODE)
     assert committed == seen, "regenerate it: farm-sros2-policy"
     assert POLICY.read_text() == policy_xml(seen)  # and nothing hand-edited around it
-    # the operator may mark labels and nothing else: no parameter service, no command topic
-    assert operator["publish"] == {"/farm/operator/mark"}
-    assert operator["request"] == {"/farm/operator/mark_ir_failure", "/farm/operator/mark_success"}
+    # the operator may mark labels and drive teleop (the policy node's input in teleop mode,
+    # through gate and shield), nothing else: no parameter service, no command topic
+    assert operator["publish"] == {
+        "/farm/operator/mark",
+        "/farm/teleop/twist",
+        "/farm/teleop/gripper",
+    }
+    assert operator["request"] == {f"/farm/operator/mark_{m}"
+                                   for m in ("ir_failure", "success", "intervention")}  # fmt: skip
     assert not operator["subscribe"] and not operator["reply"]
     assert seen["trainer_node"]["reply"] >= operator["request"]
 

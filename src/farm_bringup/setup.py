@@ -58,6 +58,7 @@ setup(
             "farm-twin-demo = farm_bringup.nodes.twin_demo:main",
             "farm-graph-bench = farm_bringup.nodes.graph_bench:main",
             "farm-sros2-policy = farm_bringup.security:main",
+            "farm-operator = farm_bringup.nodes.operator_keyboard:main",
             "recorder_node = farm_bringup.nodes.recorder_node:main",
         ]
     },

@@ -22,6 +22,7 @@ setup(
         "console_scripts": [
             "farm-train = farm_trainer.cli:main",
             "trainer_node = farm_trainer.nodes.trainer_node:main",
+            "farm-demos = farm_trainer.demos:main",
         ]
     },
 )

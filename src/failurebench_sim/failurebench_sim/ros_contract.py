@@ -50,8 +50,10 @@ TWIN_STEP = "/farm/twin/step"  # JointState vector, STEP_LABELS (stamp = the new
 TWIN_FINAL_OBSERVATION = "/farm/twin/final_observation"
 EPISODE_EVENTS = "/farm/episode_events"  # diagnostic_msgs/DiagnosticArray, EVENT_KINDS
 # operator label marks (the trainer's): std_msgs/String "ir_failure" | "success", or the services
-OPERATOR_MARKS = ("ir_failure", "success")
+OPERATOR_MARKS = ("ir_failure", "success", "intervention")  # intervention: labelled an IR failure
 OPERATOR_MARK = "/farm/operator/mark"
+TELEOP_TWIST = "/farm/teleop/twist"  # geometry_msgs/Twist: the operator's hand velocity (m/s)
+TELEOP_GRIPPER = "/farm/teleop/gripper"  # std_msgs/Float32: -1 open .. 1 closed
 OPERATOR_MARK_SERVICES = {m: f"/farm/operator/mark_{m}" for m in OPERATOR_MARKS}  # std_srvs/Trigger
 
 # --- frames (REP 103 / 105) ----------------------------------------------------------------

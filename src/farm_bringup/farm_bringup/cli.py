@@ -22,6 +22,7 @@ from farm_bringup.graph import (
     parse_override,
     process_command,
     repo_config,
+    section_overrides,
     twin_overrides,
 )
 from farm_bringup.supervisor import run_processes
@@ -50,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a real-robot config on the twin (its farm_graph.use_twin overrides)",
     )
+    run.add_argument(
+        "--demos",
+        action="store_true",
+        help="a real-robot config recording teleoperated demonstrations",
+    )
     run.add_argument("--duration", type=float, default=None, help="seconds; default: until ^C")
     run.add_argument("--dry-run", action="store_true", help="print each node's plan and exit")
     return p
@@ -61,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         config = (args.config or repo_config()).resolve()
         sections = load_config(config)
         overrides = twin_overrides(sections) if args.use_twin else []
+        overrides += section_overrides(sections, "demos") if args.demos else []
         overrides += mode_overrides(args.task, args.clock_mode, args.observation_source)
         overrides += [parse_override(o) for o in args.overrides]
         specs = check_nodes(args.nodes or graph_nodes(sections, overrides, args.use_twin))

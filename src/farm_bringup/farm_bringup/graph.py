@@ -263,12 +263,18 @@ def graph_nodes(
     return ["sim_node", *names] if use_twin else names
 
 
-def twin_overrides(sections: Mapping[str, Params]) -> list[Override]:
-    """What ``use_twin`` changes in a real-robot file (its ``farm_graph.use_twin`` list)."""
+def section_overrides(sections: Mapping[str, Params], key: str) -> list[Override]:
+    """A real-robot file's ``farm_graph.<key>`` overrides: ``use_twin`` (the twin replaces the
+    drivers) or ``demos`` (record teleoperated demonstrations)."""
     spec = sections.get(GRAPH_SECTION)
     if spec is None:
-        raise GraphError(f"this config has no {GRAPH_SECTION!r} section: nothing to run a twin for")
-    return [parse_override(o) for o in spec.get("use_twin", ())]
+        raise GraphError(f"this config has no {GRAPH_SECTION!r} section (no {key} overrides)")
+    return [parse_override(o) for o in spec.get(key, ())]
+
+
+def twin_overrides(sections: Mapping[str, Params]) -> list[Override]:
+    """What ``use_twin`` changes in a real-robot file."""
+    return section_overrides(sections, "use_twin")
 
 
 def check_nodes(names: Iterable[str]) -> list[NodeSpec]:

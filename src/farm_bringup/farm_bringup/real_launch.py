@@ -19,6 +19,7 @@ from farm_bringup.graph import (
     changed_params,
     graph_nodes,
     load_config,
+    section_overrides,
     twin_overrides,
 )
 
@@ -34,6 +35,8 @@ def _farm_nodes(context, config: str):
     use_twin = arg("use_twin").lower() == "true"
     sections = load_config(config)
     overrides = twin_overrides(sections) if use_twin else []
+    if arg("demos").lower() == "true":
+        overrides += section_overrides(sections, "demos")
     base = Path(config).parent
     secure = arg("secure").lower() == "true"
     return [
@@ -77,6 +80,12 @@ def describe(config_name: str):
                 description="the MuJoCo twin instead of the arm and camera (same topics)",
             ),
             DeclareLaunchArgument("secure", default_value="false", choices=["true", "false"]),
+            DeclareLaunchArgument(
+                "demos",
+                default_value="false",
+                choices=["true", "false"],
+                description="record teleoperated demonstrations (farm-operator drives)",
+            ),
             IncludeLaunchDescription(
                 PythonLaunchDescriptionSource(
                     PathJoinSubstitution(

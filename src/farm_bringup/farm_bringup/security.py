@@ -22,10 +22,11 @@ from failurebench_sim.atomic import write_text
 
 ENCLAVE_ROOT = "/farm"
 KINDS = ("publish", "subscribe", "reply", "request")
-# what the operator's enclave may do: send label marks, nothing else (no parameters, no topics
-# that move the arm)
+# what the operator's enclave may do: send label marks and teleop velocities (which the policy
+# node turns into actions only in teleop mode, through the gate and the shield), nothing else:
+# no parameters, no command topic
 OPERATOR = {
-    "publish": {rc.OPERATOR_MARK},
+    "publish": {rc.OPERATOR_MARK, rc.TELEOP_TWIST, rc.TELEOP_GRIPPER},
     "subscribe": set(),
     "reply": set(),
     "request": set(rc.OPERATOR_MARK_SERVICES.values()),
@@ -61,6 +62,8 @@ def graph_interfaces(sources: Iterable[str] = ("camera", "ground_truth")) -> dic
                 p = node_params(sections, n, base=config.parent)
                 if n == "sim_node":
                     p["observation_source"] = source
+                if n == "policy_node" and source == "ground_truth":  # the teleop inputs too
+                    p["action_source"] = "teleop"
                 if "output_dir" in p:
                     p["output_dir"] = str(Path(tmp) / source / n)
                 params[n] = p

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from geometry_msgs.msg import PoseArray, PoseStamped
+from geometry_msgs.msg import PoseArray, PoseStamped, Twist
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Float32
 
 from failurebench_sim import ros_contract as rc
 from failurebench_sim.make import make_env
@@ -36,6 +37,7 @@ from failurebench_sim.observation import (
 from failurebench_sim.stamp_sync import ExactPairer
 from farm_policies.live import LivePolicy
 from farm_policies.nodes.weights_io import subscribe_weights
+from farm_policies.teleop import HUMAN_VERSION, TeleopCommand
 
 STREAMS = ("ee", "gripper", "objects", "episode")
 
@@ -46,6 +48,16 @@ class PolicyNodeConfig:
     checkpoint: str = ""
     deterministic: bool = True
     seed: int = 0
+    # teleop: a human's velocity replaces the policy's action (demonstrations, farm-operator)
+    action_source: str = "policy"  # policy | teleop
+    teleop_twist_topic: str = rc.TELEOP_TWIST  # geometry_msgs/Twist (spacenav: /spacenav/twist)
+    teleop_gripper_topic: str = rc.TELEOP_GRIPPER  # std_msgs/Float32, -1 open .. 1 closed
+    teleop_max_speed: float = 0.1  # m/s
+    teleop_period_s: float = 1.0 / 30  # the control period an action spans
+
+
+RANGES = {"seed": (0, 2**31 - 1), "teleop_max_speed": (0.0, 1.0), "teleop_period_s": (0.001, 1.0)}
+SOURCES = ("policy", "teleop")
 
 
 def observation_from(builder: ObservationBuilder, inputs: dict) -> np.ndarray:
@@ -71,7 +83,18 @@ class PolicyNode(Node):
 
     def __init__(self, node_name: str = "policy_node", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        self.cfg = declare_from_dataclass(self, PolicyNodeConfig(), {"seed": (0, 2**31 - 1)})
+        self.cfg = declare_from_dataclass(self, PolicyNodeConfig(), RANGES)
+        if self.cfg.action_source not in SOURCES:
+            raise ValueError(
+                f"action_source must be one of {SOURCES}, got {self.cfg.action_source!r}"
+            )
+        self.teleop = None
+        if self.cfg.action_source == "teleop":
+            self.teleop = TeleopCommand(self.cfg.teleop_max_speed)
+            self.create_subscription(Twist, self.cfg.teleop_twist_topic, self._on_twist,
+                                     QOS[rc.RELIABLE])  # fmt: skip
+            self.create_subscription(Float32, self.cfg.teleop_gripper_topic,
+                                     lambda m: self.teleop.set_gripper(m.data), QOS[rc.RELIABLE])  # fmt: skip
         self.policy = LivePolicy.from_checkpoint(self.cfg.checkpoint, self.cfg.seed)
         env = make_env(self.cfg.task)
         self.builder = ObservationBuilder.for_env(env)
@@ -91,6 +114,11 @@ class PolicyNode(Node):
         # camera's images on the same link, 43 ms best effort)
         self.create_subscription(JointState, rc.EPISODE_STATE, self._on("episode"), sensor)
 
+    def _on_twist(self, msg: Twist) -> None:
+        v = (msg.linear.x, msg.linear.y, msg.linear.z)
+        if not self.teleop.set_velocity(v, self.get_clock().now().nanoseconds * 1e-9):
+            self.get_logger().warning(f"teleop velocity ignored: {v}", throttle_duration_sec=2)
+
     def _on(self, stream: str):
         return paired_callback(self.pairer, self.outputs, stream, self.act)
 
@@ -104,8 +132,13 @@ class PolicyNode(Node):
             )
             obs = np.full(len(rc.OBS_LABELS), np.nan)
         action, held = self.policy.act(obs, self.cfg.deterministic)
+        if self.teleop is not None:  # the human's action (the policy still tracks the obs)
+            now = self.get_clock().now().nanoseconds * 1e-9
+            action, held = self.teleop.action(now, self.cfg.teleop_period_s), held
+            if held:
+                action = np.zeros_like(action)
         self.held += int(held)
-        version = self.policy.version
+        version = self.policy.version if self.teleop is None else HUMAN_VERSION
         self.outputs.publish(
             (self.pub_obs, pack_vector(rc.OBS_LABELS, obs, stamp, rc.BASE_FRAME)),
             (self.pub_action, pack_vector(rc.PROPOSED_LABELS, [*action, version], stamp)),

@@ -10,8 +10,8 @@ transient local: a node that starts or restarts later gets the latest). It may r
 machine: everything it needs and sends travels over ROS. In realtime give it its own process:
 an update takes seconds and would stall a composed graph's single executor thread.
 
-Operator marks (``/farm/operator/mark`` std_msgs/String ``ir_failure`` | ``success``, or the
-``/farm/operator/mark_ir_failure`` and ``/farm/operator/mark_success`` std_srvs/Trigger
+Operator marks (``/farm/operator/mark`` std_msgs/String ``ir_failure`` | ``success`` |
+``intervention``, or the ``/farm/operator/mark_<mark>`` std_srvs/Trigger
 services) override the label of the next completed transition: an IR failure ends it
 (cost 1, terminated, reward 0); a success marks it successful.
 """
@@ -85,6 +85,7 @@ class TrainerNode(Node):
         self.assembler = TransitionAssembler()
         self.labeler = EstimatedSteps(cfg.task) if cfg.labels == "estimate" else None
         self.marks: list[str] = []
+        self.mark_counts = {m: 0 for m in MARKS}  # in the diagnostics
         self.last_row: dict = {}
 
         reliable, latched = QOS[rc.RELIABLE], QOS[rc.LATCHED]
@@ -162,6 +163,7 @@ class TrainerNode(Node):
             self.get_logger().warning(why)
             return False, why
         self.marks.append(mark)
+        self.mark_counts[mark] += 1
         self.get_logger().info(f"operator marked {mark}: applies to the next transition")
         return True, f"{mark} applies to the next transition"
 
@@ -185,6 +187,7 @@ class TrainerNode(Node):
         keys = ("update", "policy_version", "env_steps", "episodes", "ir_failure_episodes",
                 "ep_return", "stale_recomputed", "stale_dropped", "kl")  # fmt: skip
         values = {k: row.get(k) for k in keys}
+        values.update({f"operator_{m}": n for m, n in self.mark_counts.items()})
         msg = diagnostics_message("farm/trainer", "trainer_node", f"policy v{row['policy_version']}",
                                   values, self.get_clock().now().to_msg())  # fmt: skip
         self.pub_diag.publish(msg)

@@ -133,9 +133,10 @@ class TransitionAssembler:
 
 def apply_mark(c: Completed, mark: str) -> Completed:
     """An operator's mark on a completed transition: ``ir_failure`` ends it as FailureBench's
-    failure does (cost 1, terminated, reward 0); ``success`` marks it successful."""
+    failure does (cost 1, terminated, reward 0), and so does ``intervention`` (a person had to
+    step in: an intervention-requiring failure by definition); ``success`` marks it successful."""
     tr = c.transition
-    if mark == "ir_failure":
+    if mark in ("ir_failure", "intervention"):
         tr = dataclasses.replace(tr, cost=1.0, terminated=True, truncated=False, reward=0.0)
         return dataclasses.replace(c, transition=tr, success=False)
     if mark == "success":

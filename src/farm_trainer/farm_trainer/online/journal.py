@@ -176,16 +176,18 @@ def transitions(records: np.ndarray) -> list[Transition]:
     ]
 
 
-def to_dataset(records: np.ndarray, meta: dict, path: str | os.PathLike | None = None) -> Dataset:
-    """The records as an offline ``Dataset`` (kind ``online``; episode ids renumbered in order;
-    an episode cut by a trainer restart stays one episode). Saved atomically to ``path``."""
+def to_dataset(records: np.ndarray, meta: dict, path: str | os.PathLike | None = None,
+               kind: str = "online") -> Dataset:  # fmt: skip
+    """The records as an offline ``Dataset`` (``kind``: ``online``, or ``task`` / ``recovery`` /
+    ``failure`` for teleoperated demonstrations; episode ids renumbered in order; an episode cut
+    by a trainer restart stays one episode). Saved atomically to ``path``."""
     if len(records) == 0:
         raise DatasetFormatError("the journal holds no transitions")
     ep = records["episode"].astype(np.int64)
     ids = np.cumsum(np.r_[0, np.diff(ep) != 0]).astype(np.int64)
     metadata = {
         "format_version": FORMAT_VERSION, "created_by": "farm_trainer.online.journal",
-        "env_id": meta.get("task", ""), "kind": "online", "n_episodes": int(ids[-1]) + 1,
+        "env_id": meta.get("task", ""), "kind": kind, "n_episodes": int(ids[-1]) + 1,
         "policy_versions": [int(records["policy_version"].min()),
                             int(records["policy_version"].max())],
         "replaced_steps": int(records["replaced"].sum()),

@@ -57,6 +57,7 @@ class StreamConfig:
     keep_versions: int = 4  # behaviour actors kept for stale transitions
     seed: int = 0
     tensorboard: bool = False
+    learn: bool = True  # False: journal only (recording demonstrations, no PPO updates)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +128,8 @@ class StreamLearner:
         return None
 
     def _may_update(self) -> bool:
+        if not self.cfg.learn:
+            return False
         return not self.cfg.max_updates or self.counters["update"] < self.cfg.max_updates
 
     def pending(self) -> int:
