@@ -50,6 +50,7 @@ def _farm_nodes(context, config: str):
             output="screen",
         )
         for n in graph_nodes(sections, overrides, use_twin)
+        if n != "trainer_node" or arg("trainer").lower() == "true"
     ]
 
 
@@ -80,6 +81,12 @@ def describe(config_name: str):
                 description="the MuJoCo twin instead of the arm and camera (same topics)",
             ),
             DeclareLaunchArgument("secure", default_value="false", choices=["true", "false"]),
+            DeclareLaunchArgument(
+                "trainer",
+                default_value="true",
+                choices=["true", "false"],
+                description="false: the trainer runs on another machine (docker/compose.real.yaml)",
+            ),
             DeclareLaunchArgument(
                 "demos",
                 default_value="false",
