@@ -60,7 +60,7 @@ def nodes(tmp_path_factory):
 @pytest.mark.parametrize(
     "name",
     ["sim_node", "perception_node", "policy_node", "safety_node", "arbiter_node",
-     "trainer_node", "recorder_node"],
+     "trainer_node", "recorder_node", "episode_node"],
 )  # fmt: skip
 def test_runtime_sets_out_of_range_wrong_type_or_read_only_are_refused(nodes, name):
     from rclpy.parameter import Parameter

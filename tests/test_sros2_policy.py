@@ -25,8 +25,9 @@ def test_the_policy_file_matches_the_running_graph(monkeypatch):
         "/farm/teleop/twist",
         "/farm/teleop/gripper",
     }
-    assert operator["request"] == {f"/farm/operator/mark_{m}"
-                                   for m in ("ir_failure", "success", "intervention")}  # fmt: skip
+    assert operator["request"] == {*(f"/farm/operator/mark_{m}"
+                                     for m in ("ir_failure", "success", "intervention")),
+                                   "/farm/episode/resume", "/farm/episode/pause"}  # fmt: skip
     assert not operator["subscribe"] and not operator["reply"]
     assert seen["trainer_node"]["reply"] >= operator["request"]
 

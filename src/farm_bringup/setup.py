@@ -60,6 +60,7 @@ setup(
             "farm-sros2-policy = farm_bringup.security:main",
             "farm-operator = farm_bringup.nodes.operator_keyboard:main",
             "recorder_node = farm_bringup.nodes.recorder_node:main",
+            "episode_node = farm_bringup.nodes.episode_node:main",
         ]
     },
 )

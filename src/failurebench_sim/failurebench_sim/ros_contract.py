@@ -52,6 +52,9 @@ EPISODE_EVENTS = "/farm/episode_events"  # diagnostic_msgs/DiagnosticArray, EVEN
 # operator label marks (the trainer's): std_msgs/String "ir_failure" | "success", or the services
 OPERATOR_MARKS = ("ir_failure", "success", "intervention")  # intervention: labelled an IR failure
 OPERATOR_MARK = "/farm/operator/mark"
+EPISODE_HOLD = "/farm/episode/hold"  # std_msgs/Bool, latched: the episode manager pauses the arm
+EPISODE_RESUME = "/farm/episode/resume"  # std_srvs/Trigger: the scene is ready, run
+EPISODE_PAUSE = "/farm/episode/pause"  # std_srvs/Trigger
 TELEOP_TWIST = "/farm/teleop/twist"  # geometry_msgs/Twist: the operator's hand velocity (m/s)
 TELEOP_GRIPPER = "/farm/teleop/gripper"  # std_msgs/Float32: -1 open .. 1 closed
 OPERATOR_MARK_SERVICES = {m: f"/farm/operator/mark_{m}" for m in OPERATOR_MARKS}  # std_srvs/Trigger

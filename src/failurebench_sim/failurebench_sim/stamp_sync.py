@@ -84,3 +84,58 @@ class LatestBefore:
             if s <= stamp_ns:
                 return v if stamp_ns - s <= self.max_age_ns else None
         return None
+
+
+class LatestPairer:
+    """``ExactPairer``'s interface for inputs on clocks of their own (the robot's 1 kHz pose,
+    an episode manager's state): each frame of the ``driver`` stream (the object poses, stamped
+    with the camera image) is completed with every other stream's newest value stamped at or
+    before it and at most ``max_age_ns`` older (``LatestBefore``). A frame whose other inputs
+    have not all arrived waits (at most ``max_pending`` frames); completing one drops the older
+    waiting ones (counted in ``dropped``)."""
+
+    def __init__(self, driver: str, others: Iterable[str], max_age_ns: int,
+                 max_pending: int = 8, time_reset_ns: int = 5_000_000_000) -> None:  # fmt: skip
+        self.driver, self.others = driver, tuple(others)
+        self.streams = (driver, *self.others)
+        self.max_pending = int(max_pending)
+        self.time_reset_ns = int(time_reset_ns)
+        self._latest = {
+            s: LatestBefore(max_age_ns, time_reset_ns=time_reset_ns) for s in self.others
+        }
+        self._pending: OrderedDict[int, Any] = OrderedDict()
+        self.last_completed = -1
+        self.dropped = self.resets = 0
+
+    def add(self, stream: str, stamp_ns: int, value: Any) -> dict[str, Any] | None:
+        if stream not in self.streams:
+            raise KeyError(f"unknown stream {stream!r}; expected one of {self.streams}")
+        if stream != self.driver:
+            self._latest[stream].add(stamp_ns, value)
+            return self._complete()
+        if stamp_ns <= self.last_completed - self.time_reset_ns:
+            self.reset()
+            self.resets += 1
+        if stamp_ns <= self.last_completed:
+            return None
+        self._pending[stamp_ns] = value
+        while len(self._pending) > self.max_pending:
+            self._pending.popitem(last=False)
+            self.dropped += 1
+        return self._complete()
+
+    def _complete(self) -> dict[str, Any] | None:
+        for stamp in sorted(self._pending, reverse=True):  # the newest frame that can complete
+            values = {s: self._latest[s].at(stamp) for s in self.others}
+            if all(v is not None for v in values.values()):
+                frame = {self.driver: self._pending.pop(stamp), **values}
+                for old in [s for s in self._pending if s < stamp]:
+                    del self._pending[old]
+                    self.dropped += 1
+                self.last_completed = stamp
+                return frame
+        return None
+
+    def reset(self) -> None:
+        self._pending.clear()
+        self.last_completed = -1

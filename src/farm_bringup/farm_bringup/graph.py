@@ -101,6 +101,13 @@ NODES = {
             default=False,
         ),
         NodeSpec(
+            "episode_node",
+            "farm_bringup",
+            "farm_bringup.nodes.episode_node",
+            "EpisodeNode",
+            default=False,
+        ),
+        NodeSpec(
             "recorder_node",
             "farm_bringup",
             "farm_bringup.nodes.recorder_node",
@@ -260,7 +267,9 @@ def graph_nodes(
     if spec is None:
         return default_nodes(sections, overrides)
     names = list(spec.get("nodes", ()))
-    return ["sim_node", *names] if use_twin else names
+    if not use_twin:
+        return names
+    return ["sim_node", *(n for n in names if n != "episode_node")]  # the twin owns episodes
 
 
 def section_overrides(sections: Mapping[str, Params], key: str) -> list[Override]:

@@ -29,7 +29,7 @@ OPERATOR = {
     "publish": {rc.OPERATOR_MARK, rc.TELEOP_TWIST, rc.TELEOP_GRIPPER},
     "subscribe": set(),
     "reply": set(),
-    "request": set(rc.OPERATOR_MARK_SERVICES.values()),
+    "request": {*rc.OPERATOR_MARK_SERVICES.values(), rc.EPISODE_RESUME, rc.EPISODE_PAUSE},
 }
 OPERATOR_NODE = "farm_operator"
 Interfaces = dict[str, set[str]]  # kind -> fully qualified names

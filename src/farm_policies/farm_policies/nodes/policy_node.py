@@ -34,7 +34,7 @@ from failurebench_sim.observation import (
     ObservationError,
     gripper_opening,
 )
-from failurebench_sim.stamp_sync import ExactPairer
+from failurebench_sim.stamp_sync import ExactPairer, LatestPairer
 from farm_policies.live import LivePolicy
 from farm_policies.nodes.weights_io import subscribe_weights
 from farm_policies.teleop import HUMAN_VERSION, TeleopCommand
@@ -54,10 +54,17 @@ class PolicyNodeConfig:
     teleop_gripper_topic: str = rc.TELEOP_GRIPPER  # std_msgs/Float32, -1 open .. 1 closed
     teleop_max_speed: float = 0.1  # m/s
     teleop_period_s: float = 1.0 / 30  # the control period an action spans
+    # exact: every input stamped like the frame (the twin); latest_before: the object poses
+    # (the camera frame) take the newest pose, gripper and episode state at or before their
+    # stamp, at most max_input_age_s older (the robot's 1 kHz state, an episode manager)
+    pairing: str = "exact"
+    max_input_age_s: float = 0.1
 
 
-RANGES = {"seed": (0, 2**31 - 1), "teleop_max_speed": (0.0, 1.0), "teleop_period_s": (0.001, 1.0)}
+RANGES = {"seed": (0, 2**31 - 1), "teleop_max_speed": (0.0, 1.0), "teleop_period_s": (0.001, 1.0),
+          "max_input_age_s": (0.001, 10.0)}  # fmt: skip
 SOURCES = ("policy", "teleop")
+PAIRINGS = ("exact", "latest_before")
 
 
 def observation_from(builder: ObservationBuilder, inputs: dict) -> np.ndarray:
@@ -99,7 +106,15 @@ class PolicyNode(Node):
         env = make_env(self.cfg.task)
         self.builder = ObservationBuilder.for_env(env)
         env.close()
-        self.pairer = ExactPairer(STREAMS)
+        if self.cfg.pairing not in PAIRINGS:
+            raise ValueError(f"pairing must be one of {PAIRINGS}, got {self.cfg.pairing!r}")
+        self.pairer = (
+            ExactPairer(STREAMS)
+            if self.cfg.pairing == "exact"
+            else LatestPairer(
+                "objects", ("ee", "gripper", "episode"), int(self.cfg.max_input_age_s * 1e9)
+            )  # fmt: skip
+        )
         subscribe_weights(self, self.policy)
         self.held = 0
         self.outputs = FrameOutputs()

@@ -31,6 +31,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
 
 from failurebench_sim import ros_contract as rc
 from failurebench_sim.command import CommandError, action_to_target, target_to_action
@@ -114,6 +115,8 @@ class ArbiterNode(Node):
                               ("assessment", rc.SAFETY_ASSESSMENT)):  # fmt: skip
             self.create_subscription(JointState, topic, self._on(stream), reliable)
         self.create_subscription(PoseStamped, rc.EE_POSE, self._on_pose, QOS[rc.SENSOR])
+        self.paused = False  # the robot's episode manager holds the arm between episodes
+        self.create_subscription(Bool, rc.EPISODE_HOLD, self._on_episode_hold, QOS[rc.LATCHED])
         steady = Clock(clock_type=ClockType.STEADY_TIME)  # a stalled /clock must not stop it
         if c.command_rate_hz > 0:
             self.create_timer(1.0 / c.command_rate_hz, self._tick, clock=steady)
@@ -139,6 +142,11 @@ class ArbiterNode(Node):
             callback(msg)
 
         return on_message
+
+    def _on_episode_hold(self, msg: Bool) -> None:
+        if msg.data != self.paused:
+            self.get_logger().info("episode paused: holding" if msg.data else "episode resumed")
+        self.paused = bool(msg.data)
 
     def _on_pose(self, msg: PoseStamped) -> None:
         p = msg.pose.position
@@ -193,6 +201,8 @@ class ArbiterNode(Node):
 
     def _hold_reason(self, obs, proposed, score, stamp) -> str:
         """Why this frame must not move the arm ("" = it may)."""
+        if self.paused:
+            return "the episode is paused (episode_node)"
         if not np.isfinite(obs).all():
             return "non-finite observation"
         if not np.isfinite(proposed).all():
@@ -239,6 +249,10 @@ class ArbiterNode(Node):
                 self.get_logger().error(f"stale inputs {stale}: holding at the measured pose")
             self.holding = stale
             self.watchdog_holds += 1
+            for pub, msg in self._hold_outputs(self.get_clock().now().to_msg()):
+                pub.publish(msg)
+            return
+        if self.paused:  # between episodes: hold where the arm is
             for pub, msg in self._hold_outputs(self.get_clock().now().to_msg()):
                 pub.publish(msg)
             return
