@@ -1,13 +1,16 @@
 """``farm-operator``: the operator's keyboard in a terminal — drive the arm, mark labels.
 
     i / k   +x / -x      j / l   +y / -y      u / o   +z / -z      space   gripper open/close
-    F       mark IR failure      S   mark success      I   mark intervention      q   quit
+    F       mark IR failure      S   mark success      I   mark intervention
+    R       resume (the scene is ready)      P   pause      q   quit
 
 Movement keys publish a hand velocity (``geometry_msgs/Twist`` on ``/farm/teleop/twist``) that
 the policy node turns into the action when it runs with ``action_source:=teleop`` (the real
 YAML's ``demos`` overrides); a key counts as held for ``KEY_HOLD_S`` (terminal key repeat), and
-the policy node stops the arm when the velocity stops arriving. Marks call the trainer's
-services (``/farm/operator/mark_<mark>``), which change nothing but the next label.
+the policy node stops the arm when the velocity stops arriving. Marks go out on
+``/farm/operator/mark`` (std_msgs/String), which the trainer (the next transition's label) and
+the robot's episode manager (the episode ends and pauses) both read; ``R`` resumes the next
+episode once the scene is restored (``/farm/episode/resume``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import Twist
 from rclpy.node import Node
-from std_msgs.msg import Float32
+from std_msgs.msg import Float32, String
 from std_srvs.srv import Trigger
 
 from failurebench_sim import ros_contract as rc
@@ -35,6 +38,7 @@ SPEED = 0.05  # m/s per held key
 MOVES = {"i": (1, 0, 0), "k": (-1, 0, 0), "j": (0, 1, 0), "l": (0, -1, 0),
          "u": (0, 0, 1), "o": (0, 0, -1)}  # fmt: skip
 MARK_KEYS = {"F": "ir_failure", "S": "success", "I": "intervention"}
+FLOW_KEYS = {"R": "resume", "P": "pause"}
 
 
 @dataclass
@@ -52,6 +56,8 @@ class KeyState:
             self.gripper = -self.gripper
         elif key in MARK_KEYS:
             return MARK_KEYS[key]
+        elif key in FLOW_KEYS:
+            return FLOW_KEYS[key]
         elif key in ("q", "\x03"):
             return "quit"
         return None
@@ -69,8 +75,9 @@ class Operator(Node):
         super().__init__("farm_operator")
         self.pub_twist = self.create_publisher(Twist, rc.TELEOP_TWIST, QOS[rc.RELIABLE])
         self.pub_gripper = self.create_publisher(Float32, rc.TELEOP_GRIPPER, QOS[rc.RELIABLE])
-        self.clients_ = {m: self.create_client(Trigger, s)
-                         for m, s in rc.OPERATOR_MARK_SERVICES.items()}  # fmt: skip
+        self.pub_mark = self.create_publisher(String, rc.OPERATOR_MARK, QOS[rc.RELIABLE])
+        self.flow = {"resume": self.create_client(Trigger, rc.EPISODE_RESUME),
+                     "pause": self.create_client(Trigger, rc.EPISODE_PAUSE)}  # fmt: skip
 
     def send(self, keys: KeyState, now: float) -> None:
         v = keys.velocity(now)
@@ -80,9 +87,13 @@ class Operator(Node):
         self.pub_gripper.publish(Float32(data=float(keys.gripper)))
 
     def mark(self, mark: str) -> str:
-        client = self.clients_[mark]
+        """A label mark (topic) or an episode-flow request (service)."""
+        if mark not in self.flow:
+            self.pub_mark.publish(String(data=mark))
+            return f"marked {mark}"
+        client = self.flow[mark]
         if not client.wait_for_service(timeout_sec=1.0):
-            return f"{mark}: the trainer's service is not up"
+            return f"{mark}: no episode manager (episode_node) is running"
         future = client.call_async(Trigger.Request())
         rclpy.spin_until_future_complete(self, future, timeout_sec=2.0)
         res = future.result()
