@@ -23,9 +23,14 @@ def test_episode_states_flow_only_while_running_and_a_mark_holds_the_arm():
 
     graph = Graph([(EpisodeNode, {"time_limit": 50, "goal": [0.5, 0.1, 0.02]})])
     peer = Node("episode_peer", context=graph.context)
-    states, holds = [], []
+    states, holds, events = [], [], []
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    peer_events = events
     peer.create_subscription(JointState, rc.EPISODE_STATE, states.append, QOS[rc.SENSOR])
     peer.create_subscription(Bool, rc.EPISODE_HOLD, lambda m: holds.append(m.data), QOS[rc.LATCHED])
+    peer.create_subscription(DiagnosticArray, rc.EPISODE_EVENTS, peer_events.append,
+                             QOS[rc.RELIABLE])  # fmt: skip
     frames = peer.create_publisher(PoseArray, rc.OBJECT_POSES, QOS[rc.RELIABLE])
     marks = peer.create_publisher(String, rc.OPERATOR_MARK, QOS[rc.RELIABLE])
     resume = peer.create_client(Trigger, rc.EPISODE_RESUME)
@@ -53,8 +58,14 @@ def test_episode_states_flow_only_while_running_and_a_mark_holds_the_arm():
         assert wait_for(lambda: len(states) >= 8, 10)
         last = unpack_vector(states[-1], rc.EPISODE_LABELS)
         assert last[0] == 0 and last[2:].tolist() == pytest.approx([0.5, 0.1, 0.02])
-        marks.publish(String(data="ir_failure"))
+        marks.publish(String(data="intervention"))
         assert wait_for(lambda: holds[-1] is True, 5)  # the arbiter holds until resumed
+        assert wait_for(lambda: events, 5)  # the twin's event: the recorder closes the bag
+        st = events[-1].status[0]
+        kv = {k.key: k.value for k in st.values}
+        assert (
+            st.message == "ir_failure" and kv["reason"] == "intervention" and kv["episode"] == "0"
+        )
         n = len(states)
         send(5)
         time.sleep(0.3)

@@ -21,6 +21,7 @@ class EpisodeFlow:
     paused: bool = True  # the first episode starts when the operator resumes (scene ready)
     ended: Counter = field(default_factory=Counter)  # how episodes ended
     prompt: str = "set up the scene, then resume"
+    last_end: tuple[int, int, str] | None = None  # (episode, steps, why) of the last ending
 
     def frame(self) -> tuple[int, int] | None:
         """(episode, step) of a new camera frame, or None while paused (the frame is held)."""
@@ -42,6 +43,7 @@ class EpisodeFlow:
 
     def _end(self, why: str) -> None:
         self.ended[why] += 1
+        self.last_end = (self.episode, self.step, why)
         self.episode += 1
         self.step = 0
         self.paused = True

@@ -36,6 +36,8 @@ class IndexRow:
     messages: int
     bytes: int
     file: str  # bag folder, relative to the recording folder
+    recoveries: int = 0  # steps where the gate ran the recovery policy
+    interventions: int = 0  # the operator's intervention marks
 
 
 class EpisodeRecorder:
@@ -85,9 +87,8 @@ class EpisodeRecorder:
         self._writer.write(conn, int(t_ns), bytes(cdr))
         self.messages += 1
 
-    def end_episode(
-        self, outcome: str, ret: float = float("nan"), steps: int = 0
-    ) -> IndexRow | None:
+    def end_episode(self, outcome: str, ret: float = float("nan"), steps: int = 0,
+                    recoveries: int = 0, interventions: int = 0) -> IndexRow | None:  # fmt: skip
         """Close the bag, move it into place, index it (None when nothing was recorded)."""
         if self._writer is None:
             return None
@@ -98,7 +99,8 @@ class EpisodeRecorder:
             shutil.rmtree(dst)
         os.replace(src, dst)
         size = sum(f.stat().st_size for f in dst.iterdir())
-        row = IndexRow(self.episode, outcome, float(ret), int(steps), self.messages, size, dst.name)
+        row = IndexRow(self.episode, outcome, float(ret), int(steps), self.messages, size, dst.name,
+                       int(recoveries), int(interventions))  # fmt: skip
         self.rows.append(row)
         write_csv(self.out / INDEX, [asdict(r) for r in self.rows], decimals=None)
         self.episode += 1
@@ -123,6 +125,8 @@ def read_index(path: str | os.PathLike) -> list[IndexRow]:
                 int(r["messages"]),
                 int(r["bytes"]),
                 r["file"],
+                int(r.get("recoveries") or 0),  # indexes written before these columns
+                int(r.get("interventions") or 0),
             )  # fmt: skip
             for r in csv.DictReader(f)
         ]

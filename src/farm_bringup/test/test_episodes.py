@@ -21,3 +21,14 @@ def test_marks_and_the_time_limit_end_episodes_and_pause_until_resumed():
     f.resume()
     assert f.frame() == (2, 1)  # a pause does not end the episode
     assert f.mark("intervention") and f.ended["intervention"] == 1
+
+
+def test_the_episode_index_keeps_recoveries_and_interventions(tmp_path):
+    from farm_bringup.recording import EpisodeRecorder, read_index
+
+    rec = EpisodeRecorder(tmp_path)
+    rec.write("/farm/decision", "sensor_msgs/msg/JointState", 1, b"\x00\x01\x00\x00")
+    row = rec.end_episode("intervention", 3.0, 40, recoveries=7, interventions=1)
+    assert (row.recoveries, row.interventions) == (7, 1)
+    (back,) = read_index(tmp_path / "index.csv")
+    assert back == row

@@ -256,6 +256,22 @@ def run_node(make_node, args: list[str] | None = None, until: str | None = None)
         rclpy.try_shutdown()
 
 
+def episode_event_message(kind: str, episode: int, step: int, ret: float, stamp,
+                          hardware_id: str, level: int = DiagnosticStatus.OK,
+                          reason: str = "") -> DiagnosticArray:  # fmt: skip
+    """An ``/farm/episode_events`` message (``ros_contract.EVENT_KINDS``; ``reason``: why the
+    robot's episode manager ended an episode, when it says more than the kind)."""
+    values = [KeyValue(key="episode", value=str(episode)), KeyValue(key="step", value=str(step)),
+              KeyValue(key="return", value=repr(float(ret)))]  # fmt: skip
+    if reason:
+        values.append(KeyValue(key="reason", value=reason))
+    status = DiagnosticStatus(level=level, name="farm/episode", message=kind,
+                              hardware_id=hardware_id, values=values)  # fmt: skip
+    msg = DiagnosticArray(status=[status])
+    msg.header.stamp = stamp
+    return msg
+
+
 def diagnostics_message(
     name: str,
     hardware_id: str,

@@ -14,7 +14,7 @@ import dataclasses
 import time
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -29,6 +29,7 @@ from failurebench_sim.nodes.ros_io import (
     VectorError,
     camera_info_msg,
     declare_from_dataclass,
+    episode_event_message,
     image_msg,
     ns_to_stamp,
     pack_vector,
@@ -241,21 +242,9 @@ class SimNode(Node):
 
     @staticmethod
     def _event_msg(e: EpisodeEvent, stamp) -> DiagnosticArray:
-        values = [
-            KeyValue(key="episode", value=str(e.episode)),
-            KeyValue(key="step", value=str(e.step)),
-            KeyValue(key="return", value=repr(float(e.ret))),
-        ]
-        status = DiagnosticStatus(
-            level=LEVELS.get(e.kind, DiagnosticStatus.OK),
-            name="farm/episode",
-            message=e.kind,
-            hardware_id="failurebench_twin",
-            values=values,
-        )
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = stamp
-        return msg
+        level = LEVELS.get(e.kind, DiagnosticStatus.OK)
+        return episode_event_message(e.kind, e.episode, e.step, e.ret, stamp,
+                                     "failurebench_twin", level)  # fmt: skip
 
 
 def main(args: list[str] | None = None) -> None:

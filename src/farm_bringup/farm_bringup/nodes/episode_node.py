@@ -24,6 +24,7 @@ from failurebench_sim.nodes.ros_io import (
     QOS,
     declare_from_dataclass,
     diagnostics_message,
+    episode_event_message,
     pack_vector,
     run_node,
 )
@@ -51,6 +52,7 @@ class EpisodeNode(Node):
         self.pub_state = self.create_publisher(JointState, rc.EPISODE_STATE, QOS[rc.SENSOR])
         self.pub_hold = self.create_publisher(Bool, rc.EPISODE_HOLD, QOS[rc.LATCHED])
         self.pub_diag = self.create_publisher(DiagnosticArray, rc.DIAGNOSTICS, 10)
+        self.pub_events = self.create_publisher(DiagnosticArray, rc.EPISODE_EVENTS, reliable)
         self.create_subscription(PoseArray, rc.OBJECT_POSES, self._on_frame, reliable)
         self.create_subscription(String, rc.OPERATOR_MARK, self._on_mark, reliable)
         self.create_service(Trigger, rc.EPISODE_RESUME, self._service(self.flow.resume))
@@ -66,10 +68,13 @@ class EpisodeNode(Node):
             self.pub_state.publish(pack_vector(rc.EPISODE_LABELS, values, msg.header.stamp,
                                                self.cfg.base_frame))  # fmt: skip
         if self.flow.paused != was:
+            if self.flow.last_end is not None and not was:
+                self._end_event(msg.header.stamp)
             self._publish_hold()
 
     def _on_mark(self, msg: String) -> None:
         if self.flow.mark(msg.data.strip()):
+            self._end_event(self.get_clock().now().to_msg())
             self._publish_hold()
 
     def _service(self, action):
@@ -81,6 +86,14 @@ class EpisodeNode(Node):
             return response
 
         return handle
+
+    def _end_event(self, stamp) -> None:
+        """The twin's event for an ended episode (the recorder closes its bag on it)."""
+        episode, steps, why = self.flow.last_end
+        kind = "ir_failure" if why in ("ir_failure", "intervention") else "timeout"
+        level = DiagnosticStatus.WARN if kind == "ir_failure" else DiagnosticStatus.OK
+        self.pub_events.publish(episode_event_message(kind, episode, steps, float("nan"), stamp,
+                                                      "episode_node", level, why))  # fmt: skip
 
     def _publish_hold(self) -> None:
         self.pub_hold.publish(Bool(data=self.flow.paused))

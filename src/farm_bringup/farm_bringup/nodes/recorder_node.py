@@ -19,11 +19,17 @@ from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy.node import Node
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float32
+from std_msgs.msg import Float32, String
 from visualization_msgs.msg import MarkerArray
 
 from failurebench_sim import ros_contract as rc
-from failurebench_sim.nodes.ros_io import QOS, declare_from_dataclass, run_node
+from failurebench_sim.nodes.ros_io import (
+    QOS,
+    VectorError,
+    declare_from_dataclass,
+    run_node,
+    unpack_vector,
+)
 from farm_bringup.recording import EpisodeRecorder
 
 # (topic, message class, QoS class) recorded by default
@@ -41,6 +47,7 @@ TOPICS = (
     (rc.DECISION, JointState, rc.RELIABLE),
     (rc.TARGET_POSE, PoseStamped, rc.RELIABLE),
     (rc.GRIPPER_COMMAND, JointState, rc.RELIABLE),
+    (rc.OPERATOR_MARK, String, rc.RELIABLE),
     (rc.TWIN_STEP, JointState, rc.RELIABLE),
     (rc.TWIN_FINAL_OBSERVATION, JointState, rc.RELIABLE),
     (rc.COLOR_INFO, CameraInfo, rc.LATCHED),
@@ -81,6 +88,10 @@ class RecorderNode(Node):
         self.create_subscription(
             DiagnosticArray, rc.EPISODE_EVENTS, self._on_event, QOS[rc.RELIABLE]
         )
+        # per-episode counts for the index: the gate's recoveries, the operator's interventions
+        self.recoveries = self.interventions = 0
+        self.create_subscription(JointState, rc.DECISION, self._count_decision, QOS[rc.RELIABLE])
+        self.create_subscription(String, rc.OPERATOR_MARK, self._count_mark, QOS[rc.RELIABLE])
         self.get_logger().info(f"recording episodes to {c.output_dir}")
 
     def _record(self, topic: str, cls: type, qos: str, every: int = 1) -> None:
@@ -93,6 +104,15 @@ class RecorderNode(Node):
 
         self.create_subscription(cls, topic, on_message, QOS[qos], raw=True)
 
+    def _count_decision(self, msg: JointState) -> None:
+        try:
+            self.recoveries += int(unpack_vector(msg, ("replaced",))[0] > 0.5)
+        except VectorError:
+            pass
+
+    def _count_mark(self, msg: String) -> None:
+        self.interventions += int(msg.data.strip() == "intervention")
+
     def _on_event(self, msg: DiagnosticArray) -> None:
         """Record the event in the episode it ends, then end the episode's bag."""
         self.recorder.write(rc.EPISODE_EVENTS, ros_type_name(DiagnosticArray), time.time_ns(),
@@ -100,8 +120,11 @@ class RecorderNode(Node):
         for st in msg.status:
             if st.message in ENDS:
                 kv = {k.key: k.value for k in st.values}
-                row = self.recorder.end_episode(st.message, float(kv.get("return", "nan")),
-                                                int(kv.get("step", 0)))  # fmt: skip
+                outcome = kv.get("reason", st.message)  # the robot's episode manager says why
+                row = self.recorder.end_episode(outcome, float(kv.get("return", "nan")),
+                                                int(kv.get("step", 0)), self.recoveries,
+                                                self.interventions)  # fmt: skip
+                self.recoveries = self.interventions = 0
                 if row is not None:
                     self.get_logger().info(
                         f"episode {row.episode} ({row.outcome}): {row.messages} messages, "
