@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -257,3 +258,51 @@ def test_bad_inputs_hold_and_bad_parameters_are_refused():
     finally:
         peer.destroy_node()
         graph.close()
+
+
+def test_a_robot_reflex_holds_until_the_robot_runs_again():
+    from graph_harness import wait_for
+    from rclpy.node import Node
+    from std_msgs.msg import UInt8
+
+    from failurebench_sim.nodes.ros_io import QOS
+    from farm_safety_critic.nodes.arbiter_node import ArbiterNode
+
+    params = {**checkpoint_params(TASK)["arbiter_node"], "robot_state_topic": "/test/robot_mode",
+              "robot_state_type": "std_msgs/msg/UInt8", "robot_mode_field": "data"}  # fmt: skip
+    graph = Graph([(ArbiterNode, params)])
+    arbiter = graph.nodes[0]
+    peer = Node("robot_mode_peer", context=graph.context)
+    pub = peer.create_publisher(UInt8, "/test/robot_mode", QOS["sensor"])
+    graph.add(peer)
+    obs, proposed = np.zeros(39), np.zeros(4)
+    try:
+        assert wait_for(lambda: pub.get_subscription_count() > 0, 10)
+        pub.publish(UInt8(data=2))  # move
+        time.sleep(0.3)
+        assert arbiter._hold_reason(obs, proposed, 0.0, arbiter.get_clock().now().to_msg()) == ""
+        assert wait_for(lambda: (pub.publish(UInt8(data=4)), arbiter.robot_stopped)[1], 10)
+        why = arbiter._hold_reason(obs, proposed, 0.0, arbiter.get_clock().now().to_msg())
+        assert "reflex" in why
+        assert wait_for(lambda: not (pub.publish(UInt8(data=1)), arbiter.robot_stopped)[1], 10)
+    finally:
+        graph.close()
+
+
+def test_a_configured_robot_state_type_that_is_missing_is_a_start_up_error():
+    import rclpy
+    from graph_harness import fresh_domain
+    from rclpy.parameter import Parameter
+
+    from farm_safety_critic.nodes.arbiter_node import ArbiterNode
+
+    params = {**checkpoint_params(TASK)["arbiter_node"], "robot_state_topic": "/x",
+              "robot_state_type": "franka_msgs_missing/msg/RobotState"}  # fmt: skip
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    try:
+        with pytest.raises(ImportError):
+            ArbiterNode(context=context,
+                        parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])  # fmt: skip
+    finally:
+        rclpy.try_shutdown(context=context)

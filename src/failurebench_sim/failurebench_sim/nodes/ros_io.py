@@ -239,7 +239,7 @@ def run_node(make_node, args: list[str] | None = None, until: str | None = None)
     try:
         try:
             node = make_node()
-        except (ParameterException, ValueError, OSError, RuntimeError) as e:
+        except (ParameterException, ValueError, OSError, RuntimeError, ImportError) as e:
             # a bad parameter, file or checkpoint: one clear line and exit status 2, no traceback
             name = getattr(make_node, "__name__", "node")
             print(f"[{name}] cannot start: {type(e).__name__}: {e}", file=sys.stderr, flush=True)

@@ -53,6 +53,7 @@ from failurebench_sim.twin import GRIPPER_DOWN_XYZW
 from farm_policies.checkpoint import load_actor_value
 from farm_safety_critic.calibration import read_eps_safe
 from farm_safety_critic.decider import RecoveryDecider
+from farm_safety_critic.reflex import message_class, stopped_reason
 from farm_safety_critic.shield import Shield, ShieldLimits, load_limits
 
 ACT = len(rc.ACTION_LABELS)
@@ -83,6 +84,11 @@ class ArbiterNodeConfig:
     task: str = "FailureBench/BoundedPush-v0"
     target_topic: str = rc.TARGET_POSE
     base_frame: str = rc.BASE_FRAME
+    # the robot's own mode (franka_ros2: /franka_robot_state_broadcaster/robot_state,
+    # franka_msgs/msg/FrankaRobotState, robot_mode): hold in a reflex or user stop ("" = none)
+    robot_state_topic: str = ""
+    robot_state_type: str = "franka_msgs/msg/FrankaRobotState"
+    robot_mode_field: str = "robot_mode"
 
 
 class ArbiterNode(Node):
@@ -116,6 +122,11 @@ class ArbiterNode(Node):
             self.create_subscription(JointState, topic, self._on(stream), reliable)
         self.create_subscription(PoseStamped, rc.EE_POSE, self._on_pose, QOS[rc.SENSOR])
         self.paused = False  # the robot's episode manager holds the arm between episodes
+        self.robot_stopped = ""  # why the robot's own safety layer stopped it ("" = it did not)
+        if c.robot_state_topic:  # a configured but missing type is a start-up error
+            cls = message_class(c.robot_state_type)
+            self.create_subscription(cls, c.robot_state_topic, self._on_robot_state,
+                                     QOS[rc.SENSOR])  # fmt: skip
         self.create_subscription(Bool, rc.EPISODE_HOLD, self._on_episode_hold, QOS[rc.LATCHED])
         steady = Clock(clock_type=ClockType.STEADY_TIME)  # a stalled /clock must not stop it
         if c.command_rate_hz > 0:
@@ -142,6 +153,14 @@ class ArbiterNode(Node):
             callback(msg)
 
         return on_message
+
+    def _on_robot_state(self, msg) -> None:
+        why = stopped_reason(int(getattr(msg, self.cfg.robot_mode_field)))
+        if why and not self.robot_stopped:
+            self.get_logger().error(f"holding: {why}")
+        elif self.robot_stopped and not why:
+            self.get_logger().info("the robot runs again: resuming")
+        self.robot_stopped = why
 
     def _on_episode_hold(self, msg: Bool) -> None:
         if msg.data != self.paused:
@@ -201,6 +220,8 @@ class ArbiterNode(Node):
 
     def _hold_reason(self, obs, proposed, score, stamp) -> str:
         """Why this frame must not move the arm ("" = it may)."""
+        if self.robot_stopped:
+            return self.robot_stopped
         if self.paused:
             return "the episode is paused (episode_node)"
         if not np.isfinite(obs).all():
@@ -252,7 +273,7 @@ class ArbiterNode(Node):
             for pub, msg in self._hold_outputs(self.get_clock().now().to_msg()):
                 pub.publish(msg)
             return
-        if self.paused:  # between episodes: hold where the arm is
+        if self.paused or self.robot_stopped:  # between episodes, after a reflex: hold
             for pub, msg in self._hold_outputs(self.get_clock().now().to_msg()):
                 pub.publish(msg)
             return
@@ -274,7 +295,9 @@ class ArbiterNode(Node):
 
     def _diagnose(self) -> None:
         level, message = DiagnosticStatus.OK, "ok"
-        if self.holding:
+        if self.robot_stopped:
+            level, message = DiagnosticStatus.ERROR, self.robot_stopped
+        elif self.holding:
             level, message = DiagnosticStatus.ERROR, f"holding: stale {', '.join(self.holding)}"
         values = {"decisions": self.decisions, "replaced": self.replaced, "holds": self.holds,
                   "watchdog_holds": self.watchdog_holds,
