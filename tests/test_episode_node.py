@@ -72,3 +72,52 @@ def test_episode_states_flow_only_while_running_and_a_mark_holds_the_arm():
         assert len(states) == n
     finally:
         graph.close()
+
+
+def test_a_resume_drives_to_the_start_pose_through_the_shield_then_runs():
+    from geometry_msgs.msg import PoseStamped
+    from graph_harness import checkpoint_params
+    from rclpy.node import Node
+    from std_msgs.msg import Bool
+    from std_srvs.srv import Trigger
+
+    from failurebench_sim import ros_contract as rc
+    from failurebench_sim.nodes.ros_io import QOS, pose_msg
+    from farm_bringup.nodes.episode_node import EpisodeNode
+    from farm_safety_critic.nodes.arbiter_node import ArbiterNode
+
+    start = [0.05, 0.6, 0.2]
+    arbiter_params = {**checkpoint_params("BoundedPush-v0")["arbiter_node"],
+                      "command_rate_hz": 30.0, "use_sim_time": False}  # fmt: skip
+    graph = Graph([(EpisodeNode, {"start_pose": start, "start_tolerance_m": 0.005}),
+                   (ArbiterNode, arbiter_params)])  # fmt: skip
+    peer = Node("robot_peer", context=graph.context)
+    hand = [0.0, 0.6, 0.2]
+    targets, holds = [], []
+    pose_pub = peer.create_publisher(PoseStamped, rc.EE_POSE, QOS[rc.SENSOR])
+    peer.create_subscription(PoseStamped, rc.TARGET_POSE, targets.append, QOS[rc.RELIABLE])
+    peer.create_subscription(Bool, rc.EPISODE_HOLD, lambda m: holds.append(m.data), QOS[rc.LATCHED])
+    resume = peer.create_client(Trigger, rc.EPISODE_RESUME)
+    graph.add(peer)
+
+    def publish_hand():
+        msg = PoseStamped()
+        msg.header.frame_id = rc.BASE_FRAME
+        msg.header.stamp = peer.get_clock().now().to_msg()
+        msg.pose = pose_msg(hand, (1.0, 0.0, 0.0, 0.0))
+        pose_pub.publish(msg)
+
+    try:
+        assert wait_for(lambda: (publish_hand(), holds and holds[-1])[1], 10)
+        assert resume.wait_for_service(5)
+        assert wait_for(resume.call_async(Trigger.Request()).done, 10)
+        # the arm is held at 5 cm from the start: the arbiter steps toward it, 2 cm at most
+        n = len(targets)
+        assert wait_for(lambda: (publish_hand(), len(targets) > n + 5)[1], 10)
+        x = [t.pose.position.x for t in targets[n:]]
+        assert max(x) == pytest.approx(0.02, abs=1e-6) and min(x) > 0  # the shield's max step
+        assert holds[-1] is True  # not running before the arm is there
+        hand[0] = 0.049  # the arm arrived
+        assert wait_for(lambda: (publish_hand(), holds[-1] is False)[1], 10)
+    finally:
+        graph.close()

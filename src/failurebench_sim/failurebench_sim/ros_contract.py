@@ -53,6 +53,7 @@ EPISODE_EVENTS = "/farm/episode_events"  # diagnostic_msgs/DiagnosticArray, EVEN
 OPERATOR_MARKS = ("ir_failure", "success", "intervention")  # intervention: labelled an IR failure
 OPERATOR_MARK = "/farm/operator/mark"
 EPISODE_HOLD = "/farm/episode/hold"  # std_msgs/Bool, latched: the episode manager pauses the arm
+EPISODE_START_POSE = "/farm/episode/start_pose"  # PoseStamped, latched: where the arm goes first
 EPISODE_RESUME = "/farm/episode/resume"  # std_srvs/Trigger: the scene is ready, run
 EPISODE_PAUSE = "/farm/episode/pause"  # std_srvs/Trigger
 TELEOP_TWIST = "/farm/teleop/twist"  # geometry_msgs/Twist: the operator's hand velocity (m/s)

@@ -10,10 +10,11 @@ counts are in ``/diagnostics`` (``farm/episodes``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from geometry_msgs.msg import PoseArray
+from geometry_msgs.msg import PoseArray, PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
@@ -26,8 +27,10 @@ from failurebench_sim.nodes.ros_io import (
     diagnostics_message,
     episode_event_message,
     pack_vector,
+    pose_msg,
     run_node,
 )
+from failurebench_sim.twin import GRIPPER_DOWN_XYZW
 from farm_bringup.episodes import EpisodeFlow
 
 
@@ -36,13 +39,24 @@ class EpisodeNodeConfig:
     task: str = "FailureBench/FragilePushWall-v0"
     time_limit: int = 200  # steps (camera frames) per episode
     goal: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # base frame: MEASURE IT
+    # where each episode starts: on resume the arbiter drives the arm there through the shield,
+    # and the episode runs once the hand is within start_tolerance_m (NaN = start where it is)
+    start_pose: list[float] = field(default_factory=lambda: [math.nan] * 3)
+    start_tolerance_m: float = 0.01
     base_frame: str = rc.BASE_FRAME
 
 
 class EpisodeNode(Node):
     def __init__(self, node_name: str = "episode_node", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        self.cfg = declare_from_dataclass(self, EpisodeNodeConfig(), {"time_limit": (1, 100_000)})
+        ranges = {"time_limit": (1, 100_000), "start_tolerance_m": (0.001, 0.1)}
+        self.cfg = declare_from_dataclass(self, EpisodeNodeConfig(), ranges)
+        if len(self.cfg.start_pose) != 3:
+            raise ValueError(f"start_pose must be 3 numbers (NaN: none), got {self.cfg.start_pose}")
+        self.start = (
+            list(self.cfg.start_pose) if all(map(math.isfinite, self.cfg.start_pose)) else None
+        )
+        self.resetting = False  # driving to the start pose before the episode runs
         if len(self.cfg.goal) != 3:
             raise ValueError(
                 f"goal must be 3 numbers (x, y, z in {self.cfg.base_frame}), got {self.cfg.goal}"
@@ -55,10 +69,34 @@ class EpisodeNode(Node):
         self.pub_events = self.create_publisher(DiagnosticArray, rc.EPISODE_EVENTS, reliable)
         self.create_subscription(PoseArray, rc.OBJECT_POSES, self._on_frame, reliable)
         self.create_subscription(String, rc.OPERATOR_MARK, self._on_mark, reliable)
-        self.create_service(Trigger, rc.EPISODE_RESUME, self._service(self.flow.resume))
+        self.pub_start = self.create_publisher(PoseStamped, rc.EPISODE_START_POSE, QOS[rc.LATCHED])
+        self.create_subscription(PoseStamped, rc.EE_POSE, self._on_pose, QOS[rc.SENSOR])
+        self.create_service(Trigger, rc.EPISODE_RESUME, self._service(self._resume))
         self.create_service(Trigger, rc.EPISODE_PAUSE, self._service(self.flow.pause))
         self.create_timer(1.0, self._diagnose)
         self._publish_hold()
+
+    def _resume(self) -> None:
+        """Run the episode, after the drive to the start pose when one is set."""
+        if self.start is None or not self.flow.paused:
+            self.flow.resume()
+            return
+        self.resetting = True
+        msg = PoseStamped()
+        msg.header.stamp, msg.header.frame_id = self.get_clock().now().to_msg(), self.cfg.base_frame
+        msg.pose = pose_msg(self.start, GRIPPER_DOWN_XYZW)
+        self.pub_start.publish(msg)
+        self.flow.prompt = "driving to the start pose"
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        if not self.resetting or msg.header.frame_id != self.cfg.base_frame:
+            return
+        p = msg.pose.position
+        if math.dist((p.x, p.y, p.z), self.start) <= self.cfg.start_tolerance_m:
+            self.resetting = False
+            self.pub_start.publish(PoseStamped())  # no frame id: the drive is over
+            self.flow.resume()
+            self._publish_hold()
 
     def _on_frame(self, msg: PoseArray) -> None:
         was = self.flow.paused

@@ -128,6 +128,9 @@ class ArbiterNode(Node):
             self.create_subscription(cls, c.robot_state_topic, self._on_robot_state,
                                      QOS[rc.SENSOR])  # fmt: skip
         self.create_subscription(Bool, rc.EPISODE_HOLD, self._on_episode_hold, QOS[rc.LATCHED])
+        self.start_pose: np.ndarray | None = None  # paused: drive here (through the shield)
+        self.create_subscription(PoseStamped, rc.EPISODE_START_POSE, self._on_start_pose,
+                                 QOS[rc.LATCHED])  # fmt: skip
         steady = Clock(clock_type=ClockType.STEADY_TIME)  # a stalled /clock must not stop it
         if c.command_rate_hz > 0:
             self.create_timer(1.0 / c.command_rate_hz, self._tick, clock=steady)
@@ -161,6 +164,12 @@ class ArbiterNode(Node):
         elif self.robot_stopped and not why:
             self.get_logger().info("the robot runs again: resuming")
         self.robot_stopped = why
+
+    def _on_start_pose(self, msg: PoseStamped) -> None:
+        p = msg.pose.position
+        xyz = np.array([p.x, p.y, p.z])
+        ok = msg.header.frame_id == self.cfg.base_frame and np.isfinite(xyz).all()
+        self.start_pose = xyz if ok else None  # another frame or none: the drive is over
 
     def _on_episode_hold(self, msg: Bool) -> None:
         if msg.data != self.paused:
@@ -265,16 +274,25 @@ class ArbiterNode(Node):
 
     def _tick(self) -> None:
         stale = self.stale_inputs()
+        now = self.get_clock().now().to_msg()
+        if self.paused or self.robot_stopped:  # between episodes, after a reflex: no decisions
+            pose_fresh = "ee" not in stale
+            if self.start_pose is not None and pose_fresh and not self.robot_stopped:
+                # the episode manager's reset: one shielded step toward the start pose, open hand
+                target, grip, _ = self.shield.apply(self.start_pose, -1.0, self.hand, stamp_ns(now))
+                if target is not None:
+                    for pub, msg in self._command(target, grip, now):
+                        pub.publish(msg)
+                    return
+            for pub, msg in self._hold_outputs(now):
+                pub.publish(msg)
+            return
         if stale and self.seen:  # started and then lost an input: hold
             if not self.holding:
                 self.get_logger().error(f"stale inputs {stale}: holding at the measured pose")
             self.holding = stale
             self.watchdog_holds += 1
-            for pub, msg in self._hold_outputs(self.get_clock().now().to_msg()):
-                pub.publish(msg)
-            return
-        if self.paused or self.robot_stopped:  # between episodes, after a reflex: hold
-            for pub, msg in self._hold_outputs(self.get_clock().now().to_msg()):
+            for pub, msg in self._hold_outputs(now):
                 pub.publish(msg)
             return
         if self.last_target is None:
