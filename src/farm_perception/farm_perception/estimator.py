@@ -52,17 +52,36 @@ class Estimate:
         return bool(self.valid.all())
 
 
+BOX_SHRINK = 0.2  # a bare box loses this fraction of its size on each side (its edges are table)
+BOX_NEAR_PCT = 40.0  # and keeps its nearest pixels up to this depth percentile (the object)
+
+
+def _box_pixels(box, depth_m):
+    """Rows, columns and depths of a box's object pixels: its central part, nearest ones."""
+    x0, y0, x1, y1 = box
+    dx, dy = BOX_SHRINK * (x1 - x0), BOX_SHRINK * (y1 - y0)
+    xa, xb = int(x0 + dx), max(int(x0 + dx) + 1, int(round(x1 - dx)))
+    ya, yb = int(y0 + dy), max(int(y0 + dy) + 1, int(round(y1 - dy)))
+    rows, cols = np.mgrid[ya:yb, xa:xb].reshape(2, -1)
+    inside = (rows < depth_m.shape[0]) & (cols < depth_m.shape[1])
+    rows, cols = rows[inside], cols[inside]
+    d = depth_m[rows, cols]
+    ok = d > 0
+    if ok.any():
+        ok &= d <= np.percentile(d[ok], BOX_NEAR_PCT)
+    return rows, cols, d, ok
+
+
 def place(
     det: Detection, spec: ObjectSpec, depth_m: npt.NDArray[np.float32], rays: PixelRays
 ) -> npt.NDArray[np.float64] | None:
     """Base-frame reference point of one detection, or None (too few depth pixels, too big)."""
     if det.mask is not None:
         rows, cols = np.nonzero(det.mask)
-    else:
-        x0, y0, x1, y1 = det.bbox_xyxy
-        rows, cols = np.mgrid[y0:y1, x0:x1].reshape(2, -1)
-    d = depth_m[rows, cols]
-    ok = d > 0
+        d = depth_m[rows, cols]
+        ok = d > 0
+    else:  # a bare box also covers the table behind the object: its nearer pixels are the object
+        rows, cols, d, ok = _box_pixels(det.bbox_xyxy, depth_m)
     if ok.sum() < MIN_DEPTH_PIXELS:
         return None
     pts = rays.points_at(rows[ok], cols[ok], d[ok])

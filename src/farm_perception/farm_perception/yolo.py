@@ -128,26 +128,40 @@ def _inside(det: Detection, allowed: np.ndarray) -> bool:
 
 
 class FusedDetector:
-    """YOLO boxes refined by the colour mask inside them; the colour filter where YOLO misses."""
+    """YOLO boxes refined by the colour mask inside them; the colour filter where YOLO misses.
 
-    def __init__(self, yolo: YoloDetector, color: ColorFilterDetector, margin_px: int = 4) -> None:
+    ``yolo_every`` > 1 runs YOLO on one frame in N and reuses its boxes (grown by ``margin_px``
+    per skipped frame, for motion) on the frames between, where only the colour mask runs: the
+    per-frame cost of the colour filter, the recognition of YOLO."""
+
+    def __init__(self, yolo: YoloDetector, color: ColorFilterDetector, margin_px: int = 4,
+                 yolo_every: int = 1) -> None:  # fmt: skip
+        if yolo_every < 1:
+            raise YoloModelError(f"yolo_every must be >= 1, got {yolo_every}")
         self.yolo, self.color, self.margin = yolo, color, int(margin_px)
+        self.yolo_every = int(yolo_every)
         self.labels = color.labels
         self.fallbacks = 0  # labels found by the colour filter alone
+        self._frames = 0
+        self._boxes: dict = {}
 
     def candidates(self, rgb: npt.NDArray[np.uint8], allowed: Mapping[str, np.ndarray] | None = None
                    ) -> dict[str, list[Detection]]:  # fmt: skip
         """Per label, best first: the colour blobs inside YOLO's boxes, then YOLO's bare boxes,
         then (no YOLO box at all) the colour filter's own candidates."""
         h, w = rgb.shape[:2]
-        boxes = self.yolo.boxes(rgb)
+        age = self._frames % self.yolo_every
+        if age == 0:
+            self._boxes = self.yolo.boxes(rgb)
+        self._frames += 1
+        boxes, margin = self._boxes, self.margin * (1 + age)
         spec = {o.label: o for o in self.color.objects}
         in_boxes: dict[str, np.ndarray] = {}
         for label, found in boxes.items():
             m = np.zeros((h, w), dtype=bool)
             for _, (x0, y0, x1, y1) in found:
-                a, b = int(max(0, x0 - self.margin)), int(max(0, y0 - self.margin))
-                m[b : int(min(h, y1 + self.margin)), a : int(min(w, x1 + self.margin))] = True
+                a, b = int(max(0, x0 - margin)), int(max(0, y0 - margin))
+                m[b : int(min(h, y1 + margin)), a : int(min(w, x1 + margin))] = True
             if allowed is not None and label in allowed:
                 m &= allowed[label].astype(bool)
             in_boxes[label] = m
@@ -174,7 +188,7 @@ class FusedDetector:
 
 
 def make_detector(kind: str, objects: Sequence[ObjectSpec], min_area: int = 30, kernel: int = 3,
-                  model: str | Path = "", conf: float = 0.25):  # fmt: skip
+                  model: str | Path = "", conf: float = 0.25, yolo_every: int = 1):  # fmt: skip
     """The detector a perception node or benchmark runs: ``color`` | ``yolo`` | ``fused``."""
     if kind not in DETECTORS:
         raise YoloModelError(f"detector must be one of {DETECTORS}, got {kind!r}")
@@ -182,4 +196,4 @@ def make_detector(kind: str, objects: Sequence[ObjectSpec], min_area: int = 30, 
     if kind == "color":
         return color
     yolo = YoloDetector(model, objects, conf)
-    return yolo if kind == "yolo" else FusedDetector(yolo, color)
+    return yolo if kind == "yolo" else FusedDetector(yolo, color, yolo_every=yolo_every)

@@ -115,3 +115,22 @@ def test_a_tiny_offline_training_run_gives_a_model_the_detectors_load(tmp_path, 
         det = make_detector(kind, objects, model=model, conf=0.0)
         out = det.detect(f.rgb)
         assert all(d.label == "puck" for d in out)  # an untrained model: any boxes, right labels
+
+
+def test_a_bare_box_is_placed_on_the_object_not_the_table_behind_it(twin, paths):
+    import dataclasses
+
+    from farm_perception.estimator import PoseEstimator, place
+    from farm_perception.geometry import MM
+
+    f = twin("BoundedPush")[0]
+    task = pc.load(paths["config"], "BoundedPush")
+    est = PoseEstimator(task, f.k, f.t_base_optical, 640, 480)
+    (det, p_mask), *_ = est.detect(f.rgb, f.depth_mm)
+    x0, y0, x1, y1 = det.bbox_xyxy
+    pad = 6  # a detector's box is looser than the mask's
+    box = dataclasses.replace(det, mask=None, bbox_xyxy=(x0 - pad, y0 - pad, x1 + pad, y1 + pad))
+    p_box = place(box, task.objects[0], f.depth_mm.astype(np.float32) * np.float32(MM), est.rays)
+    assert p_box is not None
+    assert np.linalg.norm(p_box - f.positions[0]) < 0.015  # within 1.5 cm of the truth
+    assert np.linalg.norm(p_mask - f.positions[0]) < 0.015

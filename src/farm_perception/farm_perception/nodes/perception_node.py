@@ -49,9 +49,15 @@ class PerceptionNodeConfig:
     detector: str = "color"  # color | yolo | fused
     yolo_model: str = ""  # YOLOv8 ONNX model (yolo, fused)
     yolo_conf: float = 0.25
+    yolo_every: int = 1  # fused: YOLO on one frame in N, its boxes reused between
 
 
-RANGES = {"max_missed_frames": (0, 1000), "min_area": (1, 100000), "yolo_conf": (0.0, 1.0)}
+RANGES = {
+    "max_missed_frames": (0, 1000),
+    "min_area": (1, 100000),
+    "yolo_conf": (0.0, 1.0),
+    "yolo_every": (1, 100),
+}
 DOCS = {
     "task": "FailureBench task whose objects are tracked (perception.yaml key)",
     "config_file": "perception.yaml: colour bands and objects per task",
@@ -64,6 +70,7 @@ DOCS = {
     "colour mask, the colour filter where YOLO misses)",
     "yolo_model": "the YOLOv8 ONNX model (detector yolo or fused)",
     "yolo_conf": "YOLO score threshold",
+    "yolo_every": "fused: run YOLO on one frame in N and reuse its boxes on the frames between",
 }
 
 
@@ -94,7 +101,8 @@ class PerceptionNode(Node):
                 f"calibration parent {self.ext.parent_frame!r} != base_frame {self.cfg.base_frame!r}"
             )
         self.detector = make_detector(self.cfg.detector, self.task.objects, self.task.min_area,
-                                      self.task.kernel, self.cfg.yolo_model, self.cfg.yolo_conf)  # fmt: skip
+                                      self.task.kernel, self.cfg.yolo_model, self.cfg.yolo_conf,
+                                      self.cfg.yolo_every)  # fmt: skip
         self.estimator: PoseEstimator | None = None
         self._k: tuple | None = None
         self._color: dict[int, Image] = {}
@@ -103,8 +111,11 @@ class PerceptionNode(Node):
         self.misses = {o.label: 0 for o in self.task.objects}
         info_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
         sensor = QOS[rc.SENSOR]
-        self.create_subscription(Image, rc.COLOR_IMAGE, self._on_color, sensor)
-        self.create_subscription(Image, rc.DEPTH_IMAGE, self._on_depth, sensor)
+        # images: best effort like the driver, but only the newest two kept: a frame that waited
+        # behind a slow one is older than the next (a deeper queue only adds latency)
+        latest = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.create_subscription(Image, rc.COLOR_IMAGE, self._on_color, latest)
+        self.create_subscription(Image, rc.DEPTH_IMAGE, self._on_depth, latest)
         self.create_subscription(CameraInfo, rc.COLOR_INFO, self._on_info, info_qos)
         self.pub_poses = self.create_publisher(PoseArray, rc.OBJECT_POSES, QOS[rc.RELIABLE])
         self.pub_overlay = (
