@@ -144,6 +144,9 @@ class Session:
 
     def __init__(self, task: str, extra: list[Override] | tuple = (), names=GRAPH) -> None:
         self.commands, self.rate = graph_commands(task, names, extra)
+        self.max_frame_age_s = float(
+            load_config(repo_config())["arbiter_node"].get("max_frame_age_s", 0.0)
+        )
         self.procs: dict[str, subprocess.Popen] = {}
         self.extra = list(extra)
 
@@ -183,8 +186,9 @@ class Session:
         t_hold = self.spin(outage_s, lambda: stopped(node, t_kill))
         self.spin(max(0.0, outage_s - (time.monotonic() - t_kill)))
         t_restart = time.monotonic()
-        outage = [(x, h) for t, x, h, _ in node.targets
+        outage = [(x, h, age) for t, x, h, age in node.targets
                   if t_hold is not None and t_hold <= t < t_restart]  # fmt: skip
+        old_after = self.max_frame_age_s + 1.0 / self.rate
         procs[victim] = subprocess.Popen(
             self.commands[victim], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -198,9 +202,14 @@ class Session:
             else 500.0,
             "control_period_ms": 1e3 / self.rate,
             "targets_during_outage": len(outage),
-            "non_hold_targets_during_outage": int(sum(not h for _, h in outage)),
+            "non_hold_targets_during_outage": int(sum(not h for _, h, _ in outage)),
+            # of those, the ones from a frame older than max_frame_age_s (+ 1 period): a stale
+            # action (a non-hold from a fresh frame is a decision that was in flight at the kill)
+            "old_frame_targets_during_outage": int(
+                sum(not h and a > old_after for _, h, a in outage)
+            ),  # fmt: skip
             # how far the commanded target moved during the outage (a stale action: cm)
-            "outage_target_travel_mm": 1e3 * float(np.ptp([x for x, _ in outage], axis=0).max())
+            "outage_target_travel_mm": 1e3 * float(np.ptp([x for x, _, _ in outage], axis=0).max())
             if outage
             else 0.0,
             "restart_to_decisions_s": None if t_resume is None else t_resume - t_restart,
