@@ -417,7 +417,7 @@ def faults(a: argparse.Namespace) -> dict:
     """Kill each node of the realtime graph in turn: hold latency, outage, restart."""
     from farm_bringup.nodes.fault_bench import run
 
-    return run(a.task, a.watchdog_periods, a.outage, a.warmup * 3, a.out)
+    return run(a.task, a.watchdog_periods, a.outage, a.warmup * 3, a.out, kills=not a.sensor_only)
 
 
 def soak(a: argparse.Namespace) -> dict:
@@ -436,6 +436,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=30.0, help="soak: measured minutes")
     ap.add_argument("--watchdog-periods", type=float, default=5.0, help="faults: arbiter's")
     ap.add_argument("--outage", type=float, default=3.0, help="faults: seconds a node is down")
+    ap.add_argument(
+        "--sensor-only",
+        action="store_true",
+        help="faults: only the dropped / late frames (keep the earlier kill rows)",
+    )
     ap.add_argument("--steps", type=int, default=200_000, help="finetune/recording: steps")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="finetune: seeds")
     ap.add_argument("--batch-steps", type=int, default=2048, help="finetune: PPO batch")
