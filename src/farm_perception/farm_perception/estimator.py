@@ -56,8 +56,9 @@ BOX_SHRINK = 0.2  # a bare box loses this fraction of its size on each side (its
 BOX_NEAR_PCT = 40.0  # and keeps its nearest pixels up to this depth percentile (the object)
 
 
-def _box_pixels(box, depth_m):
-    """Rows, columns and depths of a box's object pixels: its central part, nearest ones."""
+def _box_pixels(box, depth_m, allowed=None):
+    """Rows, columns and depths of a box's object pixels: its central part, inside the object's
+    workspace (``allowed``: not the gripper above it), nearest ones."""
     x0, y0, x1, y1 = box
     dx, dy = BOX_SHRINK * (x1 - x0), BOX_SHRINK * (y1 - y0)
     xa, xb = int(x0 + dx), max(int(x0 + dx) + 1, int(round(x1 - dx)))
@@ -67,21 +68,28 @@ def _box_pixels(box, depth_m):
     rows, cols = rows[inside], cols[inside]
     d = depth_m[rows, cols]
     ok = d > 0
+    if allowed is not None:
+        ok &= allowed[rows, cols]
     if ok.any():
         ok &= d <= np.percentile(d[ok], BOX_NEAR_PCT)
     return rows, cols, d, ok
 
 
 def place(
-    det: Detection, spec: ObjectSpec, depth_m: npt.NDArray[np.float32], rays: PixelRays
+    det: Detection,
+    spec: ObjectSpec,
+    depth_m: npt.NDArray[np.float32],
+    rays: PixelRays,
+    allowed: np.ndarray | None = None,
 ) -> npt.NDArray[np.float64] | None:
-    """Base-frame reference point of one detection, or None (too few depth pixels, too big)."""
+    """Base-frame reference point of one detection, or None (too few depth pixels, too big).
+    ``allowed``: the object's workspace pixels (a bare box keeps only those)."""
     if det.mask is not None:
         rows, cols = np.nonzero(det.mask)
         d = depth_m[rows, cols]
         ok = d > 0
     else:  # a bare box also covers the table behind the object: its nearer pixels are the object
-        rows, cols, d, ok = _box_pixels(det.bbox_xyxy, depth_m)
+        rows, cols, d, ok = _box_pixels(det.bbox_xyxy, depth_m, allowed)
     if ok.sum() < MIN_DEPTH_PIXELS:
         return None
     pts = rays.points_at(rows[ok], cols[ok], d[ok])
@@ -157,7 +165,7 @@ class PoseEstimator:
         found = []
         for spec in self.task.objects:
             for det in cands.get(spec.label, ()):
-                p = place(det, spec, depth_m, self.rays)
+                p = place(det, spec, depth_m, self.rays, allowed[spec.label])
                 if p is not None:
                     found.append((det, p))
                     break
