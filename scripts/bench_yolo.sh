@@ -18,7 +18,9 @@ farm-perception yolo-data --out data/yolo --train 1200 --val 200 --test 200
   --latency-image data/yolo/images/test/test_000003.jpg
 farm-perception yolo-bench --model config/models/yolov8n_twin_320.onnx \
   --latency-models runs/yolo/train/weights/best_640.onnx --scenes 200 --out "$out"
-farm-graph-bench latency --detector fused --yolo-model config/models/yolov8n_twin_320.onnx \
-  --seconds 30 --out "$out"
-farm-graph-bench latency --detector fused --yolo-model config/models/yolov8n_twin_320.onnx \
-  --seconds 30 --width 320 --height 240 --out "$out"
+for every in 1 3; do
+  farm-graph-bench latency --detector fused --yolo-model config/models/yolov8n_twin_320.onnx \
+    --yolo-every "$every" --seconds 30 --out "$out"
+  farm-graph-bench latency --detector fused --yolo-model config/models/yolov8n_twin_320.onnx \
+    --yolo-every "$every" --seconds 30 --width 320 --height 240 --out "$out"
+done

@@ -167,6 +167,7 @@ def latency(a: argparse.Namespace) -> dict:
         ["perception_node", "policy_node", "safety_node", "arbiter_node"],
         [f"task:={a.task}", "use_sim_time:=false", "arbiter_node.command_rate_hz:=0.0",
          "safety_node.marker_every:=10", f"perception_node.detector:={a.detector}",
+         f"perception_node.yolo_every:={a.yolo_every}",
          *([f"perception_node.yolo_model:={Path(a.yolo_model).resolve()}"] if a.yolo_model else [])],
         a.mode,
     )  # fmt: skip
@@ -210,11 +211,12 @@ def latency(a: argparse.Namespace) -> dict:
             total.append(row["arbiter_ms"])
         rows.append(row)
     out = {"task": a.task, "mode": a.mode, "size": [a.width, a.height], "rate_hz": a.rate,
-           "detector": a.detector, "yolo_model": a.yolo_model,
+           "detector": a.detector, "yolo_model": a.yolo_model, "yolo_every": a.yolo_every,
            "frames_sent": measured_sent,
            "frames_commanded": len(total), "decision_rate": len(total) / max(measured_sent, 1),
            "total": pct(total), "per_node": {k: pct(v) for k, v in per_stage.items()}}  # fmt: skip
     tag = f"{a.mode}_{a.width}x{a.height}" + ("" if a.detector == "color" else f"_{a.detector}")
+    tag += f"_every{a.yolo_every}" if a.yolo_every > 1 else ""
     write_csv(a.out / f"latency_frames_{tag}.csv", rows)
     write_json(a.out / f"latency_{tag}.json", out)
     return out
@@ -473,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
         help="latency: the perception node's detector",
     )
     ap.add_argument("--yolo-model", default="", help="latency: YOLO ONNX model (yolo, fused)")
+    ap.add_argument(
+        "--yolo-every", type=int, default=1, help="latency: fused, YOLO on 1 frame in N"
+    )
     ap.add_argument("--out", type=Path, default=Path("results/graph_bench"))
     a = ap.parse_args(argv)
     res = {"lockstep": lockstep, "latency": latency, "weights": weights, "finetune": finetune,
