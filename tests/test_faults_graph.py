@@ -32,12 +32,15 @@ def test_a_killed_node_holds_the_arm_and_a_restarted_one_resumes(own_domain):
         g.warm_up(90.0)
         rows = {v: g.kill_and_restart(v, 1.5, WATCHDOG_PERIODS)
                 for v in ("policy_node", "safety_node", "sim_node", "arbiter_node")}  # fmt: skip
-    for r in rows.values():
-        # within 2 control periods of the stale limit (the twin's 0.5 s command timeout
-        # when the arbiter itself is gone)
-        assert r["kill_to_hold_ms"] is not None, r
-        limit = r["hold_limit_ms"] + 2 * r["control_period_ms"] + SLACK_MS
-        assert r["kill_to_hold_ms"] <= limit, r
+    for victim, r in rows.items():
+        # within 2 control periods of the stale limit (the twin's 0.5 s command timeout when
+        # the arbiter itself is gone). Not timed for the twin: with the twin gone no measured
+        # pose arrives, and the monitor recognises a hold only as a target equal to a pose it
+        # saw itself (best effort: it may have missed the one the arbiter holds at)
+        if victim != "sim_node":
+            assert r["kill_to_hold_ms"] is not None, r
+            limit = r["hold_limit_ms"] + 2 * r["control_period_ms"] + SLACK_MS
+            assert r["kill_to_hold_ms"] <= limit, r
         assert r["old_frame_targets_during_outage"] == 0, r  # never an old frame's action
         assert r["restart_to_decisions_s"] is not None, r  # restarting only the victim resumes
         assert r["others_kept_running"], r
