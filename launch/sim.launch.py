@@ -9,7 +9,6 @@ the task and the modes, applied through farm_bringup.graph exactly as farm-graph
 """
 
 import os
-from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
@@ -18,14 +17,8 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from farm_bringup.graph import (
-    NODES,
-    changed_params,
-    default_nodes,
-    load_config,
-    mode_overrides,
-    node_params,
-)
+from farm_bringup.graph import default_nodes, load_config, mode_overrides, node_params
+from farm_bringup.real_launch import farm_launch_nodes
 
 SHARE = get_package_share_directory("farm_bringup")
 CONFIG = os.path.join(SHARE, "config", "sim.yaml")
@@ -42,20 +35,8 @@ def _graph(context: LaunchContext) -> list[Node]:
         names.append("trainer_node")
     if arg("record").lower() == "true":
         names.append("recorder_node")
-    base = Path(CONFIG).parent
     secure = arg("secure").lower() == "true"  # SROS2: each node in its enclave /farm/<node>
-    return [
-        Node(
-            package=NODES[n].package,
-            executable=n,
-            name=n,
-            namespace="",  # fully specified: the dict lands in the node's section and wins
-            parameters=[CONFIG, changed_params(sections, n, overrides, base)],
-            ros_arguments=["--enclave", f"/farm/{n}"] if secure else [],
-            output="screen",
-        )
-        for n in names
-    ]
+    return farm_launch_nodes(CONFIG, sections, overrides, names, secure)
 
 
 def generate_launch_description() -> LaunchDescription:

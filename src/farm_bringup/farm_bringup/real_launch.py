@@ -27,31 +27,38 @@ CRISP_CONTROLLER = "cartesian_impedance_controller"
 CRISP_TYPE = "crisp_controllers/CartesianImpedanceController"
 
 
-def _farm_nodes(context, config: str):
-    from launch.substitutions import LaunchConfiguration
+def farm_launch_nodes(config: str, sections, overrides, names, secure: bool) -> list:
+    """launch_ros ``Node`` actions for FARM's ``names``: the YAML plus what it does not say
+    (``changed_params``), each in its SROS2 enclave ``/farm/<node>`` when ``secure``. One
+    builder for sim.launch.py and the real launch files."""
     from launch_ros.actions import Node
 
-    arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    use_twin = arg("use_twin").lower() == "true"
-    sections = load_config(config)
-    overrides = twin_overrides(sections) if use_twin else []
-    if arg("demos").lower() == "true":
-        overrides += section_overrides(sections, "demos")
     base = Path(config).parent
-    secure = arg("secure").lower() == "true"
     return [
         Node(
             package=NODES[n].package,
             executable=n,
             name=n,
-            namespace="",
+            namespace="",  # fully specified: the dict lands in the node's section and wins
             parameters=[config, changed_params(sections, n, overrides, base)],
             ros_arguments=["--enclave", f"/farm/{n}"] if secure else [],
             output="screen",
         )
-        for n in graph_nodes(sections, overrides, use_twin)
-        if n != "trainer_node" or arg("trainer").lower() == "true"
+        for n in names
     ]
+
+
+def _farm_nodes(context, config: str):
+    from launch.substitutions import LaunchConfiguration
+
+    arg = lambda name: LaunchConfiguration(name).perform(context).lower() == "true"  # noqa: E731
+    sections = load_config(config)
+    overrides = twin_overrides(sections) if arg("use_twin") else []
+    if arg("demos"):
+        overrides += section_overrides(sections, "demos")
+    names = [n for n in graph_nodes(sections, overrides, arg("use_twin"))
+             if n != "trainer_node" or arg("trainer")]  # fmt: skip
+    return farm_launch_nodes(config, sections, overrides, names, arg("secure"))
 
 
 def describe(config_name: str):

@@ -253,6 +253,11 @@ class ArbiterNode(Node):
         grip = pack_vector(rc.GRIPPER_COMMAND_LABELS, [gripper], stamp)
         return [(self.pub_gripper, grip), (self.pub_target, msg)]
 
+    def _publish_hold(self, stamp) -> None:
+        """A streaming tick's hold at the measured pose, sent now."""
+        for pub, msg in self._hold_outputs(stamp):
+            pub.publish(msg)
+
     def _hold_outputs(self, stamp) -> list:
         """Hold at the measured pose (shielded); nothing when no pose was ever measured."""
         if self.hand is None:
@@ -284,16 +289,14 @@ class ArbiterNode(Node):
                     for pub, msg in self._command(target, grip, now):
                         pub.publish(msg)
                     return
-            for pub, msg in self._hold_outputs(now):
-                pub.publish(msg)
+            self._publish_hold(now)
             return
         if stale and self.seen:  # started and then lost an input: hold
             if not self.holding:
                 self.get_logger().error(f"stale inputs {stale}: holding at the measured pose")
             self.holding = stale
             self.watchdog_holds += 1
-            for pub, msg in self._hold_outputs(now):
-                pub.publish(msg)
+            self._publish_hold(now)
             return
         if self.last_target is None:
             return
@@ -302,8 +305,7 @@ class ArbiterNode(Node):
             # no fresh decision for too long (frames dropped or late): never stream an old
             # frame's target, hold at the measured pose (stamped now, so it is not old itself)
             self.frame_age_holds += 1
-            for pub, msg in self._hold_outputs(self.get_clock().now().to_msg()):
-                pub.publish(msg)
+            self._publish_hold(now)
             return
         self.pub_target.publish(self.last_target)
 
