@@ -70,9 +70,16 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--eps-safe", type=float)
     f.add_argument("--horizon", type=int)
     f.add_argument("--gamma-risk", type=float)
-    c = p.add_argument_group("PPO-Lagrangian (--method ppo-lag)")
-    c.add_argument("--cost-limit", type=float, help="episode cost budget d (default 0)")
-    c.add_argument("--lr-lambda", type=float, help="Lagrange multiplier step (default 0.05)")
+    d = MethodParams()
+    c = p.add_argument_group("constrained baselines (--method ppo-lag | p3o | cpo)")
+    c.add_argument("--cost-limit", type=float,
+                   help=f"episode cost budget d (default {d.cost_limit})")  # fmt: skip
+    c.add_argument("--lr-lambda", type=float,
+                   help=f"ppo-lag: Lagrange multiplier step (default {d.lr_lambda})")  # fmt: skip
+    c.add_argument("--p3o-kappa", type=float,
+                   help=f"p3o: penalty weight (default {d.p3o_kappa})")  # fmt: skip
+    c.add_argument("--cpo-target-kl", type=float,
+                   help=f"cpo: trust region (default {d.cpo_target_kl})")  # fmt: skip
 
 
 def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
@@ -104,10 +111,11 @@ FLAGS = {"world_model": "--world-model", "recovery": "--recovery", "qrisk": "--q
 
 def method_params(args: argparse.Namespace) -> MethodParams:
     """The registry's hyper-parameters, with the flags given on the command line."""
-    hp = {k: v for k, v in (("eps_safe", args.eps_safe), ("horizon", args.horizon),
-                            ("gamma_risk", args.gamma_risk), ("qrisk_eps_safe", args.eps_safe),
-                            ("cost_limit", args.cost_limit), ("lr_lambda", args.lr_lambda))
-          if v is not None}  # fmt: skip
+    flags = {"eps_safe": "eps_safe", "horizon": "horizon", "gamma_risk": "gamma_risk",
+             "qrisk_eps_safe": "eps_safe", "cost_limit": "cost_limit", "lr_lambda": "lr_lambda",
+             "p3o_kappa": "p3o_kappa", "cpo_target_kl": "cpo_target_kl"}  # fmt: skip
+    hp = {k: getattr(args, flag, None) for k, flag in flags.items()}
+    hp = {k: v for k, v in hp.items() if v is not None}
     return MethodParams(**hp)
 
 

@@ -37,9 +37,18 @@ class MethodParams:
     qrisk_eps_safe: float = 0.3
     """Q_risk threshold (recrl)"""
     mppi: Mapping[str, Any] = field(default_factory=lambda: dict(MPPI_OVERRIDES))
-    cost_limit: float = 0.0
-    """PPO-Lagrangian episode cost budget d (ppo-lag)"""
+    cost_limit: float = 0.05
+    """episode cost budget d of the constrained baselines (ppo-lag, p3o, cpo). FailureBench's
+    cost ends the episode, so J_c is the fraction of episodes with an IR failure: 0.05 asks for
+    at most one in 20 episodes, below what FARM reaches on every task (0.06-0.19 in
+    headline_2e5), so the constraint binds from the pre-trained start (d = 0 would leave CPO
+    in its infeasible case for good and grow the Lagrange multiplier without bound)"""
     lr_lambda: float = 0.05
+    """PPO-Lagrangian multiplier step (ppo-lag)"""
+    p3o_kappa: float = 20.0
+    """P3O's exact-penalty weight (OmniSafe / Safe-Policy-Optimization default)"""
+    cpo_target_kl: float = 0.01
+    """CPO's trust region delta (OmniSafe default)"""
 
 
 @dataclass(frozen=True)
@@ -76,16 +85,37 @@ def _mppi(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     return lambda actor: build_mppi_gate(a.world_model, actor, mcfg, seed, **hp)
 
 
-def _lagrangian(trainer: Any, p: MethodParams) -> Any:
+def _cost_critic(trainer: Any) -> Any:
+    """A fresh V_c shaped like the task critic, with the actor's (offline) normalisation."""
     from farm_policies import ValueNet
+
+    norm = trainer.actor.normalizer
+    return ValueNet(trainer.obs_dim, trainer.actor.hidden, trainer.actor.depth,
+                    obs_mean=norm.obs_mean, obs_std=norm.obs_std)  # fmt: skip
+
+
+def _lagrangian(trainer: Any, p: MethodParams) -> Any:
     from farm_trainer.online import LagrangianCostHook
 
-    norm, ppo = trainer.actor.normalizer, trainer.cfg.ppo
-    critic = ValueNet(trainer.obs_dim, trainer.actor.hidden, trainer.actor.depth,
-                      obs_mean=norm.obs_mean, obs_std=norm.obs_std)  # fmt: skip
-    return LagrangianCostHook(
-        critic, p.cost_limit, p.lr_lambda, gamma=ppo.gamma, lam=ppo.gae_lambda
-    )
+    ppo = trainer.cfg.ppo
+    return LagrangianCostHook(_cost_critic(trainer), p.cost_limit, p.lr_lambda,
+                              gamma=ppo.gamma, lam=ppo.gae_lambda)  # fmt: skip
+
+
+def _p3o(trainer: Any, p: MethodParams) -> Any:
+    from farm_trainer.online import P3OCostHook
+
+    ppo = trainer.cfg.ppo
+    return P3OCostHook(_cost_critic(trainer), p.cost_limit, p.p3o_kappa,
+                       gamma=ppo.gamma, lam=ppo.gae_lambda)  # fmt: skip
+
+
+def _cpo(trainer: Any, p: MethodParams) -> Any:
+    from farm_trainer.online import CPOCostHook
+
+    ppo = trainer.cfg.ppo
+    return CPOCostHook(_cost_critic(trainer), p.cost_limit, p.cpo_target_kl,
+                       gamma=ppo.gamma, lam=ppo.gae_lambda)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -115,6 +145,10 @@ METHODS: dict[str, Method] = {
                ("world_model",), (*_GATE, "mppi"), _mppi),
         Method("ppo-lag", "PPO-Lagrangian on the IR-failure cost (no gate)",
                (), ("cost_limit", "lr_lambda"), make_cost_hook=_lagrangian),
+        Method("p3o", "P3O: PPO with the exact ReLU penalty on the cost surrogate (no gate)",
+               (), ("cost_limit", "p3o_kappa"), make_cost_hook=_p3o),
+        Method("cpo", "CPO: trust-region step under the linearised cost constraint (no gate)",
+               (), ("cost_limit", "cpo_target_kl"), make_cost_hook=_cpo),
     )
 }  # fmt: skip
 METHOD_NAMES = tuple(METHODS)
@@ -139,7 +173,7 @@ def filter_factory(
 
 
 def attach_cost_hook(name: str, trainer: Any, params: MethodParams) -> None:
-    """Give ``trainer`` the method's cost hook (PPO-Lagrangian), if it has one."""
+    """Give ``trainer`` the method's cost hook (PPO-Lagrangian, P3O, CPO), if it has one."""
     method = get_method(name)
     if method.make_cost_hook is not None:
         trainer.cost_hook = method.make_cost_hook(trainer, params)

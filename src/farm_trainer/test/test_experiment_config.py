@@ -15,15 +15,24 @@ CONFIGS = ROOT / "config" / "experiments"
 # fmt: off
 HEADLINE_2E5 = {'data': {'demo_noise': None, 'expert_episodes': 5, 'failure_noise': 0.6, 'failure_policy': 'offline', 'failure_transitions': 60000, 'heldout_transitions': 8000, 'near_failure_transitions': 60000, 'recovery_demos': 60, 'seed': 0, 'task_demos': 20}, 'evaluation': {'episodes': 20, 'max_steps': None, 'seed0': 100000}, 'gate': {'eps_rule': {'max_expert_firing': 0.03, 'max_firing': 0.1}, 'eps_safe': 0.2, 'gamma_risk': 0.9, 'horizon': 3, 'mppi': {'iterations': 3, 'num_elites': 16, 'num_pi_trajs': 8, 'num_samples': 128}, 'qrisk_eps_safe': 0.3}, 'latency_calls': 200, 'methods': ['unio4', 'farm'], 'name': 'headline_2e5', 'offline': {'bc_batch_size': 256, 'bc_lr': 0.001, 'bc_steps': 2000, 'critic_batch_size': 256, 'critic_hidden': 128, 'critic_steps': 500, 'dyn_steps': 300, 'eval_episodes': 5, 'eval_step': 25, 'num_policies': 2, 'ope_states': 256, 'ppo_batch_size': 256, 'ppo_steps': 100, 'value_steps': 500}, 'offline_recovery': {}, 'online': {'checkpoint_every': 5, 'n_envs': 8, 'ppo': {}, 'steps': 200000, 'tensorboard': False}, 'qrisk': {'batch': 256, 'seed': 0, 'steps': 5000, 'train': {}}, 'seeds': [0, 1, 2], 'tasks': ['BoundedPush-v0', 'BoundedSoccer-v0', 'FragilePushWall-v0', 'ObstructedPush-v0'], 'world_model': {'batch': 128, 'seed': 0, 'steps': 2000, 'train': {'model': {'enc_dim': 128, 'latent_dim': 64, 'mlp_dim': 128}}}}
 DEMO = {'data': {'demo_noise': None, 'expert_episodes': 3, 'failure_noise': 0.6, 'failure_policy': 'offline', 'failure_transitions': 10000, 'heldout_transitions': 4000, 'near_failure_transitions': 0, 'recovery_demos': 30, 'seed': 0, 'task_demos': 20}, 'evaluation': {'episodes': 10, 'max_steps': None, 'seed0': 100000}, 'gate': {'eps_rule': None, 'eps_safe': 0.2, 'gamma_risk': 0.9, 'horizon': 3, 'mppi': {'iterations': 3, 'num_elites': 16, 'num_pi_trajs': 8, 'num_samples': 128}, 'qrisk_eps_safe': 0.3}, 'latency_calls': 200, 'methods': ['unio4', 'farm'], 'name': 'demo', 'offline': {'bc_batch_size': 256, 'bc_lr': 0.001, 'bc_steps': 2000, 'critic_batch_size': 256, 'critic_hidden': 128, 'critic_steps': 500, 'dyn_steps': 300, 'eval_episodes': 5, 'eval_step': 25, 'num_policies': 2, 'ope_states': 256, 'ppo_batch_size': 256, 'ppo_steps': 100, 'value_steps': 500}, 'offline_recovery': {}, 'online': {'checkpoint_every': 10, 'n_envs': 4, 'ppo': {}, 'steps': 20000, 'tensorboard': False}, 'qrisk': {'batch': 256, 'seed': 0, 'steps': 20000, 'train': {}}, 'seeds': [0], 'tasks': ['BoundedPush-v0'], 'world_model': {'batch': 128, 'seed': 0, 'steps': 1000, 'train': {'model': {'enc_dim': 128, 'latent_dim': 64, 'mlp_dim': 128}}}}
-PINNED_SHA256 = {'demo': '11585d9629e31abc0b50ff456822c4431cf947e7038a3dcaf30bc7ca7a06067c', 'farm_data120k': 'e86b30df39eb4e58f72528a104932305045b5c84f9f507d8f7d015823286a888', 'farm_lookahead': '8196a0bdc43df4c4c6c0b411f754794ef922831af4a3b867937a2eecaeff1d5a', 'headline': '5e9e4d2a26d091e20b2e9cf988fb4ca616d7c61c292e8e6c92930837d216983a', 'headline_2e5': 'b1fa0da2661e5976698acacf6cdacb0e934fe646ae26cb62616bf7646b3a4aef', 'offline_budget': '0ba169742eaf89bc5c0d5b1a5748e9876addfbc0bbb25319cad4e5615890c49f', 'quick4': 'ac15bb2779da20863c488270a10dd1e5033581135b93c02bbd63fd8b7969752a', 'smoke': '4fe7e807b51336f151fbdb9f638c0dc3e843b1e2bcc848626a06bc332a1ff20b'}
+PINNED_SHA256 = {'demo': '11585d9629e31abc0b50ff456822c4431cf947e7038a3dcaf30bc7ca7a06067c', 'farm_data120k': 'e86b30df39eb4e58f72528a104932305045b5c84f9f507d8f7d015823286a888', 'farm_lookahead': '8196a0bdc43df4c4c6c0b411f754794ef922831af4a3b867937a2eecaeff1d5a', 'headline': '5e9e4d2a26d091e20b2e9cf988fb4ca616d7c61c292e8e6c92930837d216983a', 'headline_2e5': 'b1fa0da2661e5976698acacf6cdacb0e934fe646ae26cb62616bf7646b3a4aef', 'offline_budget': '0ba169742eaf89bc5c0d5b1a5748e9876addfbc0bbb25319cad4e5615890c49f', 'paper_tables': '9b1f68766586a67a2c2f4120ccb2c663f1fb1bddaa871784e61b5f9d6fccda2c', 'quick4': 'ac15bb2779da20863c488270a10dd1e5033581135b93c02bbd63fd8b7969752a', 'smoke': '4fe7e807b51336f151fbdb9f638c0dc3e843b1e2bcc848626a06bc332a1ff20b'}
 # fmt: on
 """``load_config(...).to_dict()`` of every shipped experiment before ``extends: base.yaml``
-(``inputs`` is new and not part of what the stages read)."""
+(``inputs`` is new and not part of what the stages read; so are fields added later while they
+hold their defaults: ``LATER_FIELDS``)."""
+
+LATER_FIELDS = {"pipeline_seeds": False}
+LATER_GATE_FIELDS = {"cost_limit": 0.05, "lr_lambda": 0.05, "p3o_kappa": 20.0,
+                     "cpo_target_kl": 0.01}  # fmt: skip
 
 
 def effective(name: str) -> dict:
     d = load_config(CONFIGS / f"{name}.yaml").to_dict()
     d.pop("inputs")
+    for section, later in ((d, LATER_FIELDS), (d["gate"], LATER_GATE_FIELDS)):
+        for key, default in later.items():
+            if section.get(key) == default:
+                section.pop(key)
     return d
 
 

@@ -5,6 +5,7 @@
         --seeds 0 1 --methods unio4 farm --stages online evaluate
     farm-train pipeline --config config/experiments/headline.yaml --report-only
     farm-train pipeline --config config/experiments/headline_2e5.yaml --plan
+    farm-train pipeline --config config/experiments/paper_tables.yaml --ray --workers 2
 
 A stage whose recorded config differs from the current one is re-run with everything downstream
 (``--no-rebuild``: stop instead); ``--plan`` prints what would run and why, and runs nothing.
@@ -17,7 +18,13 @@ import sys
 import time
 from collections.abc import Sequence
 
-from farm_trainer.experiments.config import METHODS, STAGES, ExperimentConfigError, load_config
+from farm_trainer.experiments.config import (
+    METHODS,
+    STAGES,
+    ExperimentConfigError,
+    load_config,
+    seed_configs,
+)
 from farm_trainer.experiments.context import PipelineError
 from farm_trainer.experiments.pipeline import TaskPipeline, format_plan, run_experiment
 
@@ -43,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", action="store_true",
                    help="print which stages would run and why (config changed / output missing /"
                         " up to date / reused), then exit")  # fmt: skip
+    p.add_argument("--ray", action="store_true",
+                   help="run every (task, method, seed) job as a task on a local Ray bound to"
+                        " 127.0.0.1 (a job that dies is retried from its checkpoint)")  # fmt: skip
+    p.add_argument("--address", help="an existing Ray cluster's address (implies --ray)")
+    p.add_argument("--workers", type=int, help="local Ray: CPUs (= jobs at once); default all")
     p.add_argument("--no-rebuild", action="store_true",
                    help="stop with an error instead of re-running outputs of a different config")  # fmt: skip
     return p
@@ -63,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg.online.steps = args.online_steps
             cfg.__post_init__()
         if args.plan:
-            pipes = [TaskPipeline(cfg, t, args.runs_dir) for t in cfg.tasks]
+            pipes = [TaskPipeline(sub, t, args.runs_dir) for sub in seed_configs(cfg)
+                     for t in sub.tasks]  # fmt: skip
             print(format_plan(pipes, args.stages or STAGES))
             return 0
         t0 = time.perf_counter()
@@ -80,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.report_only:
             after = None if args.no_report or len(cfg.seeds) < 2 else report
             run_experiment(cfg, args.runs_dir, args.stages or STAGES, args.progress,
-                           after_round=after, rebuild=not args.no_rebuild)  # fmt: skip
+                           after_round=after, rebuild=not args.no_rebuild, ray=args.ray,
+                           ray_address=args.address, workers=args.workers)  # fmt: skip
         if not args.no_report:
             report()
         print(f"[pipeline] wall time {time.perf_counter() - t0:.1f} s")

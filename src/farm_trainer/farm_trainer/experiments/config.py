@@ -82,7 +82,8 @@ class QRiskStage:
 
 @dataclass
 class GateConfig:
-    """Online gate thresholds: C_H (Eq. 10-11) for farm/mppi, Q_risk for recrl."""
+    """Every online method's hyper-parameters (``MethodParams``): the gate thresholds, C_H
+    (Eq. 10-11) for farm/mppi and Q_risk for recrl, and the constrained baselines' cost budget."""
 
     eps_safe: float = _GATE_DEFAULTS.eps_safe
     horizon: int = _GATE_DEFAULTS.horizon
@@ -93,12 +94,19 @@ class GateConfig:
     ``{max_firing: 0.1, max_expert_firing: 0.03}`` (``calibration.choose_eps_safe``)"""
     mppi: dict[str, Any] = field(default_factory=lambda: dict(MPPI_OVERRIDES))
     """``MPPIConfig`` overrides (horizon / gamma_risk / eps_safe follow the gate)"""
+    cost_limit: float = _GATE_DEFAULTS.cost_limit
+    """the constrained baselines' episode cost budget d (ppo-lag, p3o, cpo; ``MethodParams``)"""
+    lr_lambda: float = _GATE_DEFAULTS.lr_lambda
+    p3o_kappa: float = _GATE_DEFAULTS.p3o_kappa
+    cpo_target_kl: float = _GATE_DEFAULTS.cpo_target_kl
 
     def method_params(self, eps_safe: float | None = None) -> MethodParams:
         """The registry's hyper-parameters (``eps_safe``: the calibrated one, if any)."""
         return MethodParams(
             eps_safe=self.eps_safe if eps_safe is None else eps_safe, horizon=self.horizon,
             gamma_risk=self.gamma_risk, qrisk_eps_safe=self.qrisk_eps_safe, mppi=dict(self.mppi),
+            cost_limit=self.cost_limit, lr_lambda=self.lr_lambda, p3o_kappa=self.p3o_kappa,
+            cpo_target_kl=self.cpo_target_kl,
         )  # fmt: skip
 
 
@@ -147,6 +155,10 @@ class ExperimentConfig:
     inputs: dict[str, str] = field(default_factory=dict)
     """stage (or ``stage/item``) -> another experiment whose outputs of it are reused, by
     reference, when their recorded config hash equals this experiment's (else built here)"""
+    pipeline_seeds: bool = False
+    """True: each seed is a whole pipeline (data, offline stage, world model, online run) under
+    ``runs/<name>/s<seed>/``; False: one pipeline (seed-0 data and checkpoints), seeds vary the
+    online stage only (``seed_configs``)"""
 
     def __post_init__(self) -> None:
         bad = [m for m in self.methods if m not in METHODS]
@@ -190,6 +202,37 @@ class ExperimentConfig:
     def replace(self, **changes: Any) -> ExperimentConfig:
         """A copy with top-level fields replaced (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+PIPELINE_SEED_DIR = "s{seed}"
+"""sub-experiment of pipeline seed ``seed``: ``runs/<name>/s<seed>/<task>/``"""
+
+
+def seed_configs(cfg: ExperimentConfig) -> list[ExperimentConfig]:
+    """The pipelines an experiment runs: itself, or with ``pipeline_seeds`` one per seed.
+
+    Pipeline seed ``s`` is ``cfg`` with seeds ``[s]``, every stage seed shifted by ``s`` (data,
+    offline stage, world model, Q-risk) and the name ``<name>/s<s>``; ``inputs`` then name the
+    other experiment's pipeline of the same seed. The evaluation's reset seeds stay the same,
+    so every pipeline is scored on the same episodes.
+    """
+    if not cfg.pipeline_seeds:
+        return [cfg]
+    out = []
+    for s in cfg.seeds:
+        sub = dataclasses.replace(
+            cfg,
+            name=f"{cfg.name}/{PIPELINE_SEED_DIR.format(seed=s)}",
+            seeds=[s],
+            pipeline_seeds=False,
+            data=dataclasses.replace(cfg.data, seed=cfg.data.seed + s),
+            offline={**cfg.offline, "seed": int(cfg.offline.get("seed", 0)) + s},
+            world_model=dataclasses.replace(cfg.world_model, seed=cfg.world_model.seed + s),
+            qrisk=dataclasses.replace(cfg.qrisk, seed=cfg.qrisk.seed + s),
+            inputs={k: f"{v}/{PIPELINE_SEED_DIR.format(seed=s)}" for k, v in cfg.inputs.items()},
+        )
+        out.append(sub)
+    return out
 
 
 def _built_below(raw: Any, where: str) -> None:

@@ -20,11 +20,12 @@ up-to-date units by reference. Every decision is appended to ``stage_log.jsonl``
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from failurebench_sim.atomic import write_json
-from farm_trainer.experiments.config import STAGES, ExperimentConfig
+from farm_trainer.experiments.config import STAGES, ExperimentConfig, seed_configs
 from farm_trainer.experiments.context import PipelineError, TaskContext, log_line
 from farm_trainer.experiments.layout import TaskLayout, task_name
 from farm_trainer.experiments.records import (
@@ -38,6 +39,9 @@ from farm_trainer.experiments.records import (
     write_record,
 )
 from farm_trainer.experiments.stages import STAGE_UNITS
+
+if TYPE_CHECKING:
+    from farm_trainer.experiments.sweep import Job
 
 __all__ = ["STAGES", "PipelineError", "TaskPipeline", "run_experiment"]
 
@@ -194,27 +198,39 @@ def run_experiment(
     log: Callable[[str], None] = log_line,
     after_round: Callable[[], None] | None = None,
     rebuild: bool = True,
+    ray: bool = False,
+    ray_address: str | None = None,
+    workers: int | None = None,
 ) -> list[TaskPipeline]:
-    """Run the selected stages for every task of ``cfg``.
+    """Run the selected stages of every pipeline (``seed_configs``) and task of ``cfg``.
 
-    The offline stages run task by task; then online runs (each followed by its evaluation)
-    go seed-major, so a long experiment has a complete tasks x methods table for the first
-    seed early. ``after_round()`` is called after each seed round (e.g. to refresh results).
+    The jobs (``sweep.plan_jobs``) go seed-major, so a long experiment has a complete
+    tasks x methods table for the first seed early; ``after_round()`` is called when every run
+    of a seed has finished (e.g. to refresh results). ``ray``: the same jobs as Ray tasks
+    (``sweep.run_on_ray``: local Ray on 127.0.0.1 with ``workers`` CPUs, or ``ray_address``).
     """
+    from farm_trainer.experiments.sweep import plan_jobs, run_on_ray, run_sequential
+
     stages = _check_stages(stages)
-    pipes = [TaskPipeline(cfg, t, runs_dir, progress, log, rebuild) for t in cfg.tasks]
+    pipes = [TaskPipeline(sub, t, runs_dir, progress, log, rebuild)
+             for sub in seed_configs(cfg) for t in sub.tasks]  # fmt: skip
     for pipe in pipes:
         pipe.check_stale(stages)
-    for pipe in pipes:
-        write_json(pipe.root / "experiment_config.json", cfg.to_dict())
-        pipe.run([s for s in stages if s.split("/")[0] not in ("online", "evaluate")])
-    late = [s for s in stages if s.split("/")[0] in ("online", "evaluate")]
-    if late:
-        for seed in cfg.seeds:
-            for pipe in pipes:
-                pipe.run(late, seeds=[seed])
-            if after_round is not None:
-                after_round()
+    jobs = plan_jobs(cfg, stages)
+    left = Counter(j.seed for j in jobs if j.method is not None)
+
+    def on_done(job: Job) -> None:
+        if job.method is None:
+            return
+        left[job.seed] -= 1
+        if left[job.seed] == 0 and after_round is not None:
+            after_round()
+
+    if ray or ray_address:
+        run_on_ray(cfg, jobs, runs_dir, stages, ray_address, workers, rebuild=rebuild,
+                   on_done=on_done, log=log)  # fmt: skip
+    else:
+        run_sequential(cfg, jobs, runs_dir, stages, progress, rebuild, on_done, log)
     return pipes
 
 

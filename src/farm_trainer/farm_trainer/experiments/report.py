@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from failurebench_sim.atomic import atomic_write, write_json, write_text
-from farm_trainer.experiments.config import ExperimentConfig
+from farm_trainer.experiments.config import ExperimentConfig, seed_configs
 from farm_trainer.experiments.context import read_json
 from farm_trainer.experiments.layout import TaskLayout, run_name, task_name
 from farm_trainer.experiments.records import resolve
@@ -34,7 +34,8 @@ LABELS = {"unio4": "Uni-O4", "farm": "FARM", "recrl": "Rec-RL", "mppi": "MPPI",
 SUMMARY_FIELDS = [
     "task", "method", "seeds_found", "seeds_complete", "env_steps_mean",
     "ir_failure_episodes_mean", "ir_failure_episodes_std", "episodes_mean",
-    "failure_episode_frac_mean", "return_before", "return_after_mean", "return_after_std",
+    "failure_episode_frac_mean", "return_before", "return_before_std", "return_after_mean",
+    "return_after_std", "raw_return_before", "raw_return_after_mean", "raw_return_after_std",
     "success_before", "success_after_mean", "failure_rate_after_mean", "train_success_rate_last",
     "replaced_frac_mean", "steps_per_s_mean", "bc_return", "offline_return",
 ]  # fmt: skip
@@ -64,6 +65,14 @@ class TaskResult:
     offline: dict[str, Any] | None = None
     calibration: dict[str, Any] | None = None
     latency: dict[str, Any] | None = None
+    pipeline: str = ""
+    """``s<seed>`` for one pipeline seed's result"""
+    pipelines: list[TaskResult] = field(default_factory=list)
+    """with ``pipeline_seeds``: one result per pipeline seed (the fields above: the first's)"""
+
+    def each(self) -> list[TaskResult]:
+        """The pipelines whose offline stage this task's runs started from."""
+        return self.pipelines or [self]
 
 
 def _float(v: Any) -> float:
@@ -84,6 +93,23 @@ def _maybe_json(path: Path) -> Any:
 
 
 def load_task(cfg: ExperimentConfig, task: str, runs_dir: str | Path) -> TaskResult:
+    """Every run of ``task``; with ``pipeline_seeds``, of every pipeline seed."""
+    subs = seed_configs(cfg)
+    if len(subs) == 1 and subs[0] is cfg:
+        return _load_pipeline(cfg, task, runs_dir)
+    parts = [_load_pipeline(sub, task, runs_dir) for sub in subs]
+    for sub, part in zip(subs, parts, strict=True):
+        part.pipeline = f"s{sub.seeds[0]}"
+    first = parts[0]
+    res = TaskResult(first.task, {}, first.eval_init, first.eval_bc, first.offline,
+                     first.calibration, first.latency, pipelines=parts)  # fmt: skip
+    for part in parts:
+        for method, runs in part.runs.items():
+            res.runs.setdefault(method, []).extend(runs)
+    return res
+
+
+def _load_pipeline(cfg: ExperimentConfig, task: str, runs_dir: str | Path) -> TaskResult:
     layout = TaskLayout(Path(runs_dir), cfg.name, task)
 
     def root(unit_id: str) -> Path:
@@ -141,13 +167,23 @@ def _offline_norm(offline: dict[str, Any] | None, which: str) -> float:
     return _float((ev.get(which) or {}).get("normalized_return"))
 
 
-def offline_returns(tr: TaskResult) -> tuple[float, float]:
-    """Normalised return of the chosen BC member and of its offline-PPO improvement: from the
-    pipeline's evaluation (evaluation.episodes episodes) when present, else the offline
-    stage's own short evaluation."""
+def _offline_returns_of(tr: TaskResult) -> tuple[float, float]:
     if tr.eval_bc and tr.eval_init:
         return _eval_norm(tr.eval_bc), _eval_norm(tr.eval_init)
     return _offline_norm(tr.offline, "bc"), _offline_norm(tr.offline, "improved")
+
+
+def offline_returns(tr: TaskResult) -> tuple[float, float]:
+    """Normalised return of the chosen BC member and of its offline-PPO improvement: from the
+    pipeline's evaluation (evaluation.episodes episodes) when present, else the offline
+    stage's own short evaluation; the mean over pipeline seeds."""
+    pairs = [_offline_returns_of(p) for p in tr.each()]
+    return _mean_std([b for b, _ in pairs])[0], _mean_std([i for _, i in pairs])[0]
+
+
+def return_before(tr: TaskResult, key: str = "normalized_return_mean") -> tuple[float, float]:
+    """The offline init's evaluated return (mean, std over pipeline seeds)."""
+    return _mean_std([_float((p.eval_init or {}).get(key)) for p in tr.each()])
 
 
 def summary_rows(results: list[TaskResult]) -> list[dict[str, Any]]:
@@ -158,6 +194,8 @@ def summary_rows(results: list[TaskResult]) -> list[dict[str, Any]]:
         for method, runs in tr.runs.items():
             ir = _mean_std([r.last["ir_failure_episodes"] for r in runs])
             after = _mean_std([_eval_norm(r.eval_final) for r in runs])
+            raw = _mean_std([_float((r.eval_final or {}).get("return_mean")) for r in runs])
+            before, before_std = return_before(tr)
             rows.append({
                 "task": tr.task, "method": method, "seeds_found": len(runs),
                 "seeds_complete": sum(r.complete for r in runs),
@@ -166,9 +204,11 @@ def summary_rows(results: list[TaskResult]) -> list[dict[str, Any]]:
                 "episodes_mean": _mean_std([r.last["episodes"] for r in runs])[0],
                 "failure_episode_frac_mean": _mean_std(
                     [r.last["ir_failure_episodes"] / max(r.last["episodes"], 1) for r in runs])[0],
-                "return_before": _eval_norm(tr.eval_init),
+                "return_before": before, "return_before_std": before_std,
                 "return_after_mean": after[0], "return_after_std": after[1],
-                "success_before": _float((tr.eval_init or {}).get("success_rate")),
+                "raw_return_before": return_before(tr, "return_mean")[0],
+                "raw_return_after_mean": raw[0], "raw_return_after_std": raw[1],
+                "success_before": return_before(tr, "success_rate")[0],
                 "success_after_mean": _mean_std(
                     [_float((r.eval_final or {}).get("success_rate")) for r in runs])[0],
                 "failure_rate_after_mean": _mean_std(
@@ -273,20 +313,21 @@ def _calibration_lines(results: list[TaskResult]) -> list[str]:
     head = ["Task", "score", "eps_safe", "ROC-AUC", "precision", "recall", "firing rate",
             "expert firing rate"]  # fmt: skip
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for tr in results:
+    for tr in [p for t in results for p in t.each()]:
         for name in ("world_model_c_h", "world_model_logged_actions", "qrisk"):
             c = (tr.calibration or {}).get(name)
             if not c:
                 continue
+            label = f"{tr.task} ({tr.pipeline})" if tr.pipeline else tr.task
             if "error" in c:
-                out.append(f"| {tr.task} | {name} | | {c['error']} | | | | |")
+                out.append(f"| {label} | {name} | | {c['error']} | | | | |")
                 continue
             keys = ("eps_safe", "roc_auc", "precision", "recall", "firing_rate",
                     "expert_firing_rate")  # fmt: skip
             vals = [c.get(k) for k in keys]
             out.append(
                 "| "
-                + " | ".join([tr.task, name, *("–" if v is None else f"{v:.3f}" for v in vals)])
+                + " | ".join([label, name, *("–" if v is None else f"{v:.3f}" for v in vals)])
                 + " |"
             )
     return out
@@ -414,7 +455,10 @@ def write_report(
     write_text(out / "summary.csv", _csv_text(SUMMARY_FIELDS, rows))
     write_text(out / "table.md", markdown_table(cfg, rows, results))
     write_text(out / "latency.csv", _csv_text(LATENCY_FIELDS, latency_rows(results, rows)))
-    write_json(out / "calibration.json", {tr.task: tr.calibration for tr in results})
+    write_json(out / "calibration.json", {
+        f"{p.task}/{p.pipeline}" if p.pipeline else p.task: p.calibration
+        for tr in results for p in tr.each()
+    })  # fmt: skip
     plot_failures(results, cfg.methods, out / "fig4_failures.png")
     plot_returns(rows, [task_name(t) for t in cfg.tasks], cfg.methods, out / "fig5_returns.png")
     return out

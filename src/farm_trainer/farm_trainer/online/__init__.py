@@ -2,7 +2,7 @@
 
 import farm_trainer.online.toy_env  # noqa: F401  (registers FARMToy/* for make_env)
 from farm_safety_critic.filter import ActionFilter, FilterDecision, FilterError, PassThrough
-from farm_trainer.online.cost import CostHook, LagrangianCostHook
+from farm_trainer.online.cost import CostHook, CPOCostHook, LagrangianCostHook, P3OCostHook
 from farm_trainer.online.evaluate import evaluate_policy
 from farm_trainer.online.gae import compute_gae
 from farm_trainer.online.loop import OnlineConfig, OnlineTrainer, resolve_init
@@ -13,7 +13,9 @@ __all__ = [
     "CostHook",
     "FilterDecision",
     "FilterError",
+    "CPOCostHook",
     "LagrangianCostHook",
+    "P3OCostHook",
     "OnlineConfig",
     "OnlineTrainer",
     "PPOBatch",

@@ -96,16 +96,19 @@ class PPOLearner:
             ro.rewards * p.reward_scale, ro.values, ro.next_values,
             ro.terminated, ro.truncated, p.gamma, p.gae_lambda,
         )  # fmt: skip
+        cost_adv = None
         if self.cost_hook is not None:
             adv = self.cost_hook(ro, adv)
+            cost_adv = getattr(self.cost_hook, "cost_advantages", None)
         return PPOBatch(
             obs=ro.flat("obs"), actions=ro.flat("actions"), logp=ro.flat("logp"),
             advantages=adv.reshape(-1), returns=ret.reshape(-1), values=ro.flat("values"),
+            cost_advantages=None if cost_adv is None else cost_adv.reshape(-1),
         )  # fmt: skip
 
     def update(self, ro: Rollout) -> dict[str, float]:
         """One PPO update on an annotated rollout; the policy version advances by one."""
-        return self.ppo.update(self.make_batch(ro))
+        return self.ppo.update(self.make_batch(ro), hook=self.cost_hook)
 
     # ------------------------------------------------------------------ checkpoint state
     def modules(self) -> dict[str, Any]:

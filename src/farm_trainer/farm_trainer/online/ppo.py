@@ -77,6 +77,8 @@ class PPOBatch:
     advantages: Tensor
     returns: Tensor
     values: Tensor
+    cost_advantages: Tensor | None = None
+    """A_c for cost hooks that shape the actor loss (P3O) or replace its update (CPO)"""
 
     def __len__(self) -> int:
         return self.obs.shape[0]
@@ -130,10 +132,21 @@ class PPOUpdater:
             return
         opt.step()
 
-    def update(self, batch: PPOBatch, generator: torch.Generator | None = None) -> dict[str, float]:
-        """Run ``epochs`` passes of shuffled minibatches; return mean diagnostics."""
+    def update(
+        self, batch: PPOBatch, generator: torch.Generator | None = None, hook: Any = None
+    ) -> dict[str, float]:
+        """Run ``epochs`` passes of shuffled minibatches; return mean diagnostics.
+
+        A cost ``hook`` with ``actor_penalty`` adds it to every minibatch's actor loss; one
+        with ``actor_update`` makes the actor's step itself, and the epochs fit the critic only.
+        """
         cfg = self.cfg
         lr_frac = self._set_lr()
+        penalty = getattr(hook, "actor_penalty", None)
+        actor_update = getattr(hook, "actor_update", None)
+        if (penalty or actor_update) and batch.cost_advantages is None:
+            raise ValueError("this cost hook needs the batch's cost advantages")
+        extra = actor_update(self.actor, batch) if actor_update is not None else {}
         stats: dict[str, list[float]] = {
             k: [] for k in ("pi_loss", "v_loss", "entropy", "kl", "clipfrac")
         }
@@ -149,12 +162,15 @@ class PPOUpdater:
                 new_logp, log_std = self.actor.evaluate_actions(obs, act)
                 entropy = gaussian_entropy(log_std).mean()
                 pi_loss = ppo_clip_loss(new_logp, old_logp, adv, cfg.clip)
-                self._step(
-                    self.opt_actor,
-                    self.actor,
-                    pi_loss - cfg.entropy_coef * entropy,
-                    cfg.max_grad_norm,
-                )
+                if penalty is not None:
+                    pi_loss = pi_loss + penalty(new_logp - old_logp, batch.cost_advantages[idx])
+                if actor_update is None:
+                    self._step(
+                        self.opt_actor,
+                        self.actor,
+                        pi_loss - cfg.entropy_coef * entropy,
+                        cfg.max_grad_norm,
+                    )
                 v_loss = value_loss(
                     self.critic(obs), batch.values[idx], batch.returns[idx], cfg.value_clip
                 )
@@ -172,7 +188,7 @@ class PPOUpdater:
         out = {k: float(sum(v) / max(len(v), 1)) for k, v in stats.items()}
         out["lr_actor"] = cfg.lr_actor * lr_frac
         out["skipped_steps"] = float(self.skipped_steps)
-        return out
+        return {**out, **extra}
 
     def optimizer_states(self) -> dict[str, dict[str, Any]]:
         return {"actor": self.opt_actor.state_dict(), "critic": self.opt_critic.state_dict()}

@@ -43,8 +43,9 @@ def units(ctx: TaskContext) -> list[Unit]:
     return out
 
 
-def run(ctx: TaskContext, method: str, seed: int) -> dict[str, Any]:
-    """One fine-tuning run; resumes from ``checkpoints/last.safetensors`` when present."""
+def run(ctx: TaskContext, method: str, seed: int, max_updates: int | None = None) -> dict[str, Any]:
+    """One fine-tuning run; resumes from ``checkpoints/last.safetensors`` when present
+    (``max_updates``: stop after that many updates, with a checkpoint)."""
     from farm_trainer.methods import attach_cost_hook, filter_factory
     from farm_trainer.online import OnlineConfig, OnlineTrainer, PPOConfig
 
@@ -63,6 +64,9 @@ def run(ctx: TaskContext, method: str, seed: int) -> dict[str, Any]:
     try:
         if trainer.resume():
             ctx.log(f"[pipeline]   resumed {out} at {trainer.counters['env_steps']} steps")
-        return trainer.train()
+        out = trainer.train(max_updates)
+        if max_updates is not None:
+            trainer.save()
+        return out
     finally:
         trainer.close()

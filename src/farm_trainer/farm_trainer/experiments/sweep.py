@@ -1,0 +1,226 @@
+"""An experiment as independent jobs, run one after another here or as tasks on Ray.
+
+Jobs, in the order the sequential path runs them (seed-major, so the first seed's whole table
+is complete first):
+
+    offline  (pipeline, task)                  every unit of no seed: data, offline stages,
+                                               world model, Q-risk, calibration, init eval
+    run      (pipeline, task, method, seed)    ``online/<method>_s<seed>`` + its evaluation;
+                                               needs its pipeline's offline job
+
+A job is the same ``TaskPipeline`` units either way (``run_job``), so Ray changes where a job
+runs, never what it computes: the same seeds give the same results. A job that dies on Ray is
+retried (``retries``); the retry resumes an online run from its last checkpoint
+(``records``: "interrupted: resuming").
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from farm_trainer.experiments.config import (
+    STAGES,
+    ExperimentConfig,
+    config_from_dict,
+    seed_configs,
+)
+from farm_trainer.experiments.context import log_line
+from farm_trainer.experiments.layout import run_name, task_name
+
+RAY_LOOPBACK = "127.0.0.1"
+"""a local Ray (no ``--address``) binds here: nothing listens beyond this machine"""
+CRASH_ENV = "FARM_SWEEP_CRASH_AFTER_UPDATES"
+"""fault injection for tests: the first attempt of every run job exits after this many PPO
+updates (and a checkpoint); a marker file beside the run makes it happen once"""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One schedulable piece of an experiment (``run is None``: the offline job)."""
+
+    pipeline: str
+    """the (sub-)experiment name: ``<name>`` or ``<name>/s<seed>``"""
+    task: str
+    method: str | None = None
+    seed: int | None = None
+
+    @property
+    def run(self) -> str | None:
+        """``<method>_s<seed>`` (None: the offline job)"""
+        return None if self.method is None else run_name(self.method, int(self.seed or 0))
+
+    @property
+    def offline(self) -> Job:
+        return Job(self.pipeline, self.task)
+
+    @property
+    def label(self) -> str:
+        return f"{self.pipeline}/{task_name(self.task)}" + (f" {self.run}" if self.run else "")
+
+
+def _selected(stage: str, stages: set[str], uid: str) -> bool:
+    return stage in stages or uid in stages
+
+
+def plan_jobs(cfg: ExperimentConfig, stages: Iterable[str] = STAGES) -> list[Job]:
+    """Every job of ``cfg`` for the selected stages, in the sequential order."""
+    stages = set(stages)
+    late = any(s.split("/")[0] in ("online", "evaluate") for s in stages)
+    early = any(s.split("/")[0] not in ("online", "evaluate") for s in stages)
+    jobs: list[Job] = []
+    for sub in seed_configs(cfg):
+        jobs += [Job(sub.name, t) for t in sub.tasks]
+        if late:
+            for seed in sub.seeds:
+                for task in sub.tasks:
+                    jobs += [Job(sub.name, task, m, seed) for m in sub.methods]
+    if not early:  # online / evaluate only: the offline job still checks its inputs are there
+        jobs = [j for j in jobs if j.run is not None]
+    return jobs
+
+
+def _pipeline(cfg: ExperimentConfig, job: Job, runs_dir: str | Path, progress: bool,
+              log: Callable[[str], None], rebuild: bool) -> Any:  # fmt: skip
+    from farm_trainer.experiments.pipeline import TaskPipeline
+
+    sub = {c.name: c for c in seed_configs(cfg)}[job.pipeline]
+    return TaskPipeline(sub, job.task, runs_dir, progress, log, rebuild)
+
+
+def run_job(
+    cfg_dict: dict[str, Any],
+    job: Job,
+    runs_dir: str = "runs",
+    stages: Sequence[str] = STAGES,
+    progress: bool = False,
+    rebuild: bool = True,
+    after: Any = None,
+    log: Callable[[str], None] = log_line,
+) -> Job:
+    """Run one job's units in this process (``after``: the job it waits for on Ray; unused)."""
+    import torch
+
+    from failurebench_sim.atomic import write_json
+
+    torch.set_num_threads(1)
+    cfg = config_from_dict(cfg_dict)
+    pipe = _pipeline(cfg, job, runs_dir, progress, log, rebuild)
+    selected = set(stages)
+    if job.run is None:
+        uids = [uid for uid, u in pipe.units.items()
+                if u.seed is None and _selected(u.stage, selected, uid)]  # fmt: skip
+        write_json(pipe.root / "experiment_config.json", pipe.cfg.to_dict())
+    else:
+        uids = [uid for uid in (f"online/{job.run}", f"evaluate/{job.run}")
+                if _selected(uid.split("/")[0], selected, uid)]  # fmt: skip
+    pipe.check_stale(uids)
+    for uid in uids:
+        if job.method is not None and uid.startswith("online/"):
+            _crash_once(pipe, job, uid)
+        pipe.run_unit(uid)
+    return job
+
+
+def _crash_once(pipe: Any, job: Job, uid: str) -> None:
+    """``CRASH_ENV`` (tests): the first attempt of an online run trains a few updates, saves
+    its checkpoint and kills its own process, as a lost node would."""
+    n = os.environ.get(CRASH_ENV)
+    marker = pipe.root / "records" / f"{uid.replace('/', '.')}.crashed"
+    if not n or marker.exists() or pipe.decide(uid).action != "run":
+        return
+    from farm_trainer.experiments.records import write_record
+    from farm_trainer.experiments.stages.online import run as run_online
+
+    unit = pipe.units[uid]
+    write_record(pipe.layout, unit, pipe.hashes[uid], pipe.needs(unit), state="started")
+    run_online(pipe.ctx, str(job.method), int(job.seed or 0), max_updates=int(n))
+    marker.write_text("this run was killed once on purpose (fault injection)\n")
+    os._exit(75)
+
+
+# ---------------------------------------------------------------------- executors
+class Progress:
+    """One line per finished job: count, elapsed time and a naive ETA over the whole sweep."""
+
+    def __init__(self, total: int, log: Callable[[str], None] = log_line) -> None:
+        self.total, self.done, self.t0, self.log = total, 0, time.perf_counter(), log
+
+    def __call__(self, job: Job, seconds: float) -> None:
+        self.done += 1
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / self.done * (self.total - self.done)
+        self.log(f"[sweep] {self.done}/{self.total} jobs done ({job.label}, {seconds:.0f} s);"
+                 f" elapsed {elapsed / 60:.1f} min, about {eta / 60:.0f} min left")  # fmt: skip
+
+
+def run_sequential(
+    cfg: ExperimentConfig,
+    jobs: list[Job],
+    runs_dir: str | Path = "runs",
+    stages: Sequence[str] = STAGES,
+    progress: bool = False,
+    rebuild: bool = True,
+    on_done: Callable[[Job], None] | None = None,
+    log: Callable[[str], None] = log_line,
+) -> None:
+    """Every job in this process, in order."""
+    bar = Progress(len(jobs), log)
+    for job in jobs:
+        t0 = time.perf_counter()
+        run_job(cfg.to_dict(), job, str(runs_dir), list(stages), progress, rebuild, log=log)
+        bar(job, time.perf_counter() - t0)
+        if on_done is not None:
+            on_done(job)
+
+
+def run_on_ray(
+    cfg: ExperimentConfig,
+    jobs: list[Job],
+    runs_dir: str | Path = "runs",
+    stages: Sequence[str] = STAGES,
+    address: str | None = None,
+    workers: int | None = None,
+    retries: int = 3,
+    rebuild: bool = True,
+    on_done: Callable[[Job], None] | None = None,
+    log: Callable[[str], None] = log_line,
+) -> None:
+    """Every job as a Ray task (1 CPU each); a run job waits for its pipeline's offline job.
+
+    ``address``: an existing Ray cluster (every node needs this package and the runs
+    directory on shared storage); None starts a local Ray bound to 127.0.0.1 with ``workers``
+    CPUs (default: all).
+    """
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports leave the machine
+    import ray
+
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False,
+                 _node_ip_address=RAY_LOOPBACK, log_to_driver=True)  # fmt: skip
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(run_job)
+        runs_dir = str(Path(runs_dir).resolve())
+        refs: dict[Job, Any] = {}
+        started: dict[Any, tuple[Job, float]] = {}
+        for job in jobs:
+            dep = refs.get(job.offline) if job.run is not None else None
+            ref = remote.remote(cfg.to_dict(), job, runs_dir, list(stages), False, rebuild, dep)
+            refs[job] = ref
+            started[ref] = (job, time.perf_counter())
+        bar, pending = Progress(len(jobs), log), list(refs.values())
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            job, t0 = started[done[0]]
+            ray.get(done[0])  # raises the job's error (after its retries)
+            bar(job, time.perf_counter() - t0)
+            if on_done is not None:
+                on_done(job)
+    finally:
+        ray.shutdown()
