@@ -93,7 +93,7 @@ def test_ray_sweep_equals_the_sequential_path_and_retries_a_killed_run(tmp_path,
         assert r["last"]["update"] == "3" and r["last"]["env_steps"] == "384", k
     markers = list((tmp_path / "crash").glob("sweep/s*/BoundedPush-v0/records/*.crashed"))
     assert len(markers) == 4
-    stage_log = (tmp_path / "crash" / "sweep" / "s0" / "BoundedPush-v0" / "stage_log.jsonl")
+    stage_log = tmp_path / "crash" / "sweep" / "s0" / "BoundedPush-v0" / "stage_log.jsonl"
     reasons = [json.loads(line)["reason"] for line in stage_log.read_text().splitlines()]
     assert reasons.count("interrupted: resuming") == 2
 

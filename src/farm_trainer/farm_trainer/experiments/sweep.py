@@ -207,15 +207,20 @@ def run_on_ray(
     try:
         remote = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(run_job)
         runs_dir = str(Path(runs_dir).resolve())
+        # jobs enter Ray in the plan's (seed-major) order, no more than there are CPUs: Ray
+        # would otherwise start every ready offline job of the later seeds first
+        window = max(1, int(ray.cluster_resources().get("CPU", 1)))
         refs: dict[Job, Any] = {}
         started: dict[Any, tuple[Job, float]] = {}
-        for job in jobs:
-            dep = refs.get(job.offline) if job.run is not None else None
-            ref = remote.remote(cfg.to_dict(), job, runs_dir, list(stages), False, rebuild, dep)
-            refs[job] = ref
-            started[ref] = (job, time.perf_counter())
-        bar, pending = Progress(len(jobs), log), list(refs.values())
-        while pending:
+        queue, pending, bar = list(jobs), [], Progress(len(jobs), log)
+        while queue or pending:
+            while queue and len(pending) < window:
+                job = queue.pop(0)
+                dep = refs.get(job.offline) if job.run is not None else None
+                ref = remote.remote(cfg.to_dict(), job, runs_dir, list(stages), False, rebuild,
+                                    dep)  # fmt: skip
+                refs[job], started[ref] = ref, (job, time.perf_counter())
+                pending.append(ref)
             done, pending = ray.wait(pending, num_returns=1)
             job, t0 = started[done[0]]
             ray.get(done[0])  # raises the job's error (after its retries)
