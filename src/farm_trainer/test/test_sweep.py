@@ -72,12 +72,39 @@ def _close(a: dict, b: dict) -> None:
             assert a[k]["last"][col] == b[k]["last"][col], (k, col)
 
 
+def listening_addresses() -> set[str]:
+    """Local addresses of every listening TCP socket on this machine (/proc/net/tcp{,6})."""
+    out = set()
+    for name in ("tcp", "tcp6"):
+        path = Path("/proc/net") / name
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A":  # LISTEN
+                out.add(local.split(":")[0])
+    return out
+
+
+LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000",
+                "0000000000000000FFFF00000100007F"}  # fmt: skip
+"""127.0.0.1, ::1 and ::ffff:127.0.0.1 as /proc/net/tcp{,6} write them"""
+
+
 def test_ray_sweep_equals_the_sequential_path_and_retries_a_killed_run(tmp_path, monkeypatch):
     pytest.importorskip("ray")
     logs: list[str] = []
     seq = _smoke(tmp_path, "sweep")
     run_experiment(seq, tmp_path / "seq", log=logs.append)
-    run_experiment(seq, tmp_path / "ray", log=logs.append, ray=True, workers=2)
+    before = listening_addresses()
+    during: set[str] = set()
+
+    def log(line: str) -> None:
+        logs.append(line)
+        during.update(listening_addresses())
+
+    run_experiment(seq, tmp_path / "ray", log=log, ray=True, workers=2)
+    assert during - before <= LOOPBACK_HEX, "a Ray server listens beyond this machine"
     expected = _run_results(tmp_path / "seq", "sweep")
     assert len(expected) == 4  # 2 pipeline seeds x 2 methods
     _close(_run_results(tmp_path / "ray", "sweep"), expected)

@@ -32,8 +32,10 @@ from farm_trainer.experiments.config import (
 from farm_trainer.experiments.context import log_line
 from farm_trainer.experiments.layout import run_name, task_name
 
-RAY_LOOPBACK = "127.0.0.1"
-"""a local Ray (no ``--address``) binds here: nothing listens beyond this machine"""
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+"""a local Ray (no ``--address``) with these binds every server to 127.0.0.1 (Ray turns a
+``127.0.0.1`` node address into the LAN one, and its gRPC servers then listen on all
+interfaces) and sends no usage statistics; also in ``config/ros_localhost.env``"""
 CRASH_ENV = "FARM_SWEEP_CRASH_AFTER_UPDATES"
 """fault injection for tests: the first attempt of every run job exits after this many PPO
 updates (and a checkpoint); a marker file beside the run makes it happen once"""
@@ -143,6 +145,17 @@ def _crash_once(pipe: Any, job: Job, uid: str) -> None:
     os._exit(75)
 
 
+def loopback_only_ray() -> None:
+    """Make the next local ``ray.init`` single-machine: ``LOOPBACK_ENV`` for the Ray processes
+    it starts, and the same switch in this process if ray was imported before."""
+    os.environ.update(LOOPBACK_ENV)
+    import sys
+
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+
+
 # ---------------------------------------------------------------------- executors
 class Progress:
     """One line per finished job: count, elapsed time and a naive ETA over the whole sweep."""
@@ -197,13 +210,14 @@ def run_on_ray(
     CPUs (default: all).
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports leave the machine
+    if not address:
+        loopback_only_ray()
     import ray
 
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False,
-                 _node_ip_address=RAY_LOOPBACK, log_to_driver=True)  # fmt: skip
+        ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=True)
     try:
         remote = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(run_job)
         runs_dir = str(Path(runs_dir).resolve())
