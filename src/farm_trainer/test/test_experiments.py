@@ -103,7 +103,7 @@ def test_smoke_pipeline_end_to_end_then_resume_skips_everything(tmp_path):
     ]
 
 
-def _fake_run(root, method, seed, ir_curve, episodes, after, replaced=0.0):
+def _fake_run(root, method, seed, ir_curve, episodes, after, replaced=0.0, raw=None):
     run = root / "online" / f"{method}_s{seed}"
     run.mkdir(parents=True)
     with open(run / "progress.csv", "w", newline="") as f:
@@ -114,8 +114,48 @@ def _fake_run(root, method, seed, ir_curve, episodes, after, replaced=0.0):
             w.writerow([i + 1, 100 * (i + 1), episodes, irf, 50.0, replaced, ""])
     (run / "policy_final.safetensors").write_bytes(b"x")
     (run / "eval_final.json").write_text(
-        json.dumps({"normalized_return_mean": after, "success_rate": 0.5, "failure_rate": 0.0})
+        json.dumps(
+            {
+                "normalized_return_mean": after,
+                "success_rate": 0.5,
+                "failure_rate": 0.0,
+                "return_mean": 10.0 * after if raw is None else raw,
+            }
+        )  # fmt: skip
     )
+
+
+def test_paper_tables_over_pipeline_seeds(tmp_path):
+    cfg = config_from_dict({"name": "fake", "tasks": ["BoundedPush-v0"], "seeds": [0, 1],
+                            "methods": ["unio4", "farm", "cpo", "recrl"],
+                            "pipeline_seeds": True})  # fmt: skip
+    for seed, before in ((0, 40.0), (1, 60.0)):
+        root = tmp_path / "runs" / "fake" / f"s{seed}" / "BoundedPush-v0"
+        _fake_run(root, "unio4", seed, [4, 8, 10], 20, after=80.0)
+        _fake_run(root, "farm", seed, [1, 2, 4 + 2 * seed], 20, after=90.0)
+        _fake_run(root, "cpo", seed, [5, 9, 12], 20, after=before - 30.0)  # collapses
+        _fake_run(root, "recrl", seed, [2, 4, 8], 20, after=85.0)
+        (root / "offline_task").mkdir()
+        (root / "offline_task" / "eval_init.json").write_text(
+            json.dumps({"normalized_return_mean": before, "return_mean": 10 * before})
+        )
+    out = write_report(cfg, tmp_path / "runs", tmp_path / "results")
+    rows = {r["method"]: r for r in read_csv(out / "summary.csv")}
+    assert float(rows["farm"]["return_before"]) == 50.0  # mean over the two pipelines
+    assert float(rows["farm"]["return_before_std"]) == 10.0
+    assert float(rows["farm"]["ir_failure_episodes_mean"]) == 5.0
+    tables = (out / "paper_tables.md").read_text()
+    assert "| FARM | 900.0 ± 0.0 [90.0 ± 0.0] |" in tables
+    assert "| CPO | 200.0 ± 100.0 [20.0 ± 10.0] |" in tables
+    assert "| Rec-RL | 8.0 ± 0.0 |" in tables
+    assert "| BoundedPush-v0 | CPO | 2 / 2 | -30.0 |" in tables
+    cmp = {(r["table"], r["method"]): r for r in read_csv(out / "paper_comparison.csv")
+           if r["task"] == "BoundedPush-v0"}  # fmt: skip
+    assert float(cmp[("I", "cpo")]["ours_ratio_to_farm"]) == pytest.approx(200 / 900)
+    assert float(cmp[("I", "cpo")]["paper_ratio_to_farm"]) == pytest.approx(156.28 / 4593.96)
+    assert float(cmp[("II", "recrl")]["ours_ratio_to_farm"]) == pytest.approx(8 / 5)
+    assert cmp[("II", "mppi")]["ours_value"] == ""  # not run here
+    assert (out / "fig6_ablation_returns.png").stat().st_size > 0
 
 
 def test_report_aggregates_hand_made_runs(tmp_path):

@@ -28,9 +28,9 @@ from farm_trainer.experiments.layout import TaskLayout, run_name, task_name
 from farm_trainer.experiments.records import resolve
 
 COLORS = {"unio4": "tab:blue", "farm": "tab:red", "recrl": "tab:green", "mppi": "tab:orange",
-          "ppo-lag": "tab:purple"}  # fmt: skip
+          "ppo-lag": "tab:purple", "p3o": "tab:brown", "cpo": "tab:gray"}  # fmt: skip
 LABELS = {"unio4": "Uni-O4", "farm": "FARM", "recrl": "Rec-RL", "mppi": "MPPI",
-          "ppo-lag": "PPO-Lag"}  # fmt: skip
+          "ppo-lag": "PPO-Lag", "p3o": "P3O", "cpo": "CPO"}  # fmt: skip
 SUMMARY_FIELDS = [
     "task", "method", "seeds_found", "seeds_complete", "env_steps_mean",
     "ir_failure_episodes_mean", "ir_failure_episodes_std", "episodes_mean",
@@ -53,6 +53,8 @@ class RunResult:
     complete: bool
     eval_final: dict[str, Any] | None = None
     steps_per_s: float = float("nan")
+    train_return: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """normalised return of the training episodes finished in each update (NaN: none)"""
 
 
 @dataclass
@@ -146,6 +148,7 @@ def _load_pipeline(cfg: ExperimentConfig, task: str, runs_dir: str | Path) -> Ta
                     complete=(run / "policy_final.safetensors").exists(),
                     eval_final=_maybe_json(final),
                     steps_per_s=float(np.nanmean(sps)) if np.isfinite(sps).any() else math.nan,
+                    train_return=np.array([r.get("ep_return_normalized", np.nan) for r in rows]),
                 )
             )
     return res
@@ -461,4 +464,7 @@ def write_report(
     })  # fmt: skip
     plot_failures(results, cfg.methods, out / "fig4_failures.png")
     plot_returns(rows, [task_name(t) for t in cfg.tasks], cfg.methods, out / "fig5_returns.png")
+    from farm_trainer.experiments.paper_tables import write_paper_tables
+
+    write_paper_tables(cfg, rows, results, out)
     return out
