@@ -16,7 +16,7 @@ The formulations follow OmniSafe (PKU-Alignment/omnisafe, ``naive_lagrange/ppo_l
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -59,7 +59,7 @@ def episode_costs(rollout: Rollout) -> np.ndarray:
 
 
 class CostCritic(nn.Module):
-    """V_c(s) fitted online to discounted cost returns, GAE on costs, and J_c.
+    """V_c(s) fitted online to discounted cost returns, GAE on costs, J_c and the budget d.
 
     J_c is the mean cost of the last ``window`` finished episodes (a rollout of 2048 steps
     ends only a few 500-step episodes; OmniSafe's epoch statistic spans more).
@@ -67,17 +67,18 @@ class CostCritic(nn.Module):
 
     def __init__(
         self,
-        critic: ValueNet,
-        lr: float = 2e-4,
+        cost_critic: ValueNet,
+        cost_limit: float = 0.0,
+        lr_critic: float = 2e-4,
         gamma: float = 0.99,
         lam: float = 0.95,
-        epochs: int = 5,
+        critic_epochs: int = 5,
         window: int = 20,
     ) -> None:
         super().__init__()
-        self.cost_critic = critic
-        self.gamma, self.lam, self.epochs = gamma, lam, epochs
-        self.opt = torch.optim.Adam(critic.parameters(), lr, eps=1e-5)
+        self.cost_critic, self.cost_limit = cost_critic, cost_limit
+        self.gamma, self.lam, self.epochs = gamma, lam, critic_epochs
+        self.opt = torch.optim.Adam(cost_critic.parameters(), lr_critic, eps=1e-5)
         # (cost, length) of the last `window` episodes, NaN rows unused: a buffer, so the
         # checkpoint (safetensors: tensors only) keeps J_c across a resume
         self.register_buffer("recent_episodes", torch.full((window, 2), float("nan")))
@@ -136,22 +137,15 @@ class CostCritic(nn.Module):
 class LagrangianCostHook(CostCritic):
     """PPO-Lagrangian: A = (A_r - lambda * A_c) / (1 + lambda), lambda <- [lambda + lr (J_c - d)]+.
 
-    ``cost_limit`` is the budget d on the episode cost (here: IR-failure episodes per episode).
+    ``cost_limit`` is the budget d on the episode cost (here: the IR-failure rate per episode).
     """
 
     def __init__(
-        self,
-        cost_critic: ValueNet,
-        cost_limit: float = 0.0,
-        lr_lambda: float = 0.05,
-        lr_critic: float = 2e-4,
-        gamma: float = 0.99,
-        lam: float = 0.95,
-        critic_epochs: int = 5,
+        self, cost_critic: ValueNet, cost_limit: float = 0.0, lr_lambda: float = 0.05, **kw: Any
     ) -> None:
-        super().__init__(cost_critic, lr_critic, gamma, lam, critic_epochs)
+        super().__init__(cost_critic, cost_limit, **kw)
         self.register_buffer("lagrange", torch.zeros(()))
-        self.cost_limit, self.lr_lambda = cost_limit, lr_lambda
+        self.lr_lambda = lr_lambda
 
     def __call__(self, rollout: Rollout, advantages: Tensor) -> Tensor:
         adv_c = self.fit(rollout)
@@ -167,17 +161,10 @@ class P3OCostHook(CostCritic):
     """P3O: actor loss = PPO-clip(A_r) + kappa * relu(E[rho * A_c] + J_c - d) (exact penalty)."""
 
     def __init__(
-        self,
-        cost_critic: ValueNet,
-        cost_limit: float = 0.0,
-        kappa: float = 20.0,
-        lr_critic: float = 2e-4,
-        gamma: float = 0.99,
-        lam: float = 0.95,
-        critic_epochs: int = 5,
+        self, cost_critic: ValueNet, cost_limit: float = 0.0, kappa: float = 20.0, **kw: Any
     ) -> None:
-        super().__init__(cost_critic, lr_critic, gamma, lam, critic_epochs)
-        self.cost_limit, self.kappa = cost_limit, kappa
+        super().__init__(cost_critic, cost_limit, **kw)
+        self.kappa = kappa
 
     def __call__(self, rollout: Rollout, advantages: Tensor) -> Tensor:
         self.fit(rollout)
@@ -203,13 +190,10 @@ class CPOCostHook(CostCritic):
         cg_iters: int = 15,
         cg_damping: float = 0.1,
         line_search_steps: int = 15,
-        lr_critic: float = 2e-4,
-        gamma: float = 0.99,
-        lam: float = 0.95,
-        critic_epochs: int = 5,
+        **kw: Any,
     ) -> None:
-        super().__init__(cost_critic, lr_critic, gamma, lam, critic_epochs)
-        self.cost_limit, self.target_kl = cost_limit, target_kl
+        super().__init__(cost_critic, cost_limit, **kw)
+        self.target_kl = target_kl
         self.cg_iters, self.cg_damping = cg_iters, cg_damping
         self.line_search_steps = line_search_steps
 
