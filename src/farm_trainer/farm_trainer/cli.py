@@ -63,13 +63,15 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
                       ("entropy-coef", float), ("reward-scale", float), ("gamma", float),
                       ("gae-lambda", float)):  # fmt: skip
         g.add_argument(f"--{flag}", type=typ)
-    f = p.add_argument_group("safety gate (--method farm | recrl | mppi)")
+    f = p.add_argument_group("safety gate (--method farm | farm-pid | recrl | mppi)")
     f.add_argument("--world-model", help="world-model checkpoint (farm, mppi)")
     f.add_argument("--qrisk", help="Recovery-RL Q-risk checkpoint (recrl)")
     f.add_argument("--recovery", help="recovery-policy checkpoint (farm, recrl)")
     f.add_argument("--eps-safe", type=float)
     f.add_argument("--horizon", type=int)
     f.add_argument("--gamma-risk", type=float)
+    f.add_argument("--eps-target-rate", type=float,
+                   help="farm-pid: steer eps_safe to this IR-failure rate per episode")  # fmt: skip
     d = MethodParams()
     c = p.add_argument_group("constrained baselines (--method ppo-lag | p3o | cpo)")
     c.add_argument("--cost-limit", type=float,
@@ -113,7 +115,8 @@ def method_params(args: argparse.Namespace) -> MethodParams:
     """The registry's hyper-parameters, with the flags given on the command line."""
     flags = {"eps_safe": "eps_safe", "horizon": "horizon", "gamma_risk": "gamma_risk",
              "qrisk_eps_safe": "eps_safe", "cost_limit": "cost_limit", "lr_lambda": "lr_lambda",
-             "p3o_kappa": "p3o_kappa", "cpo_target_kl": "cpo_target_kl"}  # fmt: skip
+             "p3o_kappa": "p3o_kappa", "cpo_target_kl": "cpo_target_kl",
+             "eps_target_rate": "eps_target_rate"}  # fmt: skip
     hp = {k: getattr(args, flag, None) for k, flag in flags.items()}
     hp = {k: v for k, v in hp.items() if v is not None}
     return MethodParams(**hp)

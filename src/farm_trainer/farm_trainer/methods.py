@@ -49,6 +49,11 @@ class MethodParams:
     """P3O's exact-penalty weight (OmniSafe / Safe-Policy-Optimization default)"""
     cpo_target_kl: float = 0.01
     """CPO's trust region delta (OmniSafe default)"""
+    eps_target_rate: float = 0.05
+    """farm-pid: the IR-failure rate per episode that eps_safe is steered to (the same budget
+    as the constrained baselines' ``cost_limit``)"""
+    eps_kp: float = 2.0
+    eps_ki: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,13 @@ def _recrl(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     from farm_safety_critic.qrisk import build_qrisk_gate
 
     return lambda actor: build_qrisk_gate(a.qrisk, a.recovery, eps_safe=p.qrisk_eps_safe)
+
+
+def _farm_pid(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    from farm_safety_critic.eps_control import AdaptiveEpsSafe
+
+    gate = _farm(a, p, seed)
+    return lambda actor: AdaptiveEpsSafe(gate(actor), p.eps_target_rate, p.eps_kp, p.eps_ki)
 
 
 def _mppi(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
@@ -139,6 +151,9 @@ METHODS: dict[str, Method] = {
         Method("unio4", "plain PPO (no gate): the paper's Uni-O4 baseline"),
         Method("farm", "world-model C_H gate + recovery policy (Eq. 10-11)",
                ("world_model", "recovery"), _GATE, _farm),
+        Method("farm-pid", "FARM with eps_safe steered online to a target IR-failure rate (PI)",
+               ("world_model", "recovery"), (*_GATE, "eps_target_rate", "eps_kp", "eps_ki"),
+               _farm_pid),
         Method("recrl", "Recovery RL's Q-risk gate + the same recovery policy (Table II)",
                ("qrisk", "recovery"), ("qrisk_eps_safe",), _recrl),
         Method("mppi", "C_H gate with MPPI over the world model instead of pi_rec (Table II)",

@@ -220,3 +220,34 @@ def test_non_finite_actions_hold_still_instead_of_crashing():
     assert n == 2 and np.array_equal(a, np.array([[0, 0], [0.2, -0.3], [0, 0]], np.float32))
     same, n = hold_still_if_nonfinite(np.array([[0.1, 0.2]]))
     assert n == 0 and np.allclose(same, [[0.1, 0.2]])
+
+
+def test_an_adapting_filter_sees_every_episode_logs_and_resumes_its_state(tmp_path):
+    from types import SimpleNamespace
+
+    from farm_safety_critic.eps_control import AdaptiveEpsSafe
+
+    class Gate(PassThrough):
+        decider = SimpleNamespace(eps_safe=0.1)
+        eps_safe = 0.1
+
+    cfg = fast_config(tmp_path, total_steps=128 * 4, checkpoint_every=2)
+    ctl = AdaptiveEpsSafe(Gate(), target_rate=0.0)
+    seen = []
+    ctl.observe_episodes = lambda f, orig=ctl.observe_episodes: (seen.extend(f), orig(f))[1]
+    trainer = OnlineTrainer(cfg, action_filter=ctl)
+    trainer.train(max_updates=2)
+    rows = read_csv(tmp_path / "progress.csv")
+    assert len(seen) == trainer.counters["episodes"] > 0
+    assert all(float(r["filter/eps_safe"]) <= 0.1 + 1e-9 for r in rows)
+    assert "filter/failure_rate_window" in rows[-1]
+    state = {k: v.clone() for k, v in ctl.state_dict().items()}
+    trainer.close()
+    Gate.decider = SimpleNamespace(eps_safe=0.1)
+    again_ctl = AdaptiveEpsSafe(Gate(), target_rate=0.0)
+    again = OnlineTrainer(cfg, action_filter=again_ctl)
+    assert again.resume()
+    for k, v in again_ctl.state_dict().items():
+        torch.testing.assert_close(v, state[k], equal_nan=True)
+    assert again_ctl.eps_safe == pytest.approx(ctl.eps_safe)
+    again.close()

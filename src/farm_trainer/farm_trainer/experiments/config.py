@@ -99,6 +99,10 @@ class GateConfig:
     lr_lambda: float = _GATE_DEFAULTS.lr_lambda
     p3o_kappa: float = _GATE_DEFAULTS.p3o_kappa
     cpo_target_kl: float = _GATE_DEFAULTS.cpo_target_kl
+    eps_target_rate: float = _GATE_DEFAULTS.eps_target_rate
+    """farm-pid: the IR-failure rate eps_safe is steered to (``AdaptiveEpsSafe``)"""
+    eps_kp: float = _GATE_DEFAULTS.eps_kp
+    eps_ki: float = _GATE_DEFAULTS.eps_ki
 
     def method_params(self, eps_safe: float | None = None) -> MethodParams:
         """The registry's hyper-parameters (``eps_safe``: the calibrated one, if any)."""
@@ -106,7 +110,8 @@ class GateConfig:
             eps_safe=self.eps_safe if eps_safe is None else eps_safe, horizon=self.horizon,
             gamma_risk=self.gamma_risk, qrisk_eps_safe=self.qrisk_eps_safe, mppi=dict(self.mppi),
             cost_limit=self.cost_limit, lr_lambda=self.lr_lambda, p3o_kappa=self.p3o_kappa,
-            cpo_target_kl=self.cpo_target_kl,
+            cpo_target_kl=self.cpo_target_kl, eps_target_rate=self.eps_target_rate,
+            eps_kp=self.eps_kp, eps_ki=self.eps_ki,
         )  # fmt: skip
 
 

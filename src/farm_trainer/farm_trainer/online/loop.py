@@ -303,6 +303,9 @@ class OnlineTrainer:
             t0 = time.perf_counter()
             ro, finished = self.collect()
             t_collect = time.perf_counter() - t0
+            observe = getattr(self.action_filter, "observe_episodes", None)
+            if observe is not None:  # a filter that adapts to the episodes' outcomes
+                observe(finished["ir_failure"])
             stats = self.learner.update(ro)
             self.counters["update"] += 1
             done_updates += 1
@@ -342,6 +345,8 @@ class OnlineTrainer:
         }  # fmt: skip
         hook_stats = getattr(self.cost_hook, "last_stats", None) or {}
         row.update({f"cost_hook/{k}": v for k, v in hook_stats.items()})
+        filter_stats = getattr(self.action_filter, "last_stats", None) or {}
+        row.update({f"filter/{k}": v for k, v in filter_stats.items()})
         return row
 
     def _normalized(self, raw: float) -> float:
@@ -360,6 +365,8 @@ class OnlineTrainer:
         """The learner's state (networks, optimisers, cost hook), torch RNG and counters."""
         path = Path(path or self.ckpt_path)
         modules = {**self.learner.modules(), "rng": {"torch": torch.get_rng_state()}}
+        if isinstance(self.action_filter, torch.nn.Module):  # a filter with state (its buffers)
+            modules["action_filter"] = self.action_filter.state_dict()
         header = {
             **policy_header(self.actor, self._meta(), self.cfg.seed),
             **self.learner.header(),
@@ -379,6 +386,8 @@ class OnlineTrainer:
         except CheckpointError as e:
             raise CheckpointError(f"{path}: {e}") from e
         torch.set_rng_state(sds["rng"]["torch"])
+        if "action_filter" in sds and isinstance(self.action_filter, torch.nn.Module):
+            self.action_filter.load_state_dict(sds["action_filter"])
         self.counters.update({k: int(v) for k, v in header["counters"].items()})
         self._obs = None
         if self.logger is not None:
