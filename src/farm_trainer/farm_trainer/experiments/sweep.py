@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,17 +159,36 @@ def loopback_only_ray() -> None:
 
 # ---------------------------------------------------------------------- executors
 class Progress:
-    """One line per finished job: count, elapsed time and a naive ETA over the whole sweep."""
+    """One line per finished job: count, elapsed time and the time left over the whole sweep.
 
-    def __init__(self, total: int, log: Callable[[str], None] = log_line) -> None:
-        self.total, self.done, self.t0, self.log = total, 0, time.perf_counter(), log
+    The time left sums, over the jobs not done, the mean duration of finished jobs of the same
+    kind (offline / run; a job that was only skipped counts too), divided by the jobs running
+    at once."""
+
+    def __init__(
+        self, jobs: list[Job], log: Callable[[str], None] = log_line, parallel: int = 1
+    ) -> None:
+        self.left = Counter(_kind(j) for j in jobs)
+        self.total, self.done, self.parallel = len(jobs), 0, max(1, parallel)
+        self.seconds: dict[str, list[float]] = {"offline": [], "run": []}
+        self.t0, self.log = time.perf_counter(), log
 
     def __call__(self, job: Job, seconds: float) -> None:
         self.done += 1
+        self.left[_kind(job)] -= 1
+        self.seconds[_kind(job)].append(seconds)
+        every = [x for xs in self.seconds.values() for x in xs]
+        mean = {
+            k: sum(v) / len(v) if v else sum(every) / len(every) for k, v in self.seconds.items()
+        }
+        eta = sum(n * mean[k] for k, n in self.left.items()) / self.parallel
         elapsed = time.perf_counter() - self.t0
-        eta = elapsed / self.done * (self.total - self.done)
         self.log(f"[sweep] {self.done}/{self.total} jobs done ({job.label}, {seconds:.0f} s);"
                  f" elapsed {elapsed / 60:.1f} min, about {eta / 60:.0f} min left")  # fmt: skip
+
+
+def _kind(job: Job) -> str:
+    return "offline" if job.method is None else "run"
 
 
 def run_sequential(
@@ -182,7 +202,7 @@ def run_sequential(
     log: Callable[[str], None] = log_line,
 ) -> None:
     """Every job in this process, in order."""
-    bar = Progress(len(jobs), log)
+    bar = Progress(jobs, log)
     for job in jobs:
         t0 = time.perf_counter()
         run_job(cfg.to_dict(), job, str(runs_dir), list(stages), progress, rebuild, log=log)
@@ -226,7 +246,7 @@ def run_on_ray(
         window = max(1, int(ray.cluster_resources().get("CPU", 1)))
         refs: dict[Job, Any] = {}
         started: dict[Any, tuple[Job, float]] = {}
-        queue, pending, bar = list(jobs), [], Progress(len(jobs), log)
+        queue, pending, bar = list(jobs), [], Progress(jobs, log, window)
         while queue or pending:
             while queue and len(pending) < window:
                 job = queue.pop(0)
