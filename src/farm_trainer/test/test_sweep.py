@@ -41,6 +41,7 @@ def test_jobs_go_seed_major_and_each_run_names_its_offline_job():
     assert all(j.pipeline == "x/s0" for j in jobs[:6]) and jobs[6].pipeline == "x/s1"
     run = jobs[2]
     assert run.run == "unio4_s0" and run.offline == jobs[0]
+    assert (jobs[3].task, jobs[3].method) == ("BoundedSoccer-v0", "unio4")  # method-major
     assert all(j.method is not None for j in plan_jobs(cfg, ["online", "evaluate"]))
 
 

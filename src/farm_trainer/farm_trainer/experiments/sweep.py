@@ -1,7 +1,7 @@
 """An experiment as independent jobs, run one after another here or as tasks on Ray.
 
-Jobs, in the order the sequential path runs them (seed-major, so the first seed's whole table
-is complete first):
+Jobs, in the order the sequential path runs them (seed-major, then method-major, so the first
+seed's whole table is complete first, one method's row at a time):
 
     offline  (pipeline, task)                  every unit of no seed: data, offline stages,
                                                world model, Q-risk, calibration, init eval
@@ -79,9 +79,9 @@ def plan_jobs(cfg: ExperimentConfig, stages: Iterable[str] = STAGES) -> list[Job
     for sub in seed_configs(cfg):
         jobs += [Job(sub.name, t) for t in sub.tasks]
         if late:
-            for seed in sub.seeds:
-                for task in sub.tasks:
-                    jobs += [Job(sub.name, task, m, seed) for m in sub.methods]
+            for seed in sub.seeds:  # method-major: each method's row fills across the tasks
+                for m in sub.methods:
+                    jobs += [Job(sub.name, task, m, seed) for task in sub.tasks]
     if not early:  # online / evaluate only: the offline job still checks its inputs are there
         jobs = [j for j in jobs if j.run is not None]
     return jobs
