@@ -64,6 +64,15 @@ def _seeds_note(r: dict[str, Any], n: int) -> str:
     return "" if done >= n else f" ({done}/{n} seeds)"
 
 
+def _complete(r: dict[str, Any] | None) -> bool:
+    """Every run found has finished (a partial run's counts would bias a ratio)."""
+    return bool(r) and 0 < r["seeds_complete"] == r["seeds_found"]
+
+
+def _unfinished(r: dict[str, Any]) -> str:
+    return f"unfinished ({r['env_steps_mean'] / 1000:.0f}k steps)"
+
+
 def table_i(cfg: ExperimentConfig, by: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     methods = [m for m in TABLE_I_METHODS if m in cfg.methods]
     tasks = [task_name(t) for t in cfg.tasks]
@@ -88,9 +97,9 @@ def table_i(cfg: ExperimentConfig, by: dict[tuple[str, str], dict[str, Any]]) ->
         for t in tasks:
             r = by.get((t, m))
             cells.append(
+                "–" if not r else _unfinished(r) if not _complete(r) else
                 f"{_pm(r['raw_return_after_mean'], r['raw_return_after_std'])}"
                 f" [{_pm(r['return_after_mean'], r['return_after_std'])}]{_seeds_note(r, n)}"
-                if r else "–"
             )  # fmt: skip
         out.append("| " + " | ".join(cells) + " |")
     return out
@@ -112,8 +121,9 @@ def table_ii(cfg: ExperimentConfig, by: dict[tuple[str, str], dict[str, Any]]) -
         for t in tasks:
             r = by.get((t, m))
             cells.append(
+                "–" if not r else _unfinished(r) if not _complete(r) else
                 _pm(r["ir_failure_episodes_mean"], r["ir_failure_episodes_std"])
-                + _seeds_note(r, n) if r else "–"
+                + _seeds_note(r, n)
             )  # fmt: skip
         out.append("| " + " | ".join(cells) + " |")
     return out
@@ -134,6 +144,8 @@ def comparison_rows(
                 if m == "farm":
                     continue
                 ours = by.get((t, m))
+                ours = ours if _complete(ours) else None
+                farm = farm if _complete(farm) else None
                 rows.append({
                     "table": table, "task": t, "method": m,
                     "paper_value": values[i], "paper_farm": paper["farm"][i],
@@ -143,13 +155,14 @@ def comparison_rows(
                     "ours_ratio_to_farm": _ratio(ours[key], farm[key]) if ours and farm
                     else math.nan,
                     "ours_seeds": ours["seeds_complete"] if ours else 0,
+                    "ours_farm_seeds": farm["seeds_complete"] if farm else 0,
                 })  # fmt: skip
     return rows
 
 
 COMPARISON_FIELDS = ["table", "task", "method", "paper_value", "paper_farm",
                      "paper_ratio_to_farm", "ours_value", "ours_farm", "ours_ratio_to_farm",
-                     "ours_seeds"]  # fmt: skip
+                     "ours_seeds", "ours_farm_seeds"]  # fmt: skip
 
 
 def comparison_lines(rows: list[dict[str, Any]], steps: int) -> list[str]:
@@ -159,7 +172,7 @@ def comparison_lines(rows: list[dict[str, Any]], steps: int) -> list[str]:
            f"The paper ran {PAPER_STEPS:g} online steps per run, we ran {steps:g}, and its"
            " returns are on another scale (our rewards are >= 0): only ratios compare. Table I:"
            " return after / FARM's (below 1: worse than FARM). Table II: failure episodes /"
-           " FARM's (above 1: more failures than FARM).", ""]  # fmt: skip
+           " FARM's (above 1: more failures than FARM). Ours: finished runs only.", ""]  # fmt: skip
     out += ["| Table | Method | " + " | ".join(PAPER_TASKS) + " |", "|" + "---|" * 6]
     for table in ("I", "II"):
         for m in dict.fromkeys(r["method"] for r in rows if r["table"] == table):
