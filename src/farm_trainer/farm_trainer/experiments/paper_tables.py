@@ -239,7 +239,10 @@ def plot_training_return(results: list[Any], methods: list[str], path: Path) -> 
             ys = np.array([r.train_return[:n] for r in runs])
             y = np.array([np.nanmean(c) if np.isfinite(c).any() else np.nan for c in ys.T])
             k = min(10, n)
-            y = np.convolve(np.nan_to_num(y, nan=float(np.nanmean(y))), np.ones(k) / k, "same")
+            y = np.nan_to_num(y, nan=float(np.nanmean(y)))
+            y = np.convolve(
+                np.pad(y, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, "valid"
+            )  # fmt: skip (a moving mean without the zero-padded ends)
             ax.plot(x, y, color=COLORS.get(m), label=LABELS.get(m, m), linewidth=1.2)
         ax.set_title(tr.task)
         ax.set_xlabel("env steps")
