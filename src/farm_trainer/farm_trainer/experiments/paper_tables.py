@@ -13,6 +13,7 @@ fig7_training_return.png   normalised training-episode return vs env steps, ever
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,16 @@ import numpy as np
 from failurebench_sim.atomic import write_text
 from farm_trainer.experiments.config import ExperimentConfig
 from farm_trainer.experiments.layout import task_name
+from farm_trainer.experiments.report import (
+    COLORS,
+    LABELS,
+    _csv_text,
+    _eval_norm,
+    _pm,
+    _save_fig,
+    plot_returns,
+    return_before,
+)
 
 PAPER_STEPS = 1_000_000
 """online steps per run in the paper (Sec. V)"""
@@ -45,12 +56,6 @@ COLLAPSE_DROP = 10.0
 """a run 'collapses' when its normalised return after fine-tuning is this far below before"""
 
 
-def _pm(mean: float, std: float, digits: int = 1) -> str:
-    from farm_trainer.experiments.report import _pm as pm
-
-    return pm(mean, std, digits)
-
-
 def _ratio(a: float, b: float) -> float:
     return a / b if math.isfinite(a) and math.isfinite(b) and b != 0 else math.nan
 
@@ -73,11 +78,28 @@ def _unfinished(r: dict[str, Any]) -> str:
     return f"unfinished ({r['env_steps_mean'] / 1000:.0f}k steps)"
 
 
+def _method_rows(
+    methods: list[str],
+    tasks: list[str],
+    by: dict[tuple[str, str], dict[str, Any]],
+    n: int,
+    finished: Callable[[dict[str, Any]], str],
+) -> list[str]:
+    """One table row per method: ``finished(row)`` where its runs are done, else a note."""
+    out = []
+    for m in methods:
+        cells = [LABELS.get(m, m)]
+        for t in tasks:
+            r = by.get((t, m))
+            cells.append("–" if not r else _unfinished(r) if not _complete(r)
+                         else finished(r) + _seeds_note(r, n))  # fmt: skip
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
 def table_i(cfg: ExperimentConfig, by: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     methods = [m for m in TABLE_I_METHODS if m in cfg.methods]
     tasks = [task_name(t) for t in cfg.tasks]
-    from farm_trainer.experiments.report import LABELS
-
     n = len(cfg.seeds)
     out = ["## Table I: return after fine-tuning from the same offline policy", "",
            f"Mean ± std over {n} seeds; raw episode return, then normalised (expert 100,"
@@ -92,22 +114,13 @@ def table_i(cfg: ExperimentConfig, by: dict[tuple[str, str], dict[str, Any]]) ->
             if r else "–"
         )  # fmt: skip
     out.append("| " + " | ".join(before) + " |")
-    for m in methods:
-        cells = [LABELS.get(m, m)]
-        for t in tasks:
-            r = by.get((t, m))
-            cells.append(
-                "–" if not r else _unfinished(r) if not _complete(r) else
-                f"{_pm(r['raw_return_after_mean'], r['raw_return_after_std'])}"
-                f" [{_pm(r['return_after_mean'], r['return_after_std'])}]{_seeds_note(r, n)}"
-            )  # fmt: skip
-        out.append("| " + " | ".join(cells) + " |")
-    return out
+    return out + _method_rows(methods, tasks, by, n, lambda r: (
+        f"{_pm(r['raw_return_after_mean'], r['raw_return_after_std'])}"
+        f" [{_pm(r['return_after_mean'], r['return_after_std'])}]"
+    ))  # fmt: skip
 
 
 def table_ii(cfg: ExperimentConfig, by: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
-    from farm_trainer.experiments.report import LABELS
-
     methods = [m for m in TABLE_II_METHODS if m in cfg.methods]
     tasks = [task_name(t) for t in cfg.tasks]
     n = len(cfg.seeds)
@@ -116,17 +129,9 @@ def table_ii(cfg: ExperimentConfig, by: dict[tuple[str, str], dict[str, Any]]) -
            " better.", ""]  # fmt: skip
     head = ["Method", *tasks]
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for m in methods:
-        cells = [LABELS.get(m, m)]
-        for t in tasks:
-            r = by.get((t, m))
-            cells.append(
-                "–" if not r else _unfinished(r) if not _complete(r) else
-                _pm(r["ir_failure_episodes_mean"], r["ir_failure_episodes_std"])
-                + _seeds_note(r, n)
-            )  # fmt: skip
-        out.append("| " + " | ".join(cells) + " |")
-    return out
+    return out + _method_rows(methods, tasks, by, n, lambda r: _pm(
+        r["ir_failure_episodes_mean"], r["ir_failure_episodes_std"]
+    ))  # fmt: skip
 
 
 def comparison_rows(
@@ -166,8 +171,6 @@ COMPARISON_FIELDS = ["table", "task", "method", "paper_value", "paper_farm",
 
 
 def comparison_lines(rows: list[dict[str, Any]], steps: int) -> list[str]:
-    from farm_trainer.experiments.report import LABELS
-
     out = ["", "## Side by side with the paper (ratio to FARM on the same task)", "",
            f"The paper ran {PAPER_STEPS:g} online steps per run, we ran {steps:g}, and its"
            " returns are on another scale (our rewards are >= 0): only ratios compare. Table I:"
@@ -187,8 +190,6 @@ def comparison_lines(rows: list[dict[str, Any]], steps: int) -> list[str]:
 
 def collapse_lines(cfg: ExperimentConfig, results: list[Any]) -> list[str]:
     """How the constrained baselines move from the pre-trained policy, run by run."""
-    from farm_trainer.experiments.report import LABELS, _eval_norm, return_before
-
     methods = [m for m in ("unio4", "farm", *CONSTRAINED) if m in cfg.methods]
     out = ["", "## From the pre-trained start: does fine-tuning keep the offline policy?", "",
            f"Per method and task: runs whose normalised return after fine-tuning is more than"
@@ -226,8 +227,6 @@ def plot_training_return(results: list[Any], methods: list[str], path: Path) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from farm_trainer.experiments.report import COLORS, LABELS, _save_fig
-
     fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.4), squeeze=False)
     for ax, tr in zip(axes[0], results, strict=True):
         for m in methods:
@@ -259,8 +258,6 @@ def write_paper_tables(
     cfg: ExperimentConfig, rows: list[dict[str, Any]], results: list[Any], out: Path
 ) -> None:
     """``paper_tables.md``, ``paper_comparison.csv`` and Fig. 6 / 7 under ``out``."""
-    from farm_trainer.experiments.report import _csv_text, plot_returns
-
     by = {(r["task"], r["method"]): r for r in rows}
     cmp_rows = comparison_rows(cfg, by)
     lines = [f"# {cfg.name}: the paper's tables at {cfg.online.steps:g} online steps", ""]

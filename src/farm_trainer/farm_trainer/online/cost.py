@@ -53,11 +53,6 @@ def finished_episodes(rollout: Rollout) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(costs), np.asarray(lengths)
 
 
-def episode_costs(rollout: Rollout) -> np.ndarray:
-    """Summed cost of every episode that ended inside the rollout (may be empty)."""
-    return finished_episodes(rollout)[0]
-
-
 class CostCritic(nn.Module):
     """V_c(s) fitted online to discounted cost returns, GAE on costs, J_c and the budget d.
 
