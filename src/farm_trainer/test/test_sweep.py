@@ -11,7 +11,7 @@ import pytest
 from farm_trainer.experiments import config_from_dict, load_config, run_experiment
 from farm_trainer.experiments.config import seed_configs
 from farm_trainer.experiments.report import write_report
-from farm_trainer.experiments.sweep import CRASH_ENV, Job, plan_jobs
+from farm_trainer.experiments.sweep import CRASH_ENV, Job, Progress, plan_jobs
 
 ROOT = Path(__file__).resolve().parents[3]
 SMOKE = ROOT / "config" / "experiments" / "smoke.yaml"
@@ -90,6 +90,16 @@ def listening_addresses() -> set[str]:
 LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000",
                 "0000000000000000FFFF00000100007F"}  # fmt: skip
 """127.0.0.1, ::1 and ::ffff:127.0.0.1 as /proc/net/tcp{,6} write them"""
+
+
+def test_progress_estimates_time_left_from_jobs_that_did_work():
+    jobs = [Job("x", "T"), *(Job("x", "T", "farm", s) for s in range(4))]
+    lines: list[str] = []
+    bar = Progress(jobs, lines.append, parallel=2)
+    bar(jobs[0], 0.1)  # offline job found up to date
+    bar(jobs[1], 0.2)  # a finished run, skipped
+    bar(jobs[2], 600.0)
+    assert lines[-1].endswith("3/5 jobs done (x/T farm_s1, 600 s); elapsed 0.0 min, about 10 min left")
 
 
 def test_ray_sweep_equals_the_sequential_path_and_retries_a_killed_run(tmp_path, monkeypatch):

@@ -162,8 +162,11 @@ class Progress:
     """One line per finished job: count, elapsed time and the time left over the whole sweep.
 
     The time left sums, over the jobs not done, the mean duration of finished jobs of the same
-    kind (offline / run; a job that was only skipped counts too), divided by the jobs running
-    at once."""
+    kind (offline / run), divided by the jobs running at once. A job that took under
+    ``UP_TO_DATE_S`` found its outputs done: it counts as finished but not in the means, so a
+    resumed sweep does not promise the rest at the speed of skipping."""
+
+    UP_TO_DATE_S = 5.0
 
     def __init__(
         self, jobs: list[Job], log: Callable[[str], None] = log_line, parallel: int = 1
@@ -176,8 +179,9 @@ class Progress:
     def __call__(self, job: Job, seconds: float) -> None:
         self.done += 1
         self.left[_kind(job)] -= 1
-        self.seconds[_kind(job)].append(seconds)
-        every = [x for xs in self.seconds.values() for x in xs]
+        if seconds >= self.UP_TO_DATE_S:
+            self.seconds[_kind(job)].append(seconds)
+        every = [x for xs in self.seconds.values() for x in xs] or [0.0]
         mean = {
             k: sum(v) / len(v) if v else sum(every) / len(every) for k, v in self.seconds.items()
         }

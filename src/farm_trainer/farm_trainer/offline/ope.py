@@ -38,6 +38,16 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight)
 
 
+def member_forward(net: nn.Sequential, x: Tensor, member: int) -> Tensor:
+    """Member ``member`` of an ensemble MLP (``EnsembleLinear`` layers) on a (B, in) batch."""
+    for layer in net:
+        if isinstance(layer, EnsembleLinear):
+            x = torch.addmm(layer.bias[member], x, layer.weight[member])
+        else:
+            x = layer(x)
+    return x
+
+
 class DynamicsEnsemble(nn.Module):
     """E deterministic MLPs predicting the normalised state change; ``forward -> (E, B, obs_dim)``."""
 
@@ -97,13 +107,7 @@ class DynamicsEnsemble(nn.Module):
 
     def member_forward(self, obs: Tensor, action: Tensor, member: int) -> Tensor:
         """Normalised delta prediction of one member for a (B, .) batch."""
-        x = torch.cat([self.normalizer(obs), action], dim=-1)
-        for layer in self.net:
-            if isinstance(layer, EnsembleLinear):
-                x = torch.addmm(layer.bias[member], x, layer.weight[member])
-            else:
-                x = layer(x)
-        return x
+        return member_forward(self.net, torch.cat([self.normalizer(obs), action], dim=-1), member)
 
     @torch.no_grad()
     def step(self, obs: Tensor, action: Tensor, members: Tensor) -> Tensor:

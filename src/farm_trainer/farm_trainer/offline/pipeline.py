@@ -3,8 +3,10 @@
 Every stage writes its output into ``out_dir`` and is skipped on a re-run when that output
 exists (resume). Outputs: ``q.safetensors`` (double Q + expectile V), ``value.safetensors``
 (Monte-Carlo V, the online critic's initialisation), ``dynamics.safetensors``,
-``bc_{i}.safetensors``, ``actor.safetensors`` (best-OPE improved member, saved together with the
-MC value net) and ``offline_report.json``. The same pipeline trains the task policy and the
+``bc_{i}.safetensors``, ``actor.safetensors`` (the policy handed to online fine-tuning, saved
+together with the MC value net: the best-OPE improved member, or with ``handover='guarded'``
+the result of ``offline.handover``, the improved member then kept in ``improved.safetensors``)
+and ``offline_report.json``. The same pipeline trains the task policy and the
 recovery policy (``kind='recovery'``, recovery demonstrations); see Sec. III-A of the paper.
 """
 
@@ -38,12 +40,16 @@ from farm_policies.checkpoint import (
 from .bc_ensemble import build_ensemble, fit_bc_ensemble
 from .data import Transitions, to_transitions
 from .evaluation import evaluate_actor, make_eval_env, normalized_return
+from .handover import choose_handover
+from .model_return import RewardEnsemble, fit_reward, model_returns
 from .offline_ppo import OfflinePPO, OfflinePPOConfig
 from .ope import OPE, DynamicsEnsemble, fit_dynamics
 from .q_fitting import DoubleQ, IQLCritic, fit_iql
 from .value_fitting import fit_value_mc, mc_returns
 
+ACTOR = "actor.safetensors"
 KINDS = ("task", "recovery")
+HANDOVERS = ("ope", "guarded")
 REPORT = "offline_report.json"
 
 
@@ -98,6 +104,16 @@ class OfflineConfig:
     adv_omega: float = 0.7
     grad_clip: float = 0.5
     eval_step: int = 100
+    # Hand-over to online fine-tuning (offline/handover.py)
+    handover: str = "ope"
+    """'ope': Uni-O4's rule, the improved member with the best OPE score; 'guarded': the improved
+    policy only if a second evaluation (model returns, no shared critic) finds it better than
+    the best BC member under every model member, else that BC member"""
+    reward_steps: int = 3_000
+    """reward-ensemble fitting steps (guarded hand-over only)"""
+    handover_horizon: int = 25
+    handover_z: float = 1.645
+    """one-sided confidence of the guarded rule's lower bound (1.645: 95 %)"""
     # Short environment evaluation for the report
     eval_episodes: int = 5
     eval_max_steps: int | None = None
@@ -106,6 +122,10 @@ class OfflineConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.handover not in HANDOVERS:
+            raise ValueError(f"handover must be one of {HANDOVERS}, got {self.handover!r}")
+        if self.handover_z < 0:
+            raise ValueError(f"handover_z must be >= 0, got {self.handover_z}")
         if self.num_policies < 1:
             raise ValueError(f"num_policies must be >= 1, got {self.num_policies}")
         for name in (
@@ -115,6 +135,8 @@ class OfflineConfig:
             "dyn_steps",
             "ppo_steps",
             "eval_step",
+            "reward_steps",
+            "handover_horizon",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -314,8 +336,10 @@ class OfflinePipeline:
         value: ValueNet,
         dynamics: DynamicsEnsemble,
     ) -> TanhGaussianActor:
-        """Offline PPO with OPE-gated behaviour replacement -> actor.safetensors."""
-        cfg, path = self.cfg, self.path("actor.safetensors")
+        """Offline PPO with OPE-gated behaviour replacement -> actor.safetensors (or
+        improved.safetensors for the guarded hand-over)."""
+        cfg = self.cfg
+        path = self.path("improved.safetensors" if cfg.handover == "guarded" else ACTOR)
         if path.exists():
             self.resumed.append("ppo")
             actor, _, header = load_actor_value(path, self.data.obs_dim, self.data.act_dim)
@@ -355,8 +379,72 @@ class OfflinePipeline:
         self.save_report()
         return actor
 
-    def evaluate(self, bc_actor: TanhGaussianActor, actor: TanhGaussianActor) -> None:
-        """Short deterministic evaluation of the chosen member before/after improvement."""
+    def reward_model(self) -> RewardEnsemble:
+        """Reward ensemble for the model-return evaluation -> reward.safetensors."""
+        cfg, path = self.cfg, self.path("reward.safetensors")
+        if path.exists():
+            sd, header = load_checkpoint(path, self.data.obs_dim, self.data.act_dim)
+            conf = {k: v for k, v in header["modules"]["reward"]["config"].items() if k != "class"}
+            model = RewardEnsemble(**conf)
+            try:
+                model.load_state_dict(sd["reward"])
+            except RuntimeError as e:
+                raise CheckpointError(f"{path}: reward does not match {conf}: {e}") from e
+            self.resumed.append("reward")
+            return model
+        seed = self._seed(6)
+        model = RewardEnsemble.for_data(self.data, cfg.dyn_members, cfg.dyn_hidden)
+        t0 = time.time()
+        hist = fit_reward(model, self.data, cfg.reward_steps, cfg.dyn_lr, cfg.dyn_batch_size,
+                          seed, cfg.progress)  # fmt: skip
+        save_checkpoint(path, {"reward": model}, self.header("reward"))
+        self.report["stages"]["reward"] = {"loss": _loss_summary(hist), "seconds": time.time() - t0}
+        self.save_report()
+        return model
+
+    def handover(
+        self,
+        bc_actors: list[TanhGaussianActor],
+        improved: TanhGaussianActor,
+        value: ValueNet,
+        dynamics: DynamicsEnsemble,
+    ) -> TanhGaussianActor:
+        """Guarded hand-over (``offline.handover``) -> actor.safetensors."""
+        cfg, path = self.cfg, self.path(ACTOR)
+        if cfg.handover == "ope":
+            return improved
+        if path.exists():
+            self.resumed.append("handover")
+            return load_actor_value(path, self.data.obs_dim, self.data.act_dim)[0]
+        reward = self.reward_model()
+        t0 = time.time()
+        rng = np.random.default_rng(self._seed(7))
+        n = cfg.ope_states
+        idx = rng.choice(len(self.data), size=n, replace=n > len(self.data))
+        init = self.data.obs[torch.as_tensor(idx)]
+
+        def returns(actor: TanhGaussianActor) -> torch.Tensor:
+            return model_returns(actor, dynamics, reward, value, init, cfg.handover_horizon,
+                                 cfg.gamma)  # fmt: skip
+
+        decision = choose_handover([returns(a) for a in bc_actors], returns(improved),
+                                   cfg.handover_z)  # fmt: skip
+        chosen = improved if decision.policy == "improved" else bc_actors[decision.bc_member]
+        member = self.chosen_member if decision.policy == "improved" else decision.bc_member
+        meta = {**self.header("handover"), "member": member, "handover": decision.policy}
+        save_policy(path, chosen, value=value, meta=meta, seed=cfg.seed)
+        self.report["stages"]["handover"] = {**decision.to_dict(), "seconds": time.time() - t0}
+        self.save_report()
+        return chosen
+
+    def evaluate(
+        self,
+        bc_actor: TanhGaussianActor,
+        improved: TanhGaussianActor,
+        handed: TanhGaussianActor | None = None,
+    ) -> None:
+        """Short deterministic evaluation of the chosen member before/after improvement, and of
+        the handed-over policy where it is neither (another BC member)."""
         cfg = self.cfg
         if cfg.eval_episodes < 1:
             made = None
@@ -379,7 +467,12 @@ class OfflinePipeline:
             "reset_options": options,
             "demo_return_mean": demo_return,
         }
-        for name, policy in (("bc", bc_actor), ("improved", actor)):
+        policies = [("bc", bc_actor), ("improved", improved)]
+        if handed is not None and handed is not bc_actor and handed is not improved:
+            policies.append(("handed_over", handed))
+        if self.cfg.handover == "guarded":
+            result["handed_over_policy"] = "improved" if handed is improved else "bc"
+        for name, policy in policies:
             stats = evaluate_actor(
                 policy, env, cfg.eval_episodes, 10_000 + cfg.seed * 100, options, cfg.eval_max_steps
             )
@@ -410,8 +503,9 @@ class OfflinePipeline:
         dynamics = self.dynamics()
         actors = self.bc()
         bc_snapshots = [copy.deepcopy(a) for a in actors]  # improve() trains ``actors`` in place
-        actor = self.improve(actors, critic, value, dynamics)
-        self.evaluate(bc_snapshots[self.chosen_member], actor)
+        improved = self.improve(actors, critic, value, dynamics)
+        handed = self.handover(bc_snapshots, improved, value, dynamics)
+        self.evaluate(bc_snapshots[self.chosen_member], improved, handed)
         self.report["resumed_stages"] = self.resumed
         self.report["wall_time_s"] = time.time() - t0
         self.report["wall_time_total_s"] = (

@@ -1,0 +1,135 @@
+"""A second off-policy evaluation that shares nothing with the IQL critic: model returns.
+
+    G_e(pi, s_0) = sum_{t<H} gamma^t r_e(s_t, mu(s_t)) + gamma^H V_MC(s_H),
+    s_{t+1} = f_e(s_t, mu(s_t))                              (one roll-out per ensemble member e)
+
+``f_e`` is member e of the OPE dynamics ensemble, ``r_e`` member e of a reward ensemble fitted
+here on the (scaled) dataset rewards, and ``V_MC`` the Monte-Carlo value (regressed on dataset
+returns, not on the IQL Q that drives offline PPO and Uni-O4's OPE). Keeping the members apart
+gives one estimate per model, so a decision can ask for an improvement under every model
+(MOPO/MOBILE-style pessimism) rather than under their average.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from farm_policies.actor import ObsNormalizer, TanhGaussianActor, ValueNet
+
+from .data import Transitions
+from .ope import DynamicsEnsemble, EnsembleLinear, member_forward
+
+
+class RewardEnsemble(nn.Module):
+    """E MLPs on (normalised s, a) -> scaled reward; ``forward -> (E, B)``."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        n_members: int = 5,
+        hidden: int = 200,
+        depth: int = 2,
+        obs_mean: Any = None,
+        obs_std: Any = None,
+    ) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.n_members, self.hidden, self.depth = n_members, hidden, depth
+        self.normalizer = ObsNormalizer(obs_dim, obs_mean, obs_std)
+        layers: list[nn.Module] = []
+        width = obs_dim + act_dim
+        for _ in range(depth):
+            layers += [EnsembleLinear(n_members, width, hidden), nn.SiLU()]
+            width = hidden
+        layers.append(EnsembleLinear(n_members, width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def config(self) -> dict[str, Any]:
+        """Architecture needed to rebuild this module."""
+        return {
+            "class": "RewardEnsemble",
+            "obs_dim": self.obs_dim,
+            "act_dim": self.act_dim,
+            "n_members": self.n_members,
+            "hidden": self.hidden,
+            "depth": self.depth,
+        }
+
+    def forward(self, obs: Tensor, action: Tensor) -> Tensor:
+        """Reward predictions, (E, B); obs/action are (B, .) or (E, B, .)."""
+        x = torch.cat([self.normalizer(obs), action], dim=-1)
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.n_members, -1, -1)
+        return self.net(x).squeeze(-1)
+
+    def member_forward(self, obs: Tensor, action: Tensor, member: int) -> Tensor:
+        """Reward prediction of one member for a (B, .) batch, shape (B,)."""
+        x = torch.cat([self.normalizer(obs), action], dim=-1)
+        return member_forward(self.net, x, member).squeeze(-1)
+
+    @classmethod
+    def for_data(
+        cls, data: Transitions, n_members: int = 5, hidden: int = 200, depth: int = 2
+    ) -> RewardEnsemble:
+        """Build with the dataset's observation statistics."""
+        return cls(data.obs_dim, data.act_dim, n_members, hidden, depth,
+                   obs_mean=data.obs_mean, obs_std=data.obs_std)  # fmt: skip
+
+
+def fit_reward(
+    model: RewardEnsemble,
+    data: Transitions,
+    steps: int,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[float]:
+    """Adam on the ensemble MSE, each member drawing its own minibatch; returns the loss history."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    hist = []
+    for _ in tqdm(range(steps), desc="reward model", disable=not progress, leave=False):
+        idx = torch.randint(0, len(data), (model.n_members, batch_size), generator=gen)
+        loss = (model(data.obs[idx], data.actions[idx]) - data.rewards[idx]).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hist.append(loss.item())
+    return hist
+
+
+@torch.no_grad()
+def model_returns(
+    actor: TanhGaussianActor,
+    dynamics: DynamicsEnsemble,
+    reward: RewardEnsemble,
+    value: ValueNet,
+    init_obs: Tensor,
+    horizon: int,
+    gamma: float,
+) -> Tensor:
+    """G_e(pi, s_0) for every member e and start state: shape (E, N), deterministic actions."""
+    if horizon < 1:
+        raise ValueError(f"model-return horizon must be >= 1, got {horizon}")
+    if reward.n_members != dynamics.n_members:
+        raise ValueError(
+            f"reward ensemble has {reward.n_members} members, dynamics {dynamics.n_members}"
+        )
+    n = init_obs.shape[0]
+    out = torch.empty(dynamics.n_members, n)
+    for e in range(dynamics.n_members):
+        member = torch.full((n,), e, dtype=torch.long)
+        obs, total = init_obs, torch.zeros(n)
+        for t in range(horizon):
+            action = actor.act(obs, deterministic=True)
+            total += math.pow(gamma, t) * reward.member_forward(obs, action, e)
+            obs = dynamics.step(obs, action, member)
+        out[e] = total + math.pow(gamma, horizon) * value(obs)
+    return out
