@@ -3,6 +3,7 @@ unless the improved policy is better under every model member."""
 
 import copy
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -14,7 +15,12 @@ from farm_policies.checkpoint import load_actor_value
 from farm_trainer.offline import pipeline as offline_pipeline
 from farm_trainer.offline.data import to_transitions
 from farm_trainer.offline.handover import choose_handover, paired_lower_bound
-from farm_trainer.offline.model_return import RewardEnsemble, fit_reward, model_returns
+from farm_trainer.offline.model_return import (
+    RewardEnsemble,
+    fit_reward,
+    model_returns,
+    replay_error,
+)
 from farm_trainer.offline.ope import DynamicsEnsemble
 from farm_trainer.offline.pipeline import run_offline
 
@@ -137,3 +143,42 @@ def test_bad_handover_config():
         tiny_config(handover="always")
     with pytest.raises(ValueError, match="handover_z"):
         tiny_config(handover_z=-1.0)
+
+
+def test_replay_error_is_zero_for_a_perfect_model_and_grows_with_model_error():
+    data = to_transitions(demos(episodes=6), 0.1, 1e-2)
+    dyn = DynamicsEnsemble.for_data(data, n_members=2, hidden=8, depth=1)
+    reward = RewardEnsemble.for_data(data, n_members=2, hidden=8, depth=1)
+    value = ValueNet(data.obs_dim, 8, 1, obs_mean=data.obs_mean, obs_std=data.obs_std)
+
+    class Exact(torch.nn.Module):
+        """The true PointReach step and reward (without the success bonus) as an 'ensemble'."""
+
+        n_members = 2
+
+        def step(self, obs, action, member):
+            nxt = obs.clone()
+            nxt[:, :2] = (obs[:, :2] + 0.1 * action.clamp(-1, 1)).clamp(-2, 2)
+            return nxt
+
+    class ExactReward(torch.nn.Module):
+        n_members = 2
+
+        def member_forward(self, obs, action, member):
+            return -0.1 * ((obs[:, :2] + 0.1 * action).clamp(-2, 2) - obs[:, 2:]).norm(dim=1)
+
+    no_bonus = dataclasses.replace(data, rewards=data.rewards.clamp_max(0.0))
+    exact = replay_error(Exact(), ExactReward(), value, no_bonus, 64, 5, 0.9)
+    assert exact < 1e-3  # the success steps differ slightly (their bonus is clipped away)
+    assert replay_error(dyn, reward, value, no_bonus, 64, 5, 0.9) > 10 * max(exact, 1e-3)
+    assert math.isnan(replay_error(dyn, reward, value, data, 8, 10_000, 0.9))  # no long episode
+
+
+def test_a_margin_within_the_models_error_keeps_bc():
+    bc = [table([1.0, 1.0, 1.0], seed=1)]
+    better = bc[0] + 0.2
+    assert choose_handover(bc, better, 1.645, tolerance=0.1).policy == "improved"
+    assert choose_handover(bc, better, 1.645, tolerance=0.5).policy == "bc"
+    assert choose_handover(bc, better, 1.645, tolerance=float("nan")).policy == "bc"
+    with pytest.raises(ValueError, match="tolerance"):
+        choose_handover(bc, better, 1.645, tolerance=-1.0)

@@ -99,7 +99,9 @@ def test_progress_estimates_time_left_from_jobs_that_did_work():
     bar(jobs[0], 0.1)  # offline job found up to date
     bar(jobs[1], 0.2)  # a finished run, skipped
     bar(jobs[2], 600.0)
-    assert lines[-1].endswith("3/5 jobs done (x/T farm_s1, 600 s); elapsed 0.0 min, about 10 min left")
+    assert lines[-1].endswith(
+        "3/5 jobs done (x/T farm_s1, 600 s); elapsed 0.0 min, about 10 min left"
+    )
 
 
 def test_ray_sweep_equals_the_sequential_path_and_retries_a_killed_run(tmp_path, monkeypatch):

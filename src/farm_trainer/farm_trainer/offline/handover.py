@@ -6,8 +6,9 @@ improvement can lose return against BC (issue 17). The guarded rule asks a secon
 that shares nothing with that Q (``model_return``): the best BC member is the one with the
 highest pessimistic score (the lowest over model members of its mean model return), and the
 improved policy replaces it only if the one-sided lower confidence bound of their paired
-difference is above zero under every model member. Otherwise, when the evaluation cannot tell,
-BC is kept.
+difference, under every model member, is above the estimator's own error where the truth is
+known (``model_return.replay_error``: replaying the demonstrations). Otherwise, when the
+evaluation cannot tell, BC is kept.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Handover:
     """min over model members of (mean - z * standard error) of improved - best BC"""
     margin_mean: float
     """mean over model members and start states of improved - best BC"""
+    tolerance: float
+    """the margin's lower bound must exceed this (the model returns' replay error)"""
     z: float
 
     def to_dict(self) -> dict:
@@ -52,9 +55,14 @@ def paired_lower_bound(diff: Tensor, z: float) -> float:
     return float((diff.mean(dim=1) - z * se).min())
 
 
-def choose_handover(bc_returns: list[Tensor], improved_returns: Tensor, z: float) -> Handover:
+def choose_handover(
+    bc_returns: list[Tensor], improved_returns: Tensor, z: float, tolerance: float = 0.0
+) -> Handover:
     """Pick the policy to hand over from the (E, N) model returns of each BC member and the
-    improved policy, all on the same start states and model members."""
+    improved policy, all on the same start states and model members. A NaN ``tolerance`` (the
+    error could not be measured) keeps BC."""
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
     if not bc_returns:
         raise ValueError("choose_handover needs at least one BC member")
     shapes = {tuple(r.shape) for r in bc_returns} | {tuple(improved_returns.shape)}
@@ -67,11 +75,12 @@ def choose_handover(bc_returns: list[Tensor], improved_returns: Tensor, z: float
     diff = improved_returns - bc_returns[best]
     lower = paired_lower_bound(diff, z)
     return Handover(
-        policy="improved" if lower > 0 else "bc",
+        policy="improved" if lower > tolerance else "bc",
         bc_member=best,
         bc_scores=scores,
         improved_score=pessimistic_score(improved_returns),
         margin_lower_bound=lower,
         margin_mean=float(diff.mean()),
+        tolerance=float(tolerance),
         z=z,
     )

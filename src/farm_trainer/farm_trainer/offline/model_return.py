@@ -7,7 +7,10 @@
 here on the (scaled) dataset rewards, and ``V_MC`` the Monte-Carlo value (regressed on dataset
 returns, not on the IQL Q that drives offline PPO and Uni-O4's OPE). Keeping the members apart
 gives one estimate per model, so a decision can ask for an improvement under every model
-(MOPO/MOBILE-style pessimism) rather than under their average.
+(MOPO/MOBILE-style pessimism) rather than under their average. ``replay_error`` measures how
+far the same estimator is from the truth where the truth is known: replaying the dataset's own
+action sequences, against the dataset's discounted rewards (a lower bound on its error on a new
+policy's roll-outs, which leave the data).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
@@ -133,3 +137,47 @@ def model_returns(
             obs = dynamics.step(obs, action, member)
         out[e] = total + math.pow(gamma, horizon) * value(obs)
     return out
+
+
+@torch.no_grad()
+def replay_error(
+    dynamics: DynamicsEnsemble,
+    reward: RewardEnsemble,
+    value: ValueNet,
+    data: Transitions,
+    n_starts: int,
+    horizon: int,
+    gamma: float,
+    seed: int = 0,
+) -> float:
+    """Max over members of the mean |G_e - G| on ``n_starts`` dataset windows of ``horizon``
+    steps inside one episode: G_e replays the window's actions in member e's model, G is the
+    window's discounted dataset rewards; both end in V_MC (at the model's and the real state).
+    Returns NaN when no episode is long enough."""
+    end = data.episode_end.numpy() > 0
+    ends = torch.as_tensor(np.flatnonzero(end))
+    # a window [t, t + H) is valid when no episode ends before its last step
+    if len(ends) == 0:
+        return float("nan")
+    pos = torch.searchsorted(ends, torch.arange(len(data))).clamp_max(len(ends) - 1)
+    next_end = ends[pos]
+    valid = torch.nonzero(next_end >= torch.arange(len(data)) + horizon - 1).squeeze(1)
+    if len(valid) == 0:
+        return float("nan")
+    gen = torch.Generator().manual_seed(seed)
+    starts = valid[torch.randint(0, len(valid), (n_starts,), generator=gen)]
+    steps = starts.unsqueeze(1) + torch.arange(horizon)  # (N, H)
+    disc = gamma ** torch.arange(horizon, dtype=torch.float32)
+    last = steps[:, -1]
+    truth = (data.rewards[steps] * disc).sum(1) + gamma**horizon * value(data.next_obs[last])
+    worst = 0.0
+    for e in range(dynamics.n_members):
+        member = torch.full((len(starts),), e, dtype=torch.long)
+        obs, total = data.obs[starts], torch.zeros(len(starts))
+        for t in range(horizon):
+            action = data.actions[steps[:, t]]
+            total += disc[t] * reward.member_forward(obs, action, e)
+            obs = dynamics.step(obs, action, member)
+        pred = total + gamma**horizon * value(obs)
+        worst = max(worst, float((pred - truth).abs().mean()))
+    return worst

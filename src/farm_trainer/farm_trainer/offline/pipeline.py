@@ -41,7 +41,7 @@ from .bc_ensemble import build_ensemble, fit_bc_ensemble
 from .data import Transitions, to_transitions
 from .evaluation import evaluate_actor, make_eval_env, normalized_return
 from .handover import choose_handover
-from .model_return import RewardEnsemble, fit_reward, model_returns
+from .model_return import RewardEnsemble, fit_reward, model_returns, replay_error
 from .offline_ppo import OfflinePPO, OfflinePPOConfig
 from .ope import OPE, DynamicsEnsemble, fit_dynamics
 from .q_fitting import DoubleQ, IQLCritic, fit_iql
@@ -108,7 +108,8 @@ class OfflineConfig:
     handover: str = "ope"
     """'ope': Uni-O4's rule, the improved member with the best OPE score; 'guarded': the improved
     policy only if a second evaluation (model returns, no shared critic) finds it better than
-    the best BC member under every model member, else that BC member"""
+    the best BC member under every model member by more than that evaluation's error on the
+    demonstrations, else that BC member"""
     reward_steps: int = 3_000
     """reward-ensemble fitting steps (guarded hand-over only)"""
     handover_horizon: int = 25
@@ -427,8 +428,10 @@ class OfflinePipeline:
             return model_returns(actor, dynamics, reward, value, init, cfg.handover_horizon,
                                  cfg.gamma)  # fmt: skip
 
+        tolerance = replay_error(dynamics, reward, value, self.data, n, cfg.handover_horizon,
+                                 cfg.gamma, self._seed(8))  # fmt: skip
         decision = choose_handover([returns(a) for a in bc_actors], returns(improved),
-                                   cfg.handover_z)  # fmt: skip
+                                   cfg.handover_z, tolerance)  # fmt: skip
         chosen = improved if decision.policy == "improved" else bc_actors[decision.bc_member]
         member = self.chosen_member if decision.policy == "improved" else decision.bc_member
         meta = {**self.header("handover"), "member": member, "handover": decision.policy}
