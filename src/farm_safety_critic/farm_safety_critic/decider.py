@@ -41,6 +41,12 @@ def as_policy(actor: Any, deterministic: bool = True) -> Policy:
     raise DeciderInputError(f"cannot use {type(actor).__name__} as a policy (not callable)")
 
 
+def hold_still(act_dim: int) -> Policy:
+    """A recovery policy that declines every risky action: zeros (hold still in FailureBench's
+    delta-position action space; the gripper command at its midpoint)."""
+    return lambda obs: torch.zeros(obs.shape[0], act_dim, dtype=torch.float32)
+
+
 def numpy_actor(actor: Any) -> Callable[[np.ndarray], np.ndarray] | None:
     """``fast_score.compile_actor_mean`` for a CPU TanhGaussianActor (or its wrapper), else None."""
     from farm_safety_critic.fast_score import UnsupportedModuleError, compile_actor_mean

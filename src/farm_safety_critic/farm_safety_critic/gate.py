@@ -16,7 +16,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from farm_safety_critic.decider import DeciderInputError, Policy, RecoveryDecider, as_policy
+from farm_safety_critic.decider import (
+    DeciderInputError,
+    Policy,
+    RecoveryDecider,
+    as_policy,
+    hold_still,
+)
 from farm_safety_critic.filter import FilterDecision
 from farm_safety_critic.safety_score import c_h
 from farm_safety_critic.world_model import WorldModel
@@ -181,19 +187,22 @@ def _numpy_scorer(world_model: WorldModel, task_policy: Any, horizon: int, gamma
 def build_gate(
     world_model_path: str | Path,
     task_actor: Policy | Any,
-    recovery_actor_path: str | Path,
+    recovery_actor_path: str | Path | None,
     **hparams: Any,
 ) -> SafetyGate:
     """SafetyGate from a world-model checkpoint and a recovery-policy checkpoint.
 
     ``task_actor`` is the live task policy (e.g. the PPO actor being fine-tuned; it is called,
-    not copied, so updates are seen). ``hparams``: horizon, gamma_risk, eps_safe,
-    fallback_action, device.
+    not copied, so updates are seen). ``recovery_actor_path`` None: the recovery holds still
+    (``decider.hold_still``). ``hparams``: horizon, gamma_risk, eps_safe, fallback_action,
+    device.
     """
     from farm_policies.checkpoint import load_actor_value
 
     device = hparams.get("device", "cpu")
     world_model = WorldModel.load(world_model_path, map_location=device)
+    if recovery_actor_path is None:
+        return SafetyGate(world_model, task_actor, hold_still(world_model.cfg.act_dim), **hparams)
     recovery, _, _ = load_actor_value(
         recovery_actor_path, obs_dim=world_model.cfg.obs_dim, act_dim=world_model.cfg.act_dim
     )

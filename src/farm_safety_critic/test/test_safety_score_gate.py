@@ -134,3 +134,23 @@ def test_gate_satisfies_action_filter_contract():
     assert isinstance(d, FilterDecision) and isinstance(gate, ActionFilter)
     if hasattr(d, "validate"):
         d.validate(3, ACT_DIM)
+
+
+def test_gate_without_a_recovery_checkpoint_holds_still(tmp_path):
+    """``build_gate(..., None)`` (method farm-hold): where C_H fires, the arm holds still."""
+    from farm_safety_critic.gate import build_gate
+    from farm_trainer.methods import Artifacts, MethodParams, filter_factory
+
+    wm = WorldModel(WorldModelConfig(OBS_DIM, ACT_DIM, latent_dim=8, mlp_dim=8, enc_dim=8))
+    wm.save(tmp_path / "wm.safetensors")
+    obs, prop = np.zeros((3, OBS_DIM), np.float32), np.full((3, ACT_DIM), 0.7, np.float32)
+    for gate in (
+        build_gate(tmp_path / "wm.safetensors", RecordingPolicy(0.7), None, eps_safe=-1.0),
+        filter_factory(
+            "farm-hold",
+            Artifacts(world_model=tmp_path / "wm.safetensors"),
+            MethodParams(eps_safe=-1.0),
+        )(RecordingPolicy(0.7)),  # fmt: skip
+    ):
+        d = gate(obs, prop)  # C_H >= 0 > eps: every row is replaced
+        assert d.replaced.all() and np.array_equal(d.actions, np.zeros((3, ACT_DIM), np.float32))

@@ -63,7 +63,7 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
                       ("entropy-coef", float), ("reward-scale", float), ("gamma", float),
                       ("gae-lambda", float)):  # fmt: skip
         g.add_argument(f"--{flag}", type=typ)
-    f = p.add_argument_group("safety gate (--method farm | farm-pid | recrl | mppi)")
+    f = p.add_argument_group("safety gate (--method farm | farm-pid | farm-hold | recrl | mppi)")
     f.add_argument("--world-model", help="world-model checkpoint (farm, mppi)")
     f.add_argument("--qrisk", help="Recovery-RL Q-risk checkpoint (recrl)")
     f.add_argument("--recovery", help="recovery-policy checkpoint (farm, recrl)")

@@ -76,6 +76,13 @@ def _farm(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     return lambda actor: build_gate(a.world_model, actor, a.recovery, **hp)
 
 
+def _farm_hold(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    from farm_safety_critic.gate import build_gate
+
+    hp = {"eps_safe": p.eps_safe, "horizon": p.horizon, "gamma_risk": p.gamma_risk}
+    return lambda actor: build_gate(a.world_model, actor, None, **hp)
+
+
 def _recrl(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     from farm_safety_critic.qrisk import build_qrisk_gate
 
@@ -154,6 +161,8 @@ METHODS: dict[str, Method] = {
         Method("farm-pid", "FARM with eps_safe steered online to a target IR-failure rate (PI)",
                ("world_model", "recovery"), (*_GATE, "eps_target_rate", "eps_kp", "eps_ki"),
                _farm_pid),
+        Method("farm-hold", "FARM's C_H gate whose recovery holds still (declines the action)",
+               ("world_model",), _GATE, _farm_hold),
         Method("recrl", "Recovery RL's Q-risk gate + the same recovery policy (Table II)",
                ("qrisk", "recovery"), ("qrisk_eps_safe",), _recrl),
         Method("mppi", "C_H gate with MPPI over the world model instead of pi_rec (Table II)",
