@@ -31,6 +31,8 @@ LEVERS = (
     ("FARM, pipeline seed 0 of paper_tables", "paper_tables", "farm", "scripts/paper_tables.sh"),
     ("eps_safe steered online by a PI rule (farm-pid)", "farm_eps_pid", "farm-pid",
      "farm-train pipeline --config config/experiments/farm_eps_pid.yaml"),
+    ("recovery holds still: declines the risky action (farm-hold)", "farm_hold", "farm-hold",
+     "farm-train pipeline --config config/experiments/farm_hold.yaml"),
 )  # fmt: skip
 
 
@@ -120,6 +122,23 @@ def main() -> None:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "| lever | command |", "|---|---|"]
     lines += [f"| {r['lever']} | `{r['command']}` |" for r in rows]
+    probe = Path("results/horizon_probe/paper_tables_s0.csv")
+    if probe.exists():
+        with probe.open() as f:
+            hs = list(csv.DictReader(f))
+        lines += ["", "## Gate horizon H chosen on held-out data (`scripts/horizon_probe.py`)", "",
+                  "ROC-AUC / precision / recall for an IR failure within H, at the ε_safe that",
+                  "`gate.eps_rule` picks for that H (* = its alarm budgets cannot be met); best",
+                  "precision anywhere on the ε grid in brackets. Paper_tables pipeline seed 0.", "",
+                  "| task | " + " | ".join(f"H = {h['horizon']}" for h in hs
+                                          if h["task"] == hs[0]["task"]) + " |",
+                  "|---|" + "---|" * sum(h["task"] == hs[0]["task"] for h in hs)]  # fmt: skip
+        for task in dict.fromkeys(h["task"] for h in hs):
+            cells = [f"{float(h['roc_auc']):.3f} / {float(h['precision']):.2f} / "
+                     f"{float(h['recall']):.2f}{'' if h['budgets_met'] == 'True' else '*'} "
+                     f"({float(h['best_precision_on_grid']):.2f})"
+                     for h in hs if h["task"] == task]  # fmt: skip
+            lines.append(f"| {SHORT.get(task, task)} | " + " | ".join(cells) + " |")
     handover = Path("results/offline_handover/handover.md")
     if handover.exists():
         lines += ["", "## Offline: the guarded hand-over (`results/offline_handover/`)", "",
