@@ -20,16 +20,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
-from tqdm import tqdm
+from torch import Tensor
 
-from farm_policies.actor import ObsNormalizer, TanhGaussianActor, ValueNet
+from farm_policies.actor import TanhGaussianActor, ValueNet
 
 from .data import Transitions
-from .ope import DynamicsEnsemble, EnsembleLinear, member_forward
+from .ope import DynamicsEnsemble, StateActionEnsemble, fit_ensemble
 
 
-class RewardEnsemble(nn.Module):
+class RewardEnsemble(StateActionEnsemble):
     """E MLPs on (normalised s, a) -> scaled reward; ``forward -> (E, B)``."""
 
     def __init__(
@@ -42,40 +41,15 @@ class RewardEnsemble(nn.Module):
         obs_mean: Any = None,
         obs_std: Any = None,
     ) -> None:
-        super().__init__()
-        self.obs_dim, self.act_dim = obs_dim, act_dim
-        self.n_members, self.hidden, self.depth = n_members, hidden, depth
-        self.normalizer = ObsNormalizer(obs_dim, obs_mean, obs_std)
-        layers: list[nn.Module] = []
-        width = obs_dim + act_dim
-        for _ in range(depth):
-            layers += [EnsembleLinear(n_members, width, hidden), nn.SiLU()]
-            width = hidden
-        layers.append(EnsembleLinear(n_members, width, 1))
-        self.net = nn.Sequential(*layers)
-
-    def config(self) -> dict[str, Any]:
-        """Architecture needed to rebuild this module."""
-        return {
-            "class": "RewardEnsemble",
-            "obs_dim": self.obs_dim,
-            "act_dim": self.act_dim,
-            "n_members": self.n_members,
-            "hidden": self.hidden,
-            "depth": self.depth,
-        }
+        super().__init__(obs_dim, act_dim, 1, n_members, hidden, depth, obs_mean, obs_std)
 
     def forward(self, obs: Tensor, action: Tensor) -> Tensor:
         """Reward predictions, (E, B); obs/action are (B, .) or (E, B, .)."""
-        x = torch.cat([self.normalizer(obs), action], dim=-1)
-        if x.dim() == 2:
-            x = x.unsqueeze(0).expand(self.n_members, -1, -1)
-        return self.net(x).squeeze(-1)
+        return super().forward(obs, action).squeeze(-1)
 
     def member_forward(self, obs: Tensor, action: Tensor, member: int) -> Tensor:
         """Reward prediction of one member for a (B, .) batch, shape (B,)."""
-        x = torch.cat([self.normalizer(obs), action], dim=-1)
-        return member_forward(self.net, x, member).squeeze(-1)
+        return super().member_forward(obs, action, member).squeeze(-1)
 
     @classmethod
     def for_data(
@@ -95,18 +69,13 @@ def fit_reward(
     seed: int = 0,
     progress: bool = True,
 ) -> list[float]:
-    """Adam on the ensemble MSE, each member drawing its own minibatch; returns the loss history."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    hist = []
-    for _ in tqdm(range(steps), desc="reward model", disable=not progress, leave=False):
-        idx = torch.randint(0, len(data), (model.n_members, batch_size), generator=gen)
-        loss = (model(data.obs[idx], data.actions[idx]) - data.rewards[idx]).pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        hist.append(loss.item())
-    return hist
+    """The ensemble's reward MSE (``ope.fit_ensemble``); returns the loss history."""
+
+    def loss(i: Tensor) -> Tensor:
+        return (model(data.obs[i], data.actions[i]) - data.rewards[i]).pow(2).mean()
+
+    return fit_ensemble(model, loss, len(data), steps, lr, batch_size, seed, progress,
+                        "reward model")  # fmt: skip
 
 
 @torch.no_grad()

@@ -48,7 +48,56 @@ def member_forward(net: nn.Sequential, x: Tensor, member: int) -> Tensor:
     return x
 
 
-class DynamicsEnsemble(nn.Module):
+class StateActionEnsemble(nn.Module):
+    """E MLPs on (normalised s, a) -> ``out_dim`` outputs; ``forward -> (E, B, out_dim)``."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        out_dim: int,
+        n_members: int,
+        hidden: int,
+        depth: int,
+        obs_mean: Any = None,
+        obs_std: Any = None,
+    ) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.n_members, self.hidden, self.depth = n_members, hidden, depth
+        self.normalizer = ObsNormalizer(obs_dim, obs_mean, obs_std)
+        layers: list[nn.Module] = []
+        width = obs_dim + act_dim
+        for _ in range(depth):
+            layers += [EnsembleLinear(n_members, width, hidden), nn.SiLU()]
+            width = hidden
+        layers.append(EnsembleLinear(n_members, width, out_dim))
+        self.net = nn.Sequential(*layers)
+
+    def config(self) -> dict[str, Any]:
+        """Architecture needed to rebuild this module."""
+        return {
+            "class": type(self).__name__,
+            "obs_dim": self.obs_dim,
+            "act_dim": self.act_dim,
+            "n_members": self.n_members,
+            "hidden": self.hidden,
+            "depth": self.depth,
+        }
+
+    def forward(self, obs: Tensor, action: Tensor) -> Tensor:
+        """Predictions of every member; obs/action are (B, .) or already (E, B, .)."""
+        x = torch.cat([self.normalizer(obs), action], dim=-1)
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.n_members, -1, -1)
+        return self.net(x)
+
+    def member_forward(self, obs: Tensor, action: Tensor, member: int) -> Tensor:
+        """Prediction of one member for a (B, .) batch, (B, out_dim)."""
+        return member_forward(self.net, torch.cat([self.normalizer(obs), action], dim=-1), member)
+
+
+class DynamicsEnsemble(StateActionEnsemble):
     """E deterministic MLPs predicting the normalised state change; ``forward -> (E, B, obs_dim)``."""
 
     def __init__(
@@ -65,49 +114,17 @@ class DynamicsEnsemble(nn.Module):
         obs_low: Any = None,
         obs_high: Any = None,
     ) -> None:
-        super().__init__()
-        self.obs_dim, self.act_dim = obs_dim, act_dim
-        self.n_members, self.hidden, self.depth = n_members, hidden, depth
-        self.normalizer = ObsNormalizer(obs_dim, obs_mean, obs_std)
+        super().__init__(obs_dim, act_dim, obs_dim, n_members, hidden, depth, obs_mean, obs_std)
         self.delta = ObsNormalizer(obs_dim, delta_mean, delta_std)
         low = torch.full((obs_dim,), -1e6) if obs_low is None else torch.as_tensor(obs_low)
         high = torch.full((obs_dim,), 1e6) if obs_high is None else torch.as_tensor(obs_high)
         self.register_buffer("obs_low", low.float().clone())
         self.register_buffer("obs_high", high.float().clone())
-        layers: list[nn.Module] = []
-        width = obs_dim + act_dim
-        for _ in range(depth):
-            layers += [EnsembleLinear(n_members, width, hidden), nn.SiLU()]
-            width = hidden
-        layers.append(EnsembleLinear(n_members, width, obs_dim))
-        self.net = nn.Sequential(*layers)
-
-    def config(self) -> dict[str, Any]:
-        """Architecture needed to rebuild this module."""
-        return {
-            "class": "DynamicsEnsemble",
-            "obs_dim": self.obs_dim,
-            "act_dim": self.act_dim,
-            "n_members": self.n_members,
-            "hidden": self.hidden,
-            "depth": self.depth,
-        }
-
-    def forward(self, obs: Tensor, action: Tensor) -> Tensor:
-        """Normalised delta predictions; obs/action are (B, .) or already (E, B, .)."""
-        x = torch.cat([self.normalizer(obs), action], dim=-1)
-        if x.dim() == 2:
-            x = x.unsqueeze(0).expand(self.n_members, -1, -1)
-        return self.net(x)
 
     def loss(self, obs: Tensor, action: Tensor, next_obs: Tensor) -> Tensor:
         """MSE in normalised-delta space, inputs shaped (E, B, .) (one bootstrap batch per member)."""
         target = (next_obs - obs - self.delta.obs_mean) / self.delta.obs_std
         return (self(obs, action) - target).pow(2).mean()
-
-    def member_forward(self, obs: Tensor, action: Tensor, member: int) -> Tensor:
-        """Normalised delta prediction of one member for a (B, .) batch."""
-        return member_forward(self.net, torch.cat([self.normalizer(obs), action], dim=-1), member)
 
     @torch.no_grad()
     def step(self, obs: Tensor, action: Tensor, members: Tensor) -> Tensor:
@@ -141,6 +158,32 @@ class DynamicsEnsemble(nn.Module):
         )
 
 
+def fit_ensemble(
+    model: StateActionEnsemble,
+    batch_loss: Callable[[Tensor], Tensor],
+    n_rows: int,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    progress: bool,
+    desc: str,
+) -> list[float]:
+    """Adam on ``batch_loss(idx)``, idx (E, batch) so that each member draws its own minibatch
+    of the ``n_rows`` dataset rows; returns the loss history."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    hist = []
+    for _ in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
+        idx = torch.randint(0, n_rows, (model.n_members, batch_size), generator=gen)
+        loss = batch_loss(idx)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hist.append(loss.item())
+    return hist
+
+
 def fit_dynamics(
     model: DynamicsEnsemble,
     data: Transitions,
@@ -150,18 +193,12 @@ def fit_dynamics(
     seed: int = 0,
     progress: bool = True,
 ) -> list[float]:
-    """Adam on the ensemble MSE, each member drawing its own minibatch; returns the loss history."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    hist = []
-    for _ in tqdm(range(steps), desc="dynamics", disable=not progress, leave=False):
-        idx = torch.randint(0, len(data), (model.n_members, batch_size), generator=gen)
-        loss = model.loss(data.obs[idx], data.actions[idx], data.next_obs[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        hist.append(loss.item())
-    return hist
+    """The ensemble's normalised-delta MSE (``fit_ensemble``); returns the loss history."""
+
+    def loss(i: Tensor) -> Tensor:
+        return model.loss(data.obs[i], data.actions[i], data.next_obs[i])
+
+    return fit_ensemble(model, loss, len(data), steps, lr, batch_size, seed, progress, "dynamics")
 
 
 StepFn = Callable[[Tensor, Tensor, Tensor], Tensor]

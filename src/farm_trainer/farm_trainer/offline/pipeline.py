@@ -189,6 +189,17 @@ class OfflinePipeline:
     def save_report(self) -> None:
         write_json(self.path(REPORT), self.report)
 
+    def _load_module(self, path: Path, name: str, cls: type[torch.nn.Module]) -> Any:
+        """Module ``name`` of checkpoint ``path`` rebuilt as ``cls`` from its header config."""
+        sd, header = load_checkpoint(path, self.data.obs_dim, self.data.act_dim)
+        conf = {k: v for k, v in header["modules"][name]["config"].items() if k != "class"}
+        module = cls(**conf)
+        try:
+            module.load_state_dict(sd[name])
+        except RuntimeError as e:
+            raise CheckpointError(f"{path}: module {name!r} does not match {conf}: {e}") from e
+        return module
+
     def _seed(self, offset: int) -> int:
         seed = self.cfg.seed * 7919 + offset
         torch.manual_seed(seed)
@@ -199,13 +210,8 @@ class OfflinePipeline:
         """IQL double Q + expectile V -> q.safetensors."""
         cfg, path = self.cfg, self.path("q.safetensors")
         if path.exists():
+            q = self._load_module(path, "q", DoubleQ)
             sd, header = load_checkpoint(path, self.data.obs_dim, self.data.act_dim)
-            q_cfg = {k: v for k, v in header["modules"]["q"]["config"].items() if k != "class"}
-            q = DoubleQ(**q_cfg)
-            try:
-                q.load_state_dict(sd["q"])
-            except RuntimeError as e:
-                raise CheckpointError(f"{path}: module 'q' does not match {q_cfg}: {e}") from e
             v = instantiate(sd, header, "v")
             self.resumed.append("critics")
             return IQLCritic(q=q, q_target=copy.deepcopy(q).requires_grad_(False), v=v)
@@ -282,17 +288,8 @@ class OfflinePipeline:
         """Dynamics ensemble for OPE -> dynamics.safetensors."""
         cfg, path = self.cfg, self.path("dynamics.safetensors")
         if path.exists():
-            sd, header = load_checkpoint(path, self.data.obs_dim, self.data.act_dim)
-            dyn_cfg = {
-                k: v for k, v in header["modules"]["dynamics"]["config"].items() if k != "class"
-            }
-            model = DynamicsEnsemble(**dyn_cfg)
-            try:
-                model.load_state_dict(sd["dynamics"])
-            except RuntimeError as e:
-                raise CheckpointError(f"{path}: dynamics does not match {dyn_cfg}: {e}") from e
             self.resumed.append("dynamics")
-            return model
+            return self._load_module(path, "dynamics", DynamicsEnsemble)
         seed = self._seed(3)
         model = DynamicsEnsemble.for_data(self.data, cfg.dyn_members, cfg.dyn_hidden, cfg.dyn_depth)
         t0 = time.time()
@@ -384,15 +381,8 @@ class OfflinePipeline:
         """Reward ensemble for the model-return evaluation -> reward.safetensors."""
         cfg, path = self.cfg, self.path("reward.safetensors")
         if path.exists():
-            sd, header = load_checkpoint(path, self.data.obs_dim, self.data.act_dim)
-            conf = {k: v for k, v in header["modules"]["reward"]["config"].items() if k != "class"}
-            model = RewardEnsemble(**conf)
-            try:
-                model.load_state_dict(sd["reward"])
-            except RuntimeError as e:
-                raise CheckpointError(f"{path}: reward does not match {conf}: {e}") from e
             self.resumed.append("reward")
-            return model
+            return self._load_module(path, "reward", RewardEnsemble)
         seed = self._seed(6)
         model = RewardEnsemble.for_data(self.data, cfg.dyn_members, cfg.dyn_hidden)
         t0 = time.time()
