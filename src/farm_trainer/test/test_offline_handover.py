@@ -3,6 +3,7 @@ unless the improved policy is better under every model member."""
 
 import copy
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -182,3 +183,20 @@ def test_a_margin_within_the_models_error_keeps_bc():
     assert choose_handover(bc, better, 1.645, tolerance=float("nan")).policy == "bc"
     with pytest.raises(ValueError, match="tolerance"):
         choose_handover(bc, better, 1.645, tolerance=-1.0)
+
+
+def test_cli_runs_the_guarded_handover(tmp_path, capsys):
+    from failurebench_sim.datasets import save_dataset
+    from farm_trainer.offline.cli import main
+
+    save_dataset(tmp_path / "demos.npz", demos(episodes=4))
+    steps = ("--bc-steps", "5", "--critic-steps", "5", "--value-steps", "5", "--dyn-steps", "5",
+             "--ppo-steps", "5", "--reward-steps", "5")  # fmt: skip
+    rc = main(["offline", "--task", "PointReach-v0", "--demos", str(tmp_path / "demos.npz"),
+               "--out", str(tmp_path / "run"), "--handover", "guarded", "--no-progress", *steps])  # fmt: skip
+    assert rc == 0
+    assert (tmp_path / "run" / "improved.safetensors").is_file()
+    out = json.loads(capsys.readouterr().out)
+    assert out["handover"]["policy"] in ("bc", "improved")
+    with pytest.raises(SystemExit):
+        main(["--task", "x", "--demos", "d", "--out", "o", "--handover", "always"])

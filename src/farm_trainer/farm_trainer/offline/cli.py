@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .pipeline import OfflineConfig, run_offline
+from .pipeline import HANDOVERS, OfflineConfig, run_offline
 
 # CLI flag -> OfflineConfig field for the step counts and the most-tuned knobs.
 FLAGS = {
@@ -35,6 +35,8 @@ FLAGS = {
     "value_lr": "--value-lr",
     "ppo_lr": "--ppo-lr",
     "eval_step": "--eval-step",
+    "handover": "--handover",
+    "reward_steps": "--reward-steps",
 }
 
 
@@ -57,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = OfflineConfig()
     for field, flag in FLAGS.items():
         default = getattr(defaults, field)
-        parser.add_argument(
-            flag, dest=field, type=type(default), default=default, help=f"default {default}"
-        )
+        choices = HANDOVERS if field == "handover" else None
+        parser.add_argument(flag, dest=field, type=type(default), default=default,
+                            choices=choices, help=f"default {default}")  # fmt: skip
     return parser
 
 
@@ -80,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = {
         "out": args.out,
         "chosen_member": report["stages"].get("ppo", {}).get("chosen_member"),
+        "handover": report["stages"].get("handover"),
         "evaluation": report.get("evaluation"),
         "wall_time_s": report.get("wall_time_s"),
         "resumed_stages": report.get("resumed_stages"),
