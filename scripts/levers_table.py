@@ -33,6 +33,8 @@ LEVERS = (
      "farm-train pipeline --config config/experiments/farm_eps_pid.yaml"),
     ("recovery holds still: declines the risky action (farm-hold)", "farm_hold", "farm-hold",
      "farm-train pipeline --config config/experiments/farm_hold.yaml"),
+    ("farm-hold + look-ahead constraint targets (Soccer only)", "farm_hold_lookahead",
+     "farm-hold", "farm-train pipeline --config config/experiments/farm_hold_lookahead.yaml"),
 )  # fmt: skip
 
 
