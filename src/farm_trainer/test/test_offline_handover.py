@@ -200,3 +200,33 @@ def test_cli_runs_the_guarded_handover(tmp_path, capsys):
     assert out["handover"]["policy"] in ("bc", "improved")
     with pytest.raises(SystemExit):
         main(["--task", "x", "--demos", "d", "--out", "o", "--handover", "always"])
+
+
+def test_resumed_handover_keeps_its_label_and_other_settings_are_refused(tmp_path, monkeypatch):
+    from farm_policies.checkpoint import CheckpointError
+    from farm_trainer.offline.handover import Handover
+
+    def accept(bc_returns, improved_returns, z, tolerance=0.0):
+        return Handover("improved", 0, [0.0] * len(bc_returns), 1.0, 1.0, 1.0, tolerance, z)
+
+    monkeypatch.setattr(offline_pipeline, "choose_handover", accept)
+    cfg = tiny_config(handover="guarded", reward_steps=20, eval_episodes=1)
+    first = run_offline(
+        demos(episodes=6), tmp_path / "g", cfg, task="PointReach", env_fn=PointReach
+    )
+    again = run_offline(
+        demos(episodes=6), tmp_path / "g", cfg, task="PointReach", env_fn=PointReach
+    )
+    for report in (first, again):
+        assert report["evaluation"]["handed_over_policy"] == "improved"
+        assert "handed_over" not in report["evaluation"]
+    assert "handover" in again["resumed_stages"]
+
+    # an 'ope' directory holds the ungated PPO output as actor.safetensors: not a hand-over
+    ope = tiny_config(eval_episodes=0)
+    run_offline(demos(episodes=6), tmp_path / "o", ope, task="PointReach", env_fn=PointReach)
+    with pytest.raises(CheckpointError, match="clean output directory"):
+        run_offline(demos(episodes=6), tmp_path / "o", cfg, task="PointReach", env_fn=PointReach)
+    # ... and a guarded directory's actor.safetensors is not offline PPO's output
+    with pytest.raises(CheckpointError, match="clean output directory"):
+        run_offline(demos(episodes=6), tmp_path / "g", ope, task="PointReach", env_fn=PointReach)

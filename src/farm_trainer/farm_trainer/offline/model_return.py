@@ -121,7 +121,8 @@ def replay_error(
 ) -> float:
     """Max over members of the mean |G_e - G| on ``n_starts`` dataset windows of ``horizon``
     steps inside one episode: G_e replays the window's actions in member e's model, G is the
-    window's discounted dataset rewards; both end in V_MC (at the model's and the real state).
+    window's discounted dataset rewards; both end in V_MC (at the model's and the real state;
+    not after a terminated last step).
     Returns NaN when no episode is long enough."""
     end = data.episode_end.numpy() > 0
     ends = torch.as_tensor(np.flatnonzero(end))
@@ -138,8 +139,9 @@ def replay_error(
     steps = starts.unsqueeze(1) + torch.arange(horizon)  # (N, H)
     disc = gamma ** torch.arange(horizon, dtype=torch.float32)
     last = steps[:, -1]
-    truth = (data.rewards[steps] * disc).sum(1) + gamma**horizon * value(data.next_obs[last])
-    worst = 0.0
+    tail = gamma**horizon * (1.0 - data.terminated[last])  # no bootstrap past a termination
+    truth = (data.rewards[steps] * disc).sum(1) + tail * value(data.next_obs[last])
+    errors = []
     for e in range(dynamics.n_members):
         member = torch.full((len(starts),), e, dtype=torch.long)
         obs, total = data.obs[starts], torch.zeros(len(starts))
@@ -147,6 +149,5 @@ def replay_error(
             action = data.actions[steps[:, t]]
             total += disc[t] * reward.member_forward(obs, action, e)
             obs = dynamics.step(obs, action, member)
-        pred = total + gamma**horizon * value(obs)
-        worst = max(worst, float((pred - truth).abs().mean()))
-    return worst
+        errors.append((total + tail * value(obs) - truth).abs().mean())
+    return float(torch.stack(errors).max())  # NaN when any member's error is NaN

@@ -169,6 +169,8 @@ class OfflinePipeline:
         self.report.setdefault("stages", {})
         self.resumed: list[str] = []
         self.chosen_member = 0
+        self.handed = "improved"
+        """what ``actor.safetensors`` holds: 'improved' or 'bc_<member>'"""
 
     # -- helpers ---------------------------------------------------------------------------
     def header(self, stage: str) -> dict[str, Any]:
@@ -199,6 +201,16 @@ class OfflinePipeline:
         except RuntimeError as e:
             raise CheckpointError(f"{path}: module {name!r} does not match {conf}: {e}") from e
         return module
+
+    @staticmethod
+    def _check_stage(path: Path, header: dict[str, Any], stage: str) -> None:
+        """A resumed policy file must come from ``stage`` (not from another hand-over setting)."""
+        found = header.get("meta", {}).get("stage")
+        if found != stage:
+            raise CheckpointError(
+                f"{path} was written by stage {found!r}, not {stage!r} (an output directory of "
+                "another offline.handover setting?): use a clean output directory"
+            )
 
     def _seed(self, offset: int) -> int:
         seed = self.cfg.seed * 7919 + offset
@@ -338,9 +350,12 @@ class OfflinePipeline:
         improved.safetensors for the guarded hand-over)."""
         cfg = self.cfg
         path = self.path("improved.safetensors" if cfg.handover == "guarded" else ACTOR)
+        if cfg.handover == "ope":
+            self.report["stages"].pop("handover", None)
         if path.exists():
             self.resumed.append("ppo")
             actor, _, header = load_actor_value(path, self.data.obs_dim, self.data.act_dim)
+            self._check_stage(path, header, "offline_ppo")
             self.chosen_member = int(header.get("meta", {}).get("member", 0))
             return actor
         seed = self._seed(5)
@@ -403,10 +418,21 @@ class OfflinePipeline:
         """Guarded hand-over (``offline.handover``) -> actor.safetensors."""
         cfg, path = self.cfg, self.path(ACTOR)
         if cfg.handover == "ope":
+            self.handed = "improved"
             return improved
         if path.exists():
             self.resumed.append("handover")
-            return load_actor_value(path, self.data.obs_dim, self.data.act_dim)[0]
+            saved, _, header = load_actor_value(path, self.data.obs_dim, self.data.act_dim)
+            self._check_stage(path, header, "handover")
+            meta = header["meta"]
+            chosen = improved if meta["handover"] == "improved" else bc_actors[int(meta["member"])]
+            if any(not torch.equal(a, b) for a, b in zip(saved.state_dict().values(),
+                                                         chosen.state_dict().values(), strict=True)):  # fmt: skip
+                raise CheckpointError(
+                    f"{path} matches neither the improved policy nor its BC member"
+                )
+            self.handed = "improved" if chosen is improved else f"bc_{meta['member']}"
+            return chosen
         reward = self.reward_model()
         t0 = time.time()
         rng = np.random.default_rng(self._seed(7))
@@ -424,6 +450,7 @@ class OfflinePipeline:
                                    cfg.handover_z, tolerance)  # fmt: skip
         chosen = improved if decision.policy == "improved" else bc_actors[decision.bc_member]
         member = self.chosen_member if decision.policy == "improved" else decision.bc_member
+        self.handed = "improved" if chosen is improved else f"bc_{member}"
         meta = {**self.header("handover"), "member": member, "handover": decision.policy}
         save_policy(path, chosen, value=value, meta=meta, seed=cfg.seed)
         self.report["stages"]["handover"] = {**decision.to_dict(), "seconds": time.time() - t0}
@@ -461,10 +488,10 @@ class OfflinePipeline:
             "demo_return_mean": demo_return,
         }
         policies = [("bc", bc_actor), ("improved", improved)]
-        if handed is not None and handed is not bc_actor and handed is not improved:
+        if handed is not None and self.handed not in ("improved", f"bc_{self.chosen_member}"):
             policies.append(("handed_over", handed))
         if self.cfg.handover == "guarded":
-            result["handed_over_policy"] = "improved" if handed is improved else "bc"
+            result["handed_over_policy"] = "improved" if self.handed == "improved" else "bc"
         for name, policy in policies:
             stats = evaluate_actor(
                 policy, env, cfg.eval_episodes, 10_000 + cfg.seed * 100, options, cfg.eval_max_steps
