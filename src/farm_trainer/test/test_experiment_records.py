@@ -10,6 +10,7 @@ import pytest
 
 from farm_trainer.experiments import PipelineError, TaskPipeline, config_from_dict
 from farm_trainer.experiments.cli import main as pipeline_main
+from farm_trainer.experiments.ledger import save_ledger
 
 BASE = {"name": "a", "tasks": ["BoundedPush-v0"], "methods": ["unio4", "farm"], "seeds": [0, 1],
         "data": {"near_failure_transitions": 10}, "gate": {"eps_rule": {"max_firing": 0.1,
@@ -152,3 +153,49 @@ def test_plan_flag_on_a_fresh_runs_dir_plans_to_build_everything(tmp_path, capsy
     assert len(lines) == 4 * 26 and {ln[0] for ln in lines} == {"run"}
     assert {" ".join(ln[2:]) for ln in lines} == {"output missing"}
     assert not any(tmp_path.iterdir())
+
+
+def _with_ledger_files(pipe):
+    """The stub also writes the small files a unit leaves in the ledger (progress.csv)."""
+    for unit in pipe.units.values():
+
+        def fake(unit=unit, inner=unit.run):
+            inner()
+            for rel in unit.ledger:
+                (pipe.root / rel).write_text("update,env_steps\n1,100\n")
+
+        unit.run = fake
+    return pipe
+
+
+def ran_with_ledger(cfg, runs, book, calls):
+    pipe = _with_ledger_files(stubbed(cfg, runs, calls, ledger=book))
+    pipe.run()
+    save_ledger(pipe.layout, book)
+    return {r["stage"] + ("/" + r["item"] if r["item"] else ""): r["status"]
+            for r in pipe.log_file.rows}  # fmt: skip
+
+
+def test_a_fresh_checkout_skips_every_unit_done_in_the_ledger(tmp_path):
+    book, calls = tmp_path / "results" / "ledger", []
+    ran_with_ledger(cfg_with(), tmp_path / "runs_a", book, calls)
+    assert len(calls) == 22
+    assert (book / "a" / "BoundedPush-v0" / "online" / "farm_s1" / "progress.csv").exists()
+    assert not list(book.rglob("*.npz")) and not list(book.rglob("*.safetensors"))
+
+    calls.clear()  # runs/ is gone (a new machine): nothing runs again
+    rows = ran_with_ledger(cfg_with(), tmp_path / "runs_b", book, calls)
+    assert calls == [] and set(rows.values()) == {"skipped"}
+
+    # one evaluation is missing: its run is re-trained, and so is every unit with weights it
+    # needs; units of json outputs (calibration) come from the ledger, other runs stay done
+    (book / "a" / "BoundedPush-v0" / "records" / "evaluate.farm_s1.json").unlink()
+    calls.clear()
+    ran_with_ledger(cfg_with(), tmp_path / "runs_c", book, calls)
+    assert "online/farm_s1" in calls and "evaluate/farm_s1" in calls
+    assert {"data/task_demos", "offline_task", "offline_recovery", "world_model"} <= set(calls)
+    assert not {"online/farm_s0", "online/unio4_s1", "calibration/eps_safe"} & set(calls)
+
+    calls.clear()  # a changed hyper-parameter is not hidden by the ledger
+    ran_with_ledger(cfg_with(online__ppo__lr_actor=1e-5), tmp_path / "runs_d", book, calls)
+    assert {f"online/{m}_s{i}" for m in ("unio4", "farm") for i in (0, 1)} <= set(calls)

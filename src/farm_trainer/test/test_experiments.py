@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -243,3 +244,21 @@ def test_later_stage_without_inputs_fails_clearly(tmp_path):
         run_experiment(cfg, tmp_path, stages=["world_model"], log=lambda s: None)
     with pytest.raises(PipelineError, match="unknown stage"):
         TaskPipeline(cfg, "BoundedPush-v0", tmp_path).run(["nonsense"])
+
+
+def test_the_report_reads_runs_whose_files_are_gone_from_the_ledger(tmp_path):
+    cfg = config_from_dict(
+        {"name": "fake", "tasks": ["BoundedPush-v0"], "methods": ["unio4", "farm"], "seeds": [0]}
+    )
+    root = tmp_path / "runs" / "fake" / "BoundedPush-v0"
+    _fake_run(root, "unio4", 0, [1, 4, 10], 20, after=60.0)
+    _fake_run(root, "farm", 0, [0, 1, 3], 20, after=70.0)
+    (root / "records").mkdir()
+    for unit in ("online.unio4_s0", "online.farm_s0", "evaluate.unio4_s0", "evaluate.farm_s0"):
+        (root / "records" / f"{unit}.json").write_text(json.dumps({"state": "done"}))
+    first = (write_report(cfg, tmp_path / "runs", tmp_path / "results") / "summary.csv").read_text()
+    shutil.rmtree(tmp_path / "runs")
+    out = write_report(cfg, tmp_path / "runs", tmp_path / "results")
+    assert (out / "summary.csv").read_text() == first
+    rows = {r["method"]: r for r in read_csv(out / "summary.csv")}
+    assert rows["farm"]["seeds_complete"] == "1" and float(rows["farm"]["return_after_mean"]) == 70

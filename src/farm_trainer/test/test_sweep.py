@@ -116,12 +116,19 @@ def test_ray_sweep_equals_the_sequential_path_and_retries_a_killed_run(tmp_path,
         logs.append(line)
         during.update(listening_addresses())
 
-    run_experiment(seq, tmp_path / "ray", log=log, ray=True, workers=2)
+    book = tmp_path / "results" / "ledger"
+    run_experiment(seq, tmp_path / "ray", log=log, ray=True, workers=2, ledger=book)
     assert during - before <= LOOPBACK_HEX, "a Ray server listens beyond this machine"
     expected = _run_results(tmp_path / "seq", "sweep")
     assert len(expected) == 4  # 2 pipeline seeds x 2 methods
     _close(_run_results(tmp_path / "ray", "sweep"), expected)
     assert sum("[sweep]" in line for line in logs) == 2 * 6  # one progress line per job
+
+    # the Ray driver saved every finished job to the ledger: a new checkout runs nothing again
+    run_experiment(seq, tmp_path / "fresh", log=logs.append, ledger=book)
+    fresh = [json.loads(line) for f in (tmp_path / "fresh").rglob("stage_log.jsonl")
+             for line in f.read_text().splitlines()]  # fmt: skip
+    assert fresh and {r["status"] for r in fresh} == {"skipped"}
 
     # every run's first attempt dies after one update (with its checkpoint): Ray retries it
     # and the retry resumes from that checkpoint

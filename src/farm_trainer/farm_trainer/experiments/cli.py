@@ -9,6 +9,8 @@
 
 A stage whose recorded config differs from the current one is re-run with everything downstream
 (``--no-rebuild``: stop instead); ``--plan`` prints what would run and why, and runs nothing.
+A unit done in ``<results-dir>/ledger`` (the committed copy of the runs' small files) is not
+run again when nothing left to run needs its weights; every finished job is saved there.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from farm_trainer.experiments.config import (
     METHODS,
@@ -26,6 +29,8 @@ from farm_trainer.experiments.config import (
     seed_configs,
 )
 from farm_trainer.experiments.context import PipelineError
+from farm_trainer.experiments.layout import TaskLayout
+from farm_trainer.experiments.ledger import LEDGER, save_ledger
 from farm_trainer.experiments.pipeline import TaskPipeline, format_plan, run_experiment
 
 
@@ -46,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results")
     p.add_argument("--report-only", action="store_true", help="only aggregate existing runs")
     p.add_argument("--no-report", action="store_true", help="skip writing results/")
+    p.add_argument("--save-ledger", action="store_true",
+                   help="only copy the runs' small files to <results-dir>/ledger (e.g. while"
+                        " a sweep runs), then exit")  # fmt: skip
     p.add_argument("--progress", action="store_true", help="tqdm bars for every stage")
     p.add_argument("--plan", action="store_true",
                    help="print which stages would run and why (config changed / output missing /"
@@ -74,9 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.online_steps:
             cfg.online.steps = args.online_steps
             cfg.__post_init__()
+        if args.save_ledger:
+            n = sum(save_ledger(TaskLayout(Path(args.runs_dir), sub.name, t),
+                                Path(args.results_dir) / LEDGER)
+                    for sub in seed_configs(cfg) for t in sub.tasks)  # fmt: skip
+            print(f"[pipeline] {n} file(s) saved to {Path(args.results_dir) / LEDGER}")
+            return 0
         if args.plan:
-            pipes = [TaskPipeline(sub, t, args.runs_dir) for sub in seed_configs(cfg)
-                     for t in sub.tasks]  # fmt: skip
+            pipes = [TaskPipeline(sub, t, args.runs_dir, ledger=Path(args.results_dir) / LEDGER)
+                     for sub in seed_configs(cfg) for t in sub.tasks]  # fmt: skip
             print(format_plan(pipes, args.stages or STAGES))
             return 0
         t0 = time.perf_counter()
@@ -94,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             after = None if args.no_report or len(cfg.seeds) < 2 else report
             run_experiment(cfg, args.runs_dir, args.stages or STAGES, args.progress,
                            after_round=after, rebuild=not args.no_rebuild, ray=args.ray,
-                           ray_address=args.address, workers=args.workers)  # fmt: skip
+                           ray_address=args.address, workers=args.workers,
+                           ledger=Path(args.results_dir) / LEDGER)  # fmt: skip
         if not args.no_report:
             report()
         print(f"[pipeline] wall time {time.perf_counter() - t0:.1f} s")

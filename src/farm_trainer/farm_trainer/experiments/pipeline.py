@@ -15,7 +15,9 @@ Stages, in order (``STAGES``; one module each in ``experiments/stages/``):
 Each unit of work (a stage or one item of it) is skipped only when its record
 (``records/``) holds the hash of the config it would run with now (``records.py``); otherwise
 it runs again, and so does everything downstream. ``inputs`` reuses another experiment's
-up-to-date units by reference. Every decision is appended to ``stage_log.jsonl``.
+up-to-date units by reference. With a ledger (``ledger.py``, the committed copy of the runs'
+small files), a unit done there with the same hash is skipped too when nothing that still has to
+run needs its weights. Every decision is appended to ``stage_log.jsonl``.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from typing import TYPE_CHECKING
 from farm_trainer.experiments.config import STAGES, ExperimentConfig, seed_configs
 from farm_trainer.experiments.context import PipelineError, TaskContext, log_line
 from farm_trainer.experiments.layout import TaskLayout, task_name
+from farm_trainer.experiments.ledger import kept, ledger_layout, save_ledger
 from farm_trainer.experiments.records import (
     Decision,
     StageLog,
     Unit,
     decide,
     remove,
+    resolve,
     timed,
     unit_hash,
     write_record,
@@ -70,7 +74,9 @@ class TaskPipeline:
         progress: bool = False,
         log: Callable[[str], None] = log_line,
         rebuild: bool = True,
+        ledger: str | Path | None = None,
     ) -> None:
+        """``ledger``: the ledger directory (``results/ledger``) to skip finished units from."""
         from failurebench_sim.datasets import resolve_env_id
 
         self.cfg, self.task, self.log, self.rebuild = cfg, task, log, rebuild
@@ -84,6 +90,12 @@ class TaskPipeline:
         self.hashes: dict[str, str] = {}
         for uid, unit in self.units.items():  # pipeline order: needs come first
             self.hashes[uid] = unit_hash(unit, self.needs(unit))
+        self.dependents: dict[str, list[str]] = {uid: [] for uid in self.units}
+        for uid, unit in self.units.items():
+            for n in unit.needs:
+                if n in self.dependents:
+                    self.dependents[n].append(uid)
+        self.ledger = None if ledger is None else ledger_layout(ledger, self.layout)
         self.where: dict[str, TaskLayout] = {}
         self.log_file = StageLog(self.layout)
 
@@ -100,8 +112,36 @@ class TaskPipeline:
         return [n for n in dict.fromkeys(names) if n]
 
     def decide(self, uid: str) -> Decision:
+        return self._decide(uid, {})
+
+    def _decide(self, uid: str, memo: dict[str, bool]) -> Decision:
         unit = self.units[uid]
-        return decide(self.layout, unit, self.hashes[uid], self.needs(unit), self.inputs(unit))
+        d = decide(self.layout, unit, self.hashes[uid], self.needs(unit), self.inputs(unit))
+        if d.action == "run" and self.ledger is not None:
+            where = self._ledger_skips(uid, memo)
+            if where is not None:
+                return Decision("skip", f"done in the ledger ({self.ledger.runs_dir})", where)
+        return d
+
+    def _ledger_skips(self, uid: str, memo: dict[str, bool]) -> TaskLayout | None:
+        """Where the ledger holds ``uid``'s result, when it can stand for running it: its record
+        is done with the current hash, its small outputs and ``Unit.ledger`` files are there, and
+        either it has no other outputs or no unit that has to run needs them."""
+        assert self.ledger is not None
+        unit = self.units[uid]
+        where, rec = resolve(self.ledger, uid)
+        if not rec or rec.get("hash") != self.hashes[uid] or rec.get("state") != "done":
+            return None
+        small = [p for p in unit.outputs if kept(Path(p))] + list(unit.ledger)
+        if not all((where.root / p).exists() for p in small):
+            return None
+        if not all(kept(Path(p)) for p in unit.outputs):  # weights / data: by demand only
+            for dep in self.dependents[uid]:
+                if dep not in memo:
+                    memo[dep] = self._decide(dep, memo).action == "run"
+                if memo[dep]:
+                    return None
+        return where
 
     def locate(self, uid: str) -> TaskLayout:
         """Where unit ``uid``'s files are (another experiment's when reused)."""
@@ -201,6 +241,7 @@ def run_experiment(
     ray: bool = False,
     ray_address: str | None = None,
     workers: int | None = None,
+    ledger: str | Path | None = None,
 ) -> list[TaskPipeline]:
     """Run the selected stages of every pipeline (``seed_configs``) and task of ``cfg``.
 
@@ -208,18 +249,23 @@ def run_experiment(
     tasks x methods table for the first seed early; ``after_round()`` is called when every run
     of a seed has finished (e.g. to refresh results). ``ray``: the same jobs as Ray tasks
     (``sweep.run_on_ray``: local Ray on 127.0.0.1 with ``workers`` CPUs, or ``ray_address``).
+    ``ledger``: units done there are skipped, and each finished job's small files are saved
+    there (``ledger.py``).
     """
     from farm_trainer.experiments.sweep import plan_jobs, run_on_ray, run_sequential
 
     stages = _check_stages(stages)
-    pipes = [TaskPipeline(sub, t, runs_dir, progress, log, rebuild)
+    pipes = [TaskPipeline(sub, t, runs_dir, progress, log, rebuild, ledger)
              for sub in seed_configs(cfg) for t in sub.tasks]  # fmt: skip
+    layouts = {(p.cfg.name, p.task): p.layout for p in pipes}
     for pipe in pipes:
         pipe.check_stale(stages)
     jobs = plan_jobs(cfg, stages)
     left = Counter(j.seed for j in jobs if j.method is not None)
 
     def on_done(job: Job) -> None:
+        if ledger is not None:
+            save_ledger(layouts[job.pipeline, job.task], ledger)
         if job.method is None:
             return
         left[job.seed] -= 1
@@ -228,9 +274,9 @@ def run_experiment(
 
     if ray or ray_address:
         run_on_ray(cfg, jobs, runs_dir, stages, ray_address, workers, rebuild=rebuild,
-                   on_done=on_done, log=log)  # fmt: skip
+                   on_done=on_done, log=log, ledger=ledger)  # fmt: skip
     else:
-        run_sequential(cfg, jobs, runs_dir, stages, progress, rebuild, on_done, log)
+        run_sequential(cfg, jobs, runs_dir, stages, progress, rebuild, on_done, log, ledger)
     return pipes
 
 

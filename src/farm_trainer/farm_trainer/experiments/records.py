@@ -36,6 +36,9 @@ class Unit:
     """removed before a run from a different config (a fresh start, not a resume)"""
     seed: int | None = None
     """online / evaluate units of one seed (run seed-major)"""
+    ledger: tuple[str, ...] = ()
+    """small files (task-root relative) besides its json / csv outputs that stand for the
+    unit's result in the ledger (``ledger.py``), e.g. an online run's ``progress.csv``"""
 
     @property
     def id(self) -> str:

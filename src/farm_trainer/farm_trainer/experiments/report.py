@@ -25,6 +25,7 @@ from failurebench_sim.atomic import atomic_write, write_json, write_text
 from farm_trainer.experiments.config import ExperimentConfig, seed_configs
 from farm_trainer.experiments.context import read_json
 from farm_trainer.experiments.layout import TaskLayout, run_name, task_name
+from farm_trainer.experiments.ledger import LEDGER, ledger_layout, save_ledger
 from farm_trainer.experiments.records import resolve
 
 COLORS = {"unio4": "tab:blue", "farm": "tab:red", "recrl": "tab:green", "mppi": "tab:orange",
@@ -94,12 +95,15 @@ def _maybe_json(path: Path) -> Any:
     return read_json(path) if path.exists() else None
 
 
-def load_task(cfg: ExperimentConfig, task: str, runs_dir: str | Path) -> TaskResult:
-    """Every run of ``task``; with ``pipeline_seeds``, of every pipeline seed."""
+def load_task(
+    cfg: ExperimentConfig, task: str, runs_dir: str | Path, ledger: str | Path | None = None
+) -> TaskResult:
+    """Every run of ``task``; with ``pipeline_seeds``, of every pipeline seed. A unit with no
+    record under ``runs_dir`` is read from the ``ledger`` directory (``ledger.py``)."""
     subs = seed_configs(cfg)
     if len(subs) == 1 and subs[0] is cfg:
-        return _load_pipeline(cfg, task, runs_dir)
-    parts = [_load_pipeline(sub, task, runs_dir) for sub in subs]
+        return _load_pipeline(cfg, task, runs_dir, ledger)
+    parts = [_load_pipeline(sub, task, runs_dir, ledger) for sub in subs]
     for sub, part in zip(subs, parts, strict=True):
         part.pipeline = f"s{sub.seeds[0]}"
     first = parts[0]
@@ -111,12 +115,24 @@ def load_task(cfg: ExperimentConfig, task: str, runs_dir: str | Path) -> TaskRes
     return res
 
 
-def _load_pipeline(cfg: ExperimentConfig, task: str, runs_dir: str | Path) -> TaskResult:
+def _load_pipeline(
+    cfg: ExperimentConfig, task: str, runs_dir: str | Path, ledger: str | Path | None = None
+) -> TaskResult:
     layout = TaskLayout(Path(runs_dir), cfg.name, task)
+    kept = None if ledger is None else ledger_layout(ledger, layout)
+
+    def source(unit_id: str) -> tuple[Path, dict | None]:
+        """The task directory holding ``unit_id``'s files (another experiment's when reused;
+        the ledger's when ``runs_dir`` has no record of it) and the unit's record."""
+        where, rec = resolve(layout, unit_id)
+        if rec is None and kept is not None:
+            kept_where, kept_rec = resolve(kept, unit_id)
+            if kept_rec is not None:
+                return kept_where.root, kept_rec
+        return where.root, rec
 
     def root(unit_id: str) -> Path:
-        """The task directory holding ``unit_id``'s files (another experiment's when reused)."""
-        return resolve(layout, unit_id)[0].root
+        return source(unit_id)[0]
 
     res = TaskResult(task=task_name(task))
     res.eval_init = _maybe_json(root("evaluate/init") / "offline_task" / "eval_init.json")
@@ -130,7 +146,8 @@ def _load_pipeline(cfg: ExperimentConfig, task: str, runs_dir: str | Path) -> Ta
     for method in cfg.methods:
         for seed in cfg.seeds:
             name = run_name(method, seed)
-            run = root(f"online/{name}") / "online" / name
+            where, rec = source(f"online/{name}")
+            run = where / "online" / name
             final = root(f"evaluate/{name}") / "online" / name / "eval_final.json"
             if not (run / "progress.csv").exists():
                 continue
@@ -145,7 +162,8 @@ def _load_pipeline(cfg: ExperimentConfig, task: str, runs_dir: str | Path) -> Ta
                     env_steps=np.array([r["env_steps"] for r in rows]),
                     ir_failure_episodes=np.array([r["ir_failure_episodes"] for r in rows]),
                     last=rows[-1],
-                    complete=(run / "policy_final.safetensors").exists(),
+                    complete=(run / "policy_final.safetensors").exists()
+                    or bool(rec and rec.get("state") == "done"),
                     eval_final=_maybe_json(final),
                     steps_per_s=float(np.nanmean(sps)) if np.isfinite(sps).any() else math.nan,
                     train_return=np.array([r.get("ep_return_normalized", np.nan) for r in rows]),
@@ -450,10 +468,16 @@ def _save_fig(fig: Any, path: Path) -> None:
 def write_report(
     cfg: ExperimentConfig, runs_dir: str | Path = "runs", results_dir: str | Path = "results"
 ) -> Path:
-    """Write summary.csv, table.md, fig4_failures.png, fig5_returns.png, latency.csv."""
+    """Save the runs' small files to ``results_dir/ledger`` (``ledger.py``), then write
+    summary.csv, table.md, fig4_failures.png, fig5_returns.png, latency.csv from the runs and
+    the ledger together."""
     out = Path(results_dir) / cfg.name
     out.mkdir(parents=True, exist_ok=True)
-    results = [load_task(cfg, t, runs_dir) for t in cfg.tasks]
+    ledger = Path(results_dir) / LEDGER
+    for sub in seed_configs(cfg):
+        for t in sub.tasks:
+            save_ledger(TaskLayout(Path(runs_dir), sub.name, t), ledger)
+    results = [load_task(cfg, t, runs_dir, ledger) for t in cfg.tasks]
     rows = summary_rows(results)
     write_text(out / "summary.csv", _csv_text(SUMMARY_FIELDS, rows))
     write_text(out / "table.md", markdown_table(cfg, rows, results))

@@ -88,11 +88,11 @@ def plan_jobs(cfg: ExperimentConfig, stages: Iterable[str] = STAGES) -> list[Job
 
 
 def _pipeline(cfg: ExperimentConfig, job: Job, runs_dir: str | Path, progress: bool,
-              log: Callable[[str], None], rebuild: bool) -> Any:  # fmt: skip
+              log: Callable[[str], None], rebuild: bool, ledger: str | None) -> Any:  # fmt: skip
     from farm_trainer.experiments.pipeline import TaskPipeline
 
     sub = {c.name: c for c in seed_configs(cfg)}[job.pipeline]
-    return TaskPipeline(sub, job.task, runs_dir, progress, log, rebuild)
+    return TaskPipeline(sub, job.task, runs_dir, progress, log, rebuild, ledger)
 
 
 def run_job(
@@ -104,15 +104,17 @@ def run_job(
     rebuild: bool = True,
     after: Any = None,
     log: Callable[[str], None] = log_line,
+    ledger: str | None = None,
 ) -> Job:
-    """Run one job's units in this process (``after``: the job it waits for on Ray; unused)."""
+    """Run one job's units in this process (``after``: the job it waits for on Ray; unused;
+    ``ledger``: skip units done there)."""
     import torch
 
     from failurebench_sim.atomic import write_json
 
     torch.set_num_threads(1)
     cfg = config_from_dict(cfg_dict)
-    pipe = _pipeline(cfg, job, runs_dir, progress, log, rebuild)
+    pipe = _pipeline(cfg, job, runs_dir, progress, log, rebuild, ledger)
     selected = set(stages)
     if job.run is None:
         uids = [uid for uid, u in pipe.units.items()
@@ -204,12 +206,15 @@ def run_sequential(
     rebuild: bool = True,
     on_done: Callable[[Job], None] | None = None,
     log: Callable[[str], None] = log_line,
+    ledger: str | Path | None = None,
 ) -> None:
     """Every job in this process, in order."""
     bar = Progress(jobs, log)
+    book = None if ledger is None else str(ledger)
     for job in jobs:
         t0 = time.perf_counter()
-        run_job(cfg.to_dict(), job, str(runs_dir), list(stages), progress, rebuild, log=log)
+        run_job(cfg.to_dict(), job, str(runs_dir), list(stages), progress, rebuild, log=log,
+                ledger=book)  # fmt: skip
         bar(job, time.perf_counter() - t0)
         if on_done is not None:
             on_done(job)
@@ -226,6 +231,7 @@ def run_on_ray(
     rebuild: bool = True,
     on_done: Callable[[Job], None] | None = None,
     log: Callable[[str], None] = log_line,
+    ledger: str | Path | None = None,
 ) -> None:
     """Every job as a Ray task (1 CPU each); a run job waits for its pipeline's offline job.
 
@@ -245,6 +251,7 @@ def run_on_ray(
     try:
         remote = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(run_job)
         runs_dir = str(Path(runs_dir).resolve())
+        book = None if ledger is None else str(Path(ledger).resolve())
         # jobs enter Ray in the plan's (seed-major) order, no more than there are CPUs: Ray
         # would otherwise start every ready offline job of the later seeds first
         window = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -256,7 +263,7 @@ def run_on_ray(
                 job = queue.pop(0)
                 dep = refs.get(job.offline) if job.run is not None else None
                 ref = remote.remote(cfg.to_dict(), job, runs_dir, list(stages), False, rebuild,
-                                    dep)  # fmt: skip
+                                    dep, ledger=book)  # fmt: skip
                 refs[job], started[ref] = ref, (job, time.perf_counter())
                 pending.append(ref)
             done, pending = ray.wait(pending, num_returns=1)

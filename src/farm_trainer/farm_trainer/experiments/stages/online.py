@@ -39,7 +39,8 @@ def units(ctx: TaskContext) -> list[Unit]:
             rd = run_dir(method, seed)
             out.append(Unit("online", rd.split("/")[1], config, needs,
                             (f"{rd}/policy_final.safetensors",),
-                            lambda m=method, s=seed: run(ctx, m, s), clean=(rd,), seed=seed))  # fmt: skip
+                            lambda m=method, s=seed: run(ctx, m, s), clean=(rd,), seed=seed,
+                            ledger=(f"{rd}/progress.csv",)))  # fmt: skip
     return out
 
 
