@@ -63,10 +63,15 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
                       ("entropy-coef", float), ("reward-scale", float), ("gamma", float),
                       ("gae-lambda", float)):  # fmt: skip
         g.add_argument(f"--{flag}", type=typ)
-    f = p.add_argument_group("safety gate (--method farm | farm-pid | farm-hold | recrl | mppi)")
+    f = p.add_argument_group(
+        "safety gate (--method farm | farm-pid | farm-hold | farm-refresh | recrl | mppi)"
+    )
     f.add_argument("--world-model", help="world-model checkpoint (farm, mppi)")
     f.add_argument("--qrisk", help="Recovery-RL Q-risk checkpoint (recrl)")
     f.add_argument("--recovery", help="recovery-policy checkpoint (farm, recrl)")
+    f.add_argument("--safety-data", nargs="+",
+                   help="farm-refresh: the world model's training datasets (.npz)")  # fmt: skip
+    f.add_argument("--heldout", help="farm-refresh: held-out roll-outs (.npz) it is guarded on")
     f.add_argument("--eps-safe", type=float)
     f.add_argument("--horizon", type=int)
     f.add_argument("--gamma-risk", type=float)
@@ -108,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-FLAGS = {"world_model": "--world-model", "recovery": "--recovery", "qrisk": "--qrisk"}
+FLAGS = {"world_model": "--world-model", "recovery": "--recovery", "qrisk": "--qrisk",
+         "safety_data": "--safety-data", "heldout": "--heldout"}  # fmt: skip
 
 
 def method_params(args: argparse.Namespace) -> MethodParams:
@@ -125,10 +131,12 @@ def method_params(args: argparse.Namespace) -> MethodParams:
 def _gate_factory(args: argparse.Namespace):
     """``make_filter(actor)`` of ``--method`` from the method registry (None: no gate)."""
     method = get_method(args.method)
-    missing = [FLAGS[n] for n in method.needs if not getattr(args, n)]
+    missing = [FLAGS[n] for n in method.needs if not getattr(args, n, None)]
     if missing:
         raise CLIError(f"--method {args.method} needs {' and '.join(missing)}")
-    artifacts = Artifacts(args.world_model, args.recovery, args.qrisk)
+    data = getattr(args, "safety_data", None)
+    artifacts = Artifacts(args.world_model, args.recovery, args.qrisk,
+                          tuple(data) if data else None, getattr(args, "heldout", None))  # fmt: skip
     try:
         return filter_factory(args.method, artifacts, method_params(args), args.seed)
     except ImportError as e:

@@ -54,6 +54,11 @@ class MethodParams:
     as the constrained baselines' ``cost_limit``)"""
     eps_kp: float = 2.0
     eps_ki: float = 0.2
+    refresh_every: int = 5
+    """farm-refresh: PPO updates between world-model refreshes (``RefreshConfig``)"""
+    refresh_steps: int = 200
+    refresh_online_fraction: float = 0.5
+    refresh_guard_drop: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,10 @@ class Artifacts:
     world_model: str | Path | None = None
     recovery: str | Path | None = None
     qrisk: str | Path | None = None
+    safety_data: tuple[str | Path, ...] | None = None
+    """the world model's training datasets (task demos + failures), for farm-refresh"""
+    heldout: str | Path | None = None
+    """held-out roll-outs the refresh is guarded on (farm-refresh)"""
 
 
 FilterFactory = Callable[[Any], Any]
@@ -94,6 +103,25 @@ def _farm_pid(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
 
     gate = _farm(a, p, seed)
     return lambda actor: AdaptiveEpsSafe(gate(actor), p.eps_target_rate, p.eps_kp, p.eps_ki)
+
+
+def _farm_refresh(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    from failurebench_sim.datasets import load_dataset
+    from farm_trainer.online.constraint_refresh import ConstraintRefresh, RefreshConfig
+    from farm_trainer.safety.train_world_model import train_config_of
+
+    gate = _farm(a, p, seed)
+    cfg = RefreshConfig(every=p.refresh_every, steps=p.refresh_steps,
+                        online_fraction=p.refresh_online_fraction,
+                        guard_drop=p.refresh_guard_drop)  # fmt: skip
+
+    def make(actor: Any) -> Any:
+        g = gate(actor)
+        offline = [load_dataset(path) for path in a.safety_data or ()]
+        train = train_config_of(a.world_model)
+        return ConstraintRefresh(g, offline, load_dataset(a.heldout), train, cfg, seed)
+
+    return make
 
 
 def _mppi(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
@@ -163,6 +191,11 @@ METHODS: dict[str, Method] = {
                _farm_pid),
         Method("farm-hold", "FARM's C_H gate whose recovery holds still (declines the action)",
                ("world_model",), _GATE, _farm_hold),
+        Method("farm-refresh", "FARM whose world model is refreshed online on the IR failures"
+               " of fine-tuning (undone if its held-out ROC-AUC drops)",
+               ("world_model", "recovery", "safety_data", "heldout"),
+               (*_GATE, "refresh_every", "refresh_steps", "refresh_online_fraction",
+                "refresh_guard_drop"), _farm_refresh),
         Method("recrl", "Recovery RL's Q-risk gate + the same recovery policy (Table II)",
                ("qrisk", "recovery"), ("qrisk_eps_safe",), _recrl),
         Method("mppi", "C_H gate with MPPI over the world model instead of pi_rec (Table II)",

@@ -103,6 +103,11 @@ class GateConfig:
     """farm-pid: the IR-failure rate eps_safe is steered to (``AdaptiveEpsSafe``)"""
     eps_kp: float = _GATE_DEFAULTS.eps_kp
     eps_ki: float = _GATE_DEFAULTS.eps_ki
+    refresh_every: int = _GATE_DEFAULTS.refresh_every
+    """farm-refresh: PPO updates between world-model refreshes on online failures"""
+    refresh_steps: int = _GATE_DEFAULTS.refresh_steps
+    refresh_online_fraction: float = _GATE_DEFAULTS.refresh_online_fraction
+    refresh_guard_drop: float = _GATE_DEFAULTS.refresh_guard_drop
 
     def method_params(self, eps_safe: float | None = None) -> MethodParams:
         """The registry's hyper-parameters (``eps_safe``: the calibrated one, if any)."""
@@ -111,7 +116,9 @@ class GateConfig:
             gamma_risk=self.gamma_risk, qrisk_eps_safe=self.qrisk_eps_safe, mppi=dict(self.mppi),
             cost_limit=self.cost_limit, lr_lambda=self.lr_lambda, p3o_kappa=self.p3o_kappa,
             cpo_target_kl=self.cpo_target_kl, eps_target_rate=self.eps_target_rate,
-            eps_kp=self.eps_kp, eps_ki=self.eps_ki,
+            eps_kp=self.eps_kp, eps_ki=self.eps_ki, refresh_every=self.refresh_every,
+            refresh_steps=self.refresh_steps, refresh_online_fraction=self.refresh_online_fraction,
+            refresh_guard_drop=self.refresh_guard_drop,
         )  # fmt: skip
 
 

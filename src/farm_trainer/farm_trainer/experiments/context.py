@@ -64,12 +64,15 @@ class TaskContext:
 
         return load_dataset(self.data_path(name))
 
-    def safety_data(self) -> list[Any]:
+    def safety_names(self) -> list[str]:
         """Task demos + failure data (+ near-failure-start failure data when configured)."""
         names = ["task_demos", "failures"]
         if self.cfg.data.near_failure_transitions > 0:
             names.append("failures_near")
-        return [self.dataset(n) for n in names]
+        return names
+
+    def safety_data(self) -> list[Any]:
+        return [self.dataset(n) for n in self.safety_names()]
 
     @property
     def task_actor_path(self) -> Path:
@@ -89,8 +92,10 @@ class TaskContext:
     def artifacts(self) -> Artifacts:
         from farm_trainer.experiments.layout import QRISK
 
+        names = self.safety_names()
         return Artifacts(self.path("world_model", WORLD_MODEL),
-                         self.path("offline_recovery", RECOVERY_ACTOR), self.path("qrisk", QRISK))  # fmt: skip
+                         self.path("offline_recovery", RECOVERY_ACTOR), self.path("qrisk", QRISK),
+                         tuple(self.data_path(n) for n in names), self.data_path("heldout"))  # fmt: skip
 
     def gate(self, method: str, actor: Any = None, eps_safe: float | None = None,
              seed: int = 0) -> Any:  # fmt: skip

@@ -306,6 +306,9 @@ class OnlineTrainer:
             observe = getattr(self.action_filter, "observe_episodes", None)
             if observe is not None:  # a filter that adapts to the episodes' outcomes
                 observe(finished["ir_failure"])
+            learn = getattr(self.action_filter, "observe_rollout", None)
+            if learn is not None:  # a filter that learns from the executed transitions
+                learn(ro)
             stats = self.learner.update(ro)
             self.counters["update"] += 1
             done_updates += 1

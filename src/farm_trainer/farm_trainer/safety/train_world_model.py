@@ -19,7 +19,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +193,17 @@ def train_world_model(
         )
         write_json(metrics_path(out_path), metrics)
     return model, metrics
+
+
+def train_config_of(path: str | Path) -> WorldModelTrainConfig:
+    """The ``WorldModelTrainConfig`` a world-model checkpoint was trained with (its header)."""
+    from farm_policies.checkpoint import load_checkpoint
+
+    train = dict(load_checkpoint(Path(path))[1].get("train") or {})
+    names = {f.name for f in fields(WorldModelTrainConfig)}
+    loss = LossConfig(**{k: v for k, v in (train.pop("loss", None) or {}).items()
+                         if k in {f.name for f in fields(LossConfig)}})  # fmt: skip
+    return WorldModelTrainConfig(**{k: v for k, v in train.items() if k in names}, loss=loss)
 
 
 def metrics_path(out_path: str | Path) -> Path:

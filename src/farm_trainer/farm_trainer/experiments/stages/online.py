@@ -9,19 +9,26 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from farm_trainer.experiments.context import TaskContext
+from farm_trainer.experiments.context import DATA_UNITS, TaskContext
 from farm_trainer.experiments.layout import run_dir
 from farm_trainer.experiments.records import Unit
 from farm_trainer.methods import get_method, params_used
 
-NEEDS = {"world_model": "world_model", "recovery": "offline_recovery", "qrisk": "qrisk"}
-"""``Method.needs`` artifact -> the stage that makes it"""
+NEEDS = {"world_model": ("world_model",), "recovery": ("offline_recovery",),
+         "qrisk": ("qrisk",), "heldout": ("failures/heldout",)}  # fmt: skip
+"""``Method.needs`` artifact -> the units that make it (``safety_data``: ``safety_needs``)"""
+
+
+def _units_of(ctx: TaskContext, artifact: str) -> tuple[str, ...]:
+    if artifact == "safety_data":
+        return tuple(DATA_UNITS[n] + "/" + n for n in ctx.safety_names())
+    return NEEDS[artifact]
 
 
 def method_config(ctx: TaskContext, method: str) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The gate hyper-parameters method ``method`` reads, and the units it needs."""
     used = params_used(method, ctx.cfg.gate.method_params())
-    needs = ["offline_task", *(NEEDS[n] for n in get_method(method).needs)]
+    needs = ["offline_task", *(u for n in get_method(method).needs for u in _units_of(ctx, n))]
     if "eps_safe" in used and ctx.cfg.gate.eps_rule is not None:
         used["eps_safe"] = "calibration/eps_safe"
         needs.append("calibration/eps_safe")
