@@ -106,7 +106,7 @@ def test_a_refresh_learns_an_online_failure_and_the_numpy_gate_sees_it(offline):
     for k in range(4):
         refresh.observe_rollout(online_rollout(seed=10 + k))
     stats = refresh.last_stats
-    assert stats["refreshes"] >= 1 and stats["heldout_auc"] >= refresh.auc0 - 0.05
+    assert stats["refreshes"] >= 1 and stats["heldout_roc_auc"] >= refresh.auc0 - 0.05
     after = gate.score_numpy(obs, act)
     assert after.mean() > before + 0.2, (before, after.mean())
     torch_scores = gate.score(torch.as_tensor(obs), torch.as_tensor(act)).detach().numpy()
@@ -126,7 +126,7 @@ def test_a_refresh_that_forgets_the_offline_failures_is_undone(offline, monkeypa
                                 RefreshConfig(every=1, steps=20, batch=64))  # fmt: skip
     obs, act = _near_new_failure()
     before = gate.score_numpy(obs, act)
-    monkeypatch.setattr(refresh, "heldout_auc", lambda: refresh.auc0 - 0.5)
+    monkeypatch.setattr(refresh, "heldout_report", lambda: {"roc_auc": refresh.auc0 - 0.5})
     refresh.observe_rollout(online_rollout(seed=3))
     assert refresh.last_stats["undone"] == 1 and refresh.last_stats["refreshes"] == 0
     np.testing.assert_array_equal(gate.score_numpy(obs, act), before)
@@ -139,7 +139,7 @@ def test_no_refresh_without_new_failures(offline):
     ro = online_rollout(seed=4)
     ro.costs[:] = 0
     refresh.observe_rollout(ro)
-    assert refresh.last_stats["refreshes"] == 0 and "undone" not in refresh.last_stats
+    assert refresh.last_stats["refreshes"] == 0 and refresh.last_stats["undone"] == 0
 
 
 def test_bad_refresh_settings_are_refused():
@@ -166,6 +166,7 @@ def test_farm_refresh_runs_in_the_pipeline_from_the_registry(tmp_path):
     assert len(rows) == 2 and (run / "policy_final.safetensors").exists()
     # the smoke data's 300 held-out rows hold no failure: no refresh can be checked, none is kept
     assert (
-        rows[-1]["filter/heldout_auc"] in ("", "nan") and float(rows[-1]["filter/refreshes"]) == 0
+        rows[-1]["filter/heldout_roc_auc"] in ("", "nan")
+        and float(rows[-1]["filter/refreshes"]) == 0
     )
     assert [float(r["filter/online_rows"]) for r in rows] == [128, 256]  # every rollout is seen

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from farm_safety_critic.calibration import failure_within, logged_action_c_h, roc_auc
+from farm_safety_critic.calibration import calibrate, failure_within, logged_action_c_h
 from farm_safety_critic.sequence_sampler import (
     SequenceSampler,
     SliceBatch,
@@ -155,24 +155,31 @@ class ConstraintRefresh(nn.Module):
                                        train.cost_lookahead, train.cost_discount)  # fmt: skip
         self.heldout, self.seed = heldout, seed
         self.heldout_labels = failure_within(heldout, gate.horizon)
-        self.auc0 = self.heldout_auc()
+        first = self.heldout_report()
+        self.auc0 = first["roc_auc"]
         self.updater = WorldModelUpdater(self.world_model, train)
-        self.last_stats: dict[str, float] = {"heldout_auc": self.auc0, "refreshes": 0.0}
+        nan = float("nan")
+        self.last_stats: dict[str, float] = {  # every key from the first update on (the log)
+            **{f"heldout_{k}": v for k, v in first.items()}, "refreshes": 0.0, "undone": 0.0,
+            "constraint_loss": nan, "online_rows": 0.0,
+        }  # fmt: skip
 
     def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> Any:
         return self.gate(obs, proposed)
 
-    def heldout_auc(self) -> float:
-        """ROC-AUC of C_H along the logged held-out actions for "IR failure within H" (NaN when
-        the held-out data hold one class only: then no refresh can be checked, and none is
-        kept)."""
+    def heldout_report(self) -> dict[str, float]:
+        """C_H along the logged held-out actions against "IR failure within H": ROC-AUC, and
+        precision / recall / firing rate at the gate's eps_safe (NaN when the held-out data
+        hold one class only: then no refresh can be checked, and none is kept)."""
+        keys = ("roc_auc", "precision", "recall", "firing_rate")
         if self.heldout_labels.all() or not self.heldout_labels.any():
-            return float("nan")
+            return dict.fromkeys(keys, float("nan"))
         self.world_model.eval()
         with torch.no_grad():
             scores = logged_action_c_h(self.world_model, self.heldout, self.gate.horizon,
                                        self.gate.gamma_risk)  # fmt: skip
-        return float(roc_auc(scores, self.heldout_labels))
+        report = calibrate(scores, self.heldout_labels, self.gate.eps_safe, self.gate.horizon)
+        return {k: float(getattr(report, k)) for k in keys}
 
     def observe_rollout(self, ro: Rollout) -> None:
         """The executed transitions of one update; refreshes when due."""
@@ -194,17 +201,18 @@ class ConstraintRefresh(nn.Module):
         for _ in range(self.cfg.steps):
             batch = _cat(self.offline.sample(self.cfg.batch - n_on), online.sample(n_on))
             losses.append(self.updater.step(batch)["loss/constraint"])
-        auc = self.heldout_auc()
-        kept = auc >= self.auc0 - self.cfg.guard_drop
+        report = self.heldout_report()
+        kept = report["roc_auc"] >= self.auc0 - self.cfg.guard_drop
         if kept:
             self.state[1] += 1
             self.state[3] = 0
+            self.last_stats.update({f"heldout_{k}": v for k, v in report.items()})
         else:
             self.world_model.load_state_dict(before)
             self.state[2] += 1
         self.world_model.eval()
-        self.last_stats = {
-            "heldout_auc": auc, "refreshes": float(self.state[1]), "undone": float(self.state[2]),
+        self.last_stats.update({
+            "refreshes": float(self.state[1]), "undone": float(self.state[2]),
             "constraint_loss": float(np.mean(losses)),
-        }  # fmt: skip
+        })  # fmt: skip
         return self.last_stats
