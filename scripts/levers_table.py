@@ -28,13 +28,19 @@ LEVERS = (
      "farm-train pipeline --config config/experiments/farm_data120k.yaml"),
     ("constraint target looks ahead (Soccer only)", "farm_lookahead", "farm",
      "scripts/lookahead_probe.sh"),
-    ("FARM, pipeline seed 0 of paper_tables", "paper_tables", "farm", "scripts/paper_tables.sh"),
+    ("FARM, pipeline seed 0 of paper_tables", "paper_tables_seed0", "farm",
+     "scripts/paper_tables.sh --seeds 0"),
     ("eps_safe steered online by a PI rule (farm-pid)", "farm_eps_pid", "farm-pid",
      "farm-train pipeline --config config/experiments/farm_eps_pid.yaml"),
     ("recovery holds still: declines the risky action (farm-hold)", "farm_hold", "farm-hold",
      "farm-train pipeline --config config/experiments/farm_hold.yaml"),
     ("farm-hold + look-ahead constraint targets (Soccer only)", "farm_hold_lookahead",
      "farm-hold", "farm-train pipeline --config config/experiments/farm_hold_lookahead.yaml"),
+    ("FARM, pipeline seed 1 of paper_tables", "farm_refresh", "farm",
+     "farm-train pipeline --config config/experiments/farm_refresh.yaml"),
+    ("world model refreshed online on the IR failures, AUC-guarded (farm-refresh; seed 1)",
+     "farm_refresh", "farm-refresh",
+     "farm-train pipeline --config config/experiments/farm_refresh.yaml"),
 )  # fmt: skip
 
 
