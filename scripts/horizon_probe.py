@@ -17,7 +17,7 @@ from pathlib import Path
 from failurebench_sim.atomic import write_csv
 from farm_safety_critic import calibration as cal
 from farm_trainer.experiments import load_config
-from farm_trainer.experiments.config import seed_configs
+from farm_trainer.experiments.config import pipeline_of
 from farm_trainer.experiments.context import TaskContext
 from farm_trainer.experiments.pipeline import TaskPipeline
 
@@ -52,8 +52,7 @@ def main() -> None:
     ap.add_argument("--runs-dir", default="runs")
     args = ap.parse_args()
     cfg = load_config(Path("config/experiments") / f"{args.experiment}.yaml")
-    if cfg.pipeline_seeds:
-        cfg = {c.name: c for c in seed_configs(cfg)}[f"{cfg.name}/s{args.seed}"]
+    cfg = pipeline_of(cfg, args.seed)
     rows = []
     for task in args.tasks or cfg.tasks:
         ctx = TaskPipeline(cfg, task, args.runs_dir).ctx

@@ -247,6 +247,14 @@ def seed_configs(cfg: ExperimentConfig) -> list[ExperimentConfig]:
     return out
 
 
+def pipeline_of(cfg: ExperimentConfig, seed: int) -> ExperimentConfig:
+    """Pipeline seed ``seed`` of ``cfg`` (``seed_configs``; ``cfg`` itself without
+    ``pipeline_seeds``), e.g. for a probe of one finished pipeline."""
+    if not cfg.pipeline_seeds:
+        return cfg
+    return seed_configs(cfg.replace(seeds=[seed]))[0]
+
+
 def _built_below(raw: Any, where: str) -> None:
     """A section dataclass: checked when ``_build`` recurses into it."""
 
