@@ -12,7 +12,7 @@ import torch
 from point_reach import PointReach, demos, tiny_config
 
 from farm_policies.actor import TanhGaussianActor, ValueNet
-from farm_policies.checkpoint import load_actor_value
+from farm_policies.checkpoint import CheckpointError, load_actor_value
 from farm_trainer.offline import pipeline as offline_pipeline
 from farm_trainer.offline.data import to_transitions
 from farm_trainer.offline.handover import choose_handover, paired_lower_bound
@@ -20,7 +20,9 @@ from farm_trainer.offline.model_return import (
     RewardEnsemble,
     fit_reward,
     model_returns,
+    replay_bias,
     replay_error,
+    replay_errors,
 )
 from farm_trainer.offline.ope import DynamicsEnsemble
 from farm_trainer.offline.pipeline import run_offline
@@ -137,6 +139,11 @@ def test_guarded_pipeline_refuses_a_worse_improvement_and_resumes(tmp_path, monk
 
     again = run_offline(demos(), tmp_path, cfg, task="PointReach", env_fn=PointReach)
     assert again["resumed_stages"] == ["critics", "value", "dynamics", "bc", "ppo", "handover"]
+    assert h["tolerance_rule"] == "replay" and h["tolerance"] == h["replay_error"]
+    assert 0 <= h["replay_bias"] <= h["replay_error"]
+    other = dataclasses.replace(cfg, handover_tolerance="bias")  # chosen under another rule
+    with pytest.raises(CheckpointError, match="handover_tolerance"):
+        run_offline(demos(), tmp_path, other, task="PointReach", env_fn=PointReach)
 
 
 def test_bad_handover_config():
@@ -144,6 +151,8 @@ def test_bad_handover_config():
         tiny_config(handover="always")
     with pytest.raises(ValueError, match="handover_z"):
         tiny_config(handover_z=-1.0)
+    with pytest.raises(ValueError, match="handover_tolerance"):
+        tiny_config(handover_tolerance="vibes")
 
 
 def test_replay_error_is_zero_for_a_perfect_model_and_grows_with_model_error():
@@ -169,10 +178,22 @@ def test_replay_error_is_zero_for_a_perfect_model_and_grows_with_model_error():
             return -0.1 * ((obs[:, :2] + 0.1 * action).clamp(-2, 2) - obs[:, 2:]).norm(dim=1)
 
     no_bonus = dataclasses.replace(data, rewards=data.rewards.clamp_max(0.0))
-    exact = replay_error(Exact(), ExactReward(), value, no_bonus, 64, 5, 0.9)
+    exact = replay_error(replay_errors(Exact(), ExactReward(), value, no_bonus, 64, 5, 0.9))
     assert exact < 1e-3  # the success steps differ slightly (their bonus is clipped away)
-    assert replay_error(dyn, reward, value, no_bonus, 64, 5, 0.9) > 10 * max(exact, 1e-3)
-    assert math.isnan(replay_error(dyn, reward, value, data, 8, 10_000, 0.9))  # no long episode
+    errors = replay_errors(dyn, reward, value, no_bonus, 64, 5, 0.9)
+    assert errors.shape == (2, 64) and replay_error(errors) > 10 * max(exact, 1e-3)
+    assert replay_bias(errors) <= replay_error(errors)
+    none = replay_errors(dyn, reward, value, data, 8, 10_000, 0.9)  # no episode that long
+    assert math.isnan(replay_error(none)) and math.isnan(replay_bias(none))
+
+
+def test_the_bias_tolerance_is_the_shared_part_of_the_model_error():
+    """A constant offset (shared by every policy's return) is all bias; zero-mean start-state
+    noise is error of one return but no bias."""
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(3, 4096, generator=gen)
+    assert replay_bias(noise + 0.5) == pytest.approx(0.5, abs=0.05)
+    assert replay_bias(noise) < 0.1 < 0.7 < replay_error(noise)
 
 
 def test_a_margin_within_the_models_error_keeps_bc():
@@ -203,7 +224,6 @@ def test_cli_runs_the_guarded_handover(tmp_path, capsys):
 
 
 def test_resumed_handover_keeps_its_label_and_other_settings_are_refused(tmp_path, monkeypatch):
-    from farm_policies.checkpoint import CheckpointError
     from farm_trainer.offline.handover import Handover
 
     def accept(bc_returns, improved_returns, z, tolerance=0.0):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .pipeline import HANDOVERS, OfflineConfig, run_offline
+from .pipeline import HANDOVERS, TOLERANCES, OfflineConfig, run_offline
 
 # CLI flag -> OfflineConfig field for the step counts and the most-tuned knobs.
 FLAGS = {
@@ -36,8 +36,10 @@ FLAGS = {
     "ppo_lr": "--ppo-lr",
     "eval_step": "--eval-step",
     "handover": "--handover",
+    "handover_tolerance": "--handover-tolerance",
     "reward_steps": "--reward-steps",
 }
+CHOICES = {"handover": HANDOVERS, "handover_tolerance": TOLERANCES}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,9 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = OfflineConfig()
     for field, flag in FLAGS.items():
         default = getattr(defaults, field)
-        choices = HANDOVERS if field == "handover" else None
         parser.add_argument(flag, dest=field, type=type(default), default=default,
-                            choices=choices, help=f"default {default}")  # fmt: skip
+                            choices=CHOICES.get(field), help=f"default {default}")  # fmt: skip
     return parser
 
 

@@ -109,7 +109,7 @@ def model_returns(
 
 
 @torch.no_grad()
-def replay_error(
+def replay_errors(
     dynamics: DynamicsEnsemble,
     reward: RewardEnsemble,
     value: ValueNet,
@@ -118,22 +118,21 @@ def replay_error(
     horizon: int,
     gamma: float,
     seed: int = 0,
-) -> float:
-    """Max over members of the mean |G_e - G| on ``n_starts`` dataset windows of ``horizon``
-    steps inside one episode: G_e replays the window's actions in member e's model, G is the
-    window's discounted dataset rewards; both end in V_MC (at the model's and the real state;
-    not after a terminated last step).
-    Returns NaN when no episode is long enough."""
+) -> Tensor:
+    """Signed errors G_e - G, shape (E, n_starts), on ``n_starts`` dataset windows of
+    ``horizon`` steps inside one episode: G_e replays the window's actions in member e's model,
+    G is the window's discounted dataset rewards; both end in V_MC (at the model's and the real
+    state; not after a terminated last step). Empty (E, 0) when no episode is long enough."""
     end = data.episode_end.numpy() > 0
     ends = torch.as_tensor(np.flatnonzero(end))
     # a window [t, t + H) is valid when no episode ends before its last step
     if len(ends) == 0:
-        return float("nan")
+        return torch.zeros(dynamics.n_members, 0)
     pos = torch.searchsorted(ends, torch.arange(len(data))).clamp_max(len(ends) - 1)
     next_end = ends[pos]
     valid = torch.nonzero(next_end >= torch.arange(len(data)) + horizon - 1).squeeze(1)
     if len(valid) == 0:
-        return float("nan")
+        return torch.zeros(dynamics.n_members, 0)
     gen = torch.Generator().manual_seed(seed)
     starts = valid[torch.randint(0, len(valid), (n_starts,), generator=gen)]
     steps = starts.unsqueeze(1) + torch.arange(horizon)  # (N, H)
@@ -149,5 +148,19 @@ def replay_error(
             action = data.actions[steps[:, t]]
             total += disc[t] * reward.member_forward(obs, action, e)
             obs = dynamics.step(obs, action, member)
-        errors.append((total + tail * value(obs) - truth).abs().mean())
-    return float(torch.stack(errors).max())  # NaN when any member's error is NaN
+        errors.append(total + tail * value(obs) - truth)
+    return torch.stack(errors)
+
+
+def replay_error(errors: Tensor) -> float:
+    """Max over members of the mean |G_e - G| of ``replay_errors``: the error of ONE model
+    return. NaN when there are no windows (or a member's error is NaN)."""
+    return float(errors.abs().mean(dim=1).max()) if errors.shape[1] else float("nan")
+
+
+def replay_bias(errors: Tensor) -> float:
+    """Max over members of |mean (G_e - G)| of ``replay_errors``: the model's systematic error
+    on the data's policy. Start-state noise in the model's error averages out of a mean over
+    start states (the paired lower bound's standard error covers what is left), and a bias
+    common to two policies cancels in their difference. NaN as ``replay_error``."""
+    return float(errors.mean(dim=1).abs().max()) if errors.shape[1] else float("nan")

@@ -41,7 +41,14 @@ from .bc_ensemble import build_ensemble, fit_bc_ensemble
 from .data import Transitions, to_transitions
 from .evaluation import evaluate_actor, make_eval_env, normalized_return
 from .handover import choose_handover
-from .model_return import RewardEnsemble, fit_reward, model_returns, replay_error
+from .model_return import (
+    RewardEnsemble,
+    fit_reward,
+    model_returns,
+    replay_bias,
+    replay_error,
+    replay_errors,
+)
 from .offline_ppo import OfflinePPO, OfflinePPOConfig
 from .ope import OPE, DynamicsEnsemble, fit_dynamics
 from .q_fitting import DoubleQ, IQLCritic, fit_iql
@@ -50,6 +57,8 @@ from .value_fitting import fit_value_mc, mc_returns
 ACTOR = "actor.safetensors"
 KINDS = ("task", "recovery")
 HANDOVERS = ("ope", "guarded")
+TOLERANCES = ("replay", "bias")
+"""the guarded rule's tolerance: ``model_return.replay_error`` or ``replay_bias``"""
 REPORT = "offline_report.json"
 
 
@@ -115,6 +124,10 @@ class OfflineConfig:
     handover_horizon: int = 25
     handover_z: float = 1.645
     """one-sided confidence of the guarded rule's lower bound (1.645: 95 %)"""
+    handover_tolerance: str = "replay"
+    """what the lower bound must exceed: 'replay', the model returns' mean absolute error on
+    replayed demonstration windows (the error of ONE return); 'bias', the size of their mean
+    signed error (the systematic part, which two policies' returns share)"""
     # Short environment evaluation for the report
     eval_episodes: int = 5
     eval_max_steps: int | None = None
@@ -127,6 +140,10 @@ class OfflineConfig:
             raise ValueError(f"handover must be one of {HANDOVERS}, got {self.handover!r}")
         if self.handover_z < 0:
             raise ValueError(f"handover_z must be >= 0, got {self.handover_z}")
+        if self.handover_tolerance not in TOLERANCES:
+            raise ValueError(
+                f"handover_tolerance must be one of {TOLERANCES}, got {self.handover_tolerance!r}"
+            )
         if self.num_policies < 1:
             raise ValueError(f"num_policies must be >= 1, got {self.num_policies}")
         for name in (
@@ -425,6 +442,11 @@ class OfflinePipeline:
             saved, _, header = load_actor_value(path, self.data.obs_dim, self.data.act_dim)
             self._check_stage(path, header, "handover")
             meta = header["meta"]
+            if meta.get("tolerance", "replay") != cfg.handover_tolerance:
+                raise CheckpointError(
+                    f"{path} was chosen with handover_tolerance {meta.get('tolerance', 'replay')!r},"
+                    f" not {cfg.handover_tolerance!r}: use a clean output directory"
+                )
             chosen = improved if meta["handover"] == "improved" else bc_actors[int(meta["member"])]
             if any(not torch.equal(a, b) for a, b in zip(saved.state_dict().values(),
                                                          chosen.state_dict().values(), strict=True)):  # fmt: skip
@@ -444,16 +466,22 @@ class OfflinePipeline:
             return model_returns(actor, dynamics, reward, value, init, cfg.handover_horizon,
                                  cfg.gamma)  # fmt: skip
 
-        tolerance = replay_error(dynamics, reward, value, self.data, n, cfg.handover_horizon,
-                                 cfg.gamma, self._seed(8))  # fmt: skip
+        errors = replay_errors(dynamics, reward, value, self.data, n, cfg.handover_horizon,
+                               cfg.gamma, self._seed(8))  # fmt: skip
+        replay, bias = replay_error(errors), replay_bias(errors)
+        tolerance = replay if cfg.handover_tolerance == "replay" else bias
         decision = choose_handover([returns(a) for a in bc_actors], returns(improved),
                                    cfg.handover_z, tolerance)  # fmt: skip
         chosen = improved if decision.policy == "improved" else bc_actors[decision.bc_member]
         member = self.chosen_member if decision.policy == "improved" else decision.bc_member
         self.handed = "improved" if chosen is improved else f"bc_{member}"
-        meta = {**self.header("handover"), "member": member, "handover": decision.policy}
+        meta = {**self.header("handover"), "member": member, "handover": decision.policy,
+                "tolerance": cfg.handover_tolerance}  # fmt: skip
         save_policy(path, chosen, value=value, meta=meta, seed=cfg.seed)
-        self.report["stages"]["handover"] = {**decision.to_dict(), "seconds": time.time() - t0}
+        self.report["stages"]["handover"] = {
+            **decision.to_dict(), "tolerance_rule": cfg.handover_tolerance,
+            "replay_error": replay, "replay_bias": bias, "seconds": time.time() - t0,
+        }  # fmt: skip
         self.save_report()
         return chosen
 
