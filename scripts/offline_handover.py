@@ -62,12 +62,35 @@ def row(seed: int, task: str, offline: Path, evals: dict[str, list]) -> dict:
         "handed_minus_best_bc": round(float(diff.mean()), 2), "paired_se": round(se, 2),
         "within_noise": bool(diff.mean() >= -2 * se),
         "improved_minus_best_bc": round(float((improved - bc[best]).mean()), 2),
+        **rule_columns(h, evals, bc[best]),
         "model_margin_lower_bound": round(h["margin_lower_bound"], 5),
         "model_margin_mean": round(h["margin_mean"], 5),
         "handover_seconds": round(h["seconds"] + report["stages"].get("reward", {}).get(
             "seconds", 0.0), 1),
         "offline_seconds": round(report.get("wall_time_total_s", math.nan), 1),
     }  # fmt: skip
+
+
+def rule_columns(h: dict, evals: dict[str, list], best_bc: np.ndarray) -> dict:
+    """What each tolerance rule (offline.handover_tolerance) hands over on this run: the same
+    lower bound against the replay error or the replay bias (both in the report), so one run
+    answers for both rules."""
+    out = {}
+    for rule in ("replay", "bias"):
+        tol = h.get(f"replay_{'error' if rule == 'replay' else 'bias'}", h["tolerance"])
+        if tol is None or (rule == "bias" and "replay_bias" not in h):
+            continue
+        name = "improved" if h["margin_lower_bound"] > tol else f"bc_{h['bc_member']}"
+        got = np.asarray(evals[name])
+        diff = got - best_bc
+        se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else math.nan
+        out.update({
+            f"{rule}_tolerance": round(float(tol), 5), f"{rule}_hands": name,
+            f"{rule}_normalized": round(float(got.mean()), 2),
+            f"{rule}_minus_best_bc": round(float(diff.mean()), 2),
+            f"{rule}_within_noise": bool(diff.mean() >= -2 * se),
+        })  # fmt: skip
+    return out
 
 
 def main() -> None:

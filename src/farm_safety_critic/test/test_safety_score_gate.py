@@ -154,3 +154,20 @@ def test_gate_without_a_recovery_checkpoint_holds_still(tmp_path):
     ):
         d = gate(obs, prop)  # C_H >= 0 > eps: every row is replaced
         assert d.replaced.all() and np.array_equal(d.actions, np.zeros((3, ACT_DIM), np.float32))
+
+
+def test_the_ensemble_gate_scores_the_members_mean_and_gates_on_it():
+    """farm-ens: C_H averaged over world models (two firing at step 2, one never firing)."""
+    from farm_safety_critic.gate import EnsembleSafetyGate
+
+    obs, a0 = np.zeros((4, OBS_DIM), np.float32), np.zeros((4, ACT_DIM), np.float32)
+    pi = RecordingPolicy()
+    members = [StepCounterModel(fire_at=2), StepCounterModel(fire_at=2), StepCounterModel(9)]
+    single = SafetyGate(members[0], pi, None, horizon=3, gamma_risk=0.5).scores(obs, a0)
+    hold = lambda o: torch.zeros(o.shape[0], ACT_DIM)  # noqa: E731
+    gate = EnsembleSafetyGate(members, pi, hold, horizon=3, gamma_risk=0.5, eps_safe=0.1)
+    np.testing.assert_allclose(gate.scores(obs, a0), single * 2 / 3)
+    assert gate(obs, a0).replaced.all()  # 0.25 * 2/3 > 0.1
+    assert not EnsembleSafetyGate(members, pi, hold, 3, 0.5, eps_safe=0.2)(obs, a0).replaced.any()
+    with pytest.raises(GateInputError):
+        EnsembleSafetyGate([], pi, hold)

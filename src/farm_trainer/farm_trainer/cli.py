@@ -64,7 +64,7 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
                       ("gae-lambda", float)):  # fmt: skip
         g.add_argument(f"--{flag}", type=typ)
     f = p.add_argument_group(
-        "safety gate (--method farm | farm-pid | farm-hold | farm-refresh | recrl | mppi)"
+        "safety gate (--method farm | farm-pid | farm-hold | farm-refresh | farm-ens | recrl | mppi)"
     )
     f.add_argument("--world-model", help="world-model checkpoint (farm, mppi)")
     f.add_argument("--qrisk", help="Recovery-RL Q-risk checkpoint (recrl)")
@@ -72,6 +72,8 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--safety-data", nargs="+",
                    help="farm-refresh: the world model's training datasets (.npz)")  # fmt: skip
     f.add_argument("--heldout", help="farm-refresh: held-out roll-outs (.npz) it is guarded on")
+    f.add_argument("--members", nargs="+",
+                   help="farm-ens: the ensemble's world models besides --world-model")  # fmt: skip
     f.add_argument("--eps-safe", type=float)
     f.add_argument("--horizon", type=int)
     f.add_argument("--gamma-risk", type=float)
@@ -114,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 FLAGS = {"world_model": "--world-model", "recovery": "--recovery", "qrisk": "--qrisk",
-         "safety_data": "--safety-data", "heldout": "--heldout"}  # fmt: skip
+         "safety_data": "--safety-data", "heldout": "--heldout", "members": "--members"}  # fmt: skip
 
 
 def method_params(args: argparse.Namespace) -> MethodParams:
@@ -125,6 +127,8 @@ def method_params(args: argparse.Namespace) -> MethodParams:
              "eps_target_rate": "eps_target_rate"}  # fmt: skip
     hp = {k: getattr(args, flag, None) for k, flag in flags.items()}
     hp = {k: v for k, v in hp.items() if v is not None}
+    if getattr(args, "members", None):
+        hp["ensemble_members"] = 1 + len(args.members)
     return MethodParams(**hp)
 
 
@@ -134,9 +138,10 @@ def _gate_factory(args: argparse.Namespace):
     missing = [FLAGS[n] for n in method.needs if not getattr(args, n, None)]
     if missing:
         raise CLIError(f"--method {args.method} needs {' and '.join(missing)}")
-    data = getattr(args, "safety_data", None)
+    data, members = getattr(args, "safety_data", None), getattr(args, "members", None)
     artifacts = Artifacts(args.world_model, args.recovery, args.qrisk,
-                          tuple(data) if data else None, getattr(args, "heldout", None))  # fmt: skip
+                          tuple(data) if data else None, getattr(args, "heldout", None),
+                          tuple(members) if members else None)  # fmt: skip
     try:
         return filter_factory(args.method, artifacts, method_params(args), args.seed)
     except ImportError as e:

@@ -59,6 +59,8 @@ class MethodParams:
     refresh_steps: int = 200
     refresh_online_fraction: float = 0.5
     refresh_guard_drop: float = 0.01
+    ensemble_members: int = 3
+    """farm-ens: world models in the ensemble (``Artifacts.members`` + the world model)"""
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class Artifacts:
     """the world model's training datasets (task demos + failures), for farm-refresh"""
     heldout: str | Path | None = None
     """held-out roll-outs the refresh is guarded on (farm-refresh)"""
+    members: tuple[str | Path, ...] | None = None
+    """farm-ens: the ensemble's world models besides ``world_model``"""
 
 
 FilterFactory = Callable[[Any], Any]
@@ -103,6 +107,16 @@ def _farm_pid(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
 
     gate = _farm(a, p, seed)
     return lambda actor: AdaptiveEpsSafe(gate(actor), p.eps_target_rate, p.eps_kp, p.eps_ki)
+
+
+def _farm_ens(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    from farm_safety_critic.gate import build_ensemble_gate
+
+    paths = [a.world_model, *(a.members or ())]
+    if len(paths) != p.ensemble_members:
+        raise MethodError(f"farm-ens needs {p.ensemble_members} world models, got {len(paths)}")
+    hp = {"eps_safe": p.eps_safe, "horizon": p.horizon, "gamma_risk": p.gamma_risk}
+    return lambda actor: build_ensemble_gate(paths, actor, a.recovery, **hp)
 
 
 def _farm_refresh(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
@@ -191,6 +205,8 @@ METHODS: dict[str, Method] = {
                _farm_pid),
         Method("farm-hold", "FARM's C_H gate whose recovery holds still (declines the action)",
                ("world_model",), _GATE, _farm_hold),
+        Method("farm-ens", "FARM's gate on the mean C_H of an ensemble of world models",
+               ("world_model", "members", "recovery"), (*_GATE, "ensemble_members"), _farm_ens),
         Method("farm-refresh", "FARM whose world model is refreshed online on the IR failures"
                " of fine-tuning (undone if its held-out ROC-AUC drops)",
                ("world_model", "recovery", "safety_data", "heldout"),

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from failurebench_sim.datasets import load_dataset
+from farm_safety_critic.world_model import WorldModel
 from farm_trainer.experiments import (
     ExperimentConfigError,
     PipelineError,
@@ -262,3 +263,29 @@ def test_the_report_reads_runs_whose_files_are_gone_from_the_ledger(tmp_path):
     assert (out / "summary.csv").read_text() == first
     rows = {r["method"]: r for r in read_csv(out / "summary.csv")}
     assert rows["farm"]["seeds_complete"] == "1" and float(rows["farm"]["return_after_mean"]) == 70
+
+
+def test_farm_ens_trains_its_members_and_calibrates_its_own_threshold(tmp_path):
+    """The ensemble stage trains members 1 .. K-1 (other seeds), farm-ens gets eps_safe chosen on
+    the ensemble's own scores, and its run needs both; FARM's units are untouched."""
+    cfg = load_config(SMOKE).replace(name="ens", methods=["farm", "farm-ens"])
+    cfg.gate.ensemble_members = 3
+    pipe = TaskPipeline(cfg, "BoundedPush-v0", tmp_path, log=lambda s: None)
+    assert {"ensemble/member1", "ensemble/member2", "calibration/eps_safe_ensemble"} <= set(
+        pipe.units
+    )
+    needs = pipe.units["online/farm-ens_s0"].needs
+    assert {"ensemble/member1", "ensemble/member2", "calibration/eps_safe_ensemble"} <= set(needs)
+    assert "ensemble/member1" not in pipe.units["online/farm_s0"].needs
+    plain = TaskPipeline(cfg.replace(methods=["farm"]), "BoundedPush-v0", tmp_path)
+    assert plain.hashes["online/farm_s0"] == pipe.hashes["online/farm_s0"]
+    assert not any(u.startswith("ensemble/") for u in plain.units)
+
+    run_experiment(cfg, tmp_path, log=lambda s: None)
+    root = tmp_path / "ens" / "BoundedPush-v0"
+    w0 = WorldModel.load(root / "world_model" / "world_model.safetensors")
+    w1 = WorldModel.load(root / "world_model" / "member1.safetensors")
+    assert any(not torch.equal(a, b) for a, b in zip(w0.state_dict().values(),
+                                                     w1.state_dict().values(), strict=True))  # fmt: skip
+    eps = json.loads((root / "calibration" / "eps_safe_ensemble.json").read_text())["eps_safe"]
+    assert eps > 0 and (root / "online" / "farm-ens_s0" / "policy_final.safetensors").exists()

@@ -26,6 +26,7 @@ STAGES = (
     "offline_recovery",
     "failures",
     "world_model",
+    "ensemble",
     "qrisk",
     "calibration",
     "online",
@@ -108,6 +109,9 @@ class GateConfig:
     refresh_steps: int = _GATE_DEFAULTS.refresh_steps
     refresh_online_fraction: float = _GATE_DEFAULTS.refresh_online_fraction
     refresh_guard_drop: float = _GATE_DEFAULTS.refresh_guard_drop
+    ensemble_members: int = _GATE_DEFAULTS.ensemble_members
+    """farm-ens: world models whose mean C_H gates (the experiment's world model + members
+    trained with other seeds by the ``ensemble`` stage)"""
 
     def method_params(self, eps_safe: float | None = None) -> MethodParams:
         """The registry's hyper-parameters (``eps_safe``: the calibrated one, if any)."""
@@ -118,7 +122,7 @@ class GateConfig:
             cpo_target_kl=self.cpo_target_kl, eps_target_rate=self.eps_target_rate,
             eps_kp=self.eps_kp, eps_ki=self.eps_ki, refresh_every=self.refresh_every,
             refresh_steps=self.refresh_steps, refresh_online_fraction=self.refresh_online_fraction,
-            refresh_guard_drop=self.refresh_guard_drop,
+            refresh_guard_drop=self.refresh_guard_drop, ensemble_members=self.ensemble_members,
         )  # fmt: skip
 
 

@@ -11,17 +11,22 @@ from typing import Any
 from farm_trainer.experiments.config import ExperimentConfig
 from farm_trainer.experiments.layout import (
     EPS_SAFE,
+    EPS_SAFE_ENSEMBLE,
     RECOVERY_ACTOR,
     TASK_ACTOR,
     WORLD_MODEL,
     TaskLayout,
     data_file,
+    ensemble_member,
 )
 from farm_trainer.methods import Artifacts, filter_factory
 
 DATA_UNITS = {"task_demos": "data", "recovery_demos": "data", "expert": "data",
               "failures": "failures", "failures_near": "failures", "heldout": "failures"}  # fmt: skip
 """dataset name -> the stage that makes it"""
+EPS_UNITS = {"farm": ("calibration/eps_safe", EPS_SAFE),
+             "farm-ens": ("calibration/eps_safe_ensemble", EPS_SAFE_ENSEMBLE)}  # fmt: skip
+"""method -> the calibration unit (and file) of its eps_safe under ``gate.eps_rule``"""
 
 
 class PipelineError(RuntimeError):
@@ -83,23 +88,28 @@ class TaskContext:
 
         return load_actor_value(self.task_actor_path)[0].eval()
 
-    def eps_safe(self) -> float:
-        """C_H threshold: ``gate.eps_safe``, or the calibrated per-task one (``gate.eps_rule``)."""
+    def eps_safe(self, method: str = "farm") -> float:
+        """C_H threshold: ``gate.eps_safe``, or the calibrated per-task one (``gate.eps_rule``;
+        farm-ens has its own, chosen on its ensemble's scores)."""
         if self.cfg.gate.eps_rule is None:
             return self.cfg.gate.eps_safe
-        return float(read_json(self.path("calibration/eps_safe", EPS_SAFE))["eps_safe"])
+        unit, rel = EPS_UNITS.get(method, EPS_UNITS["farm"])
+        return float(read_json(self.path(unit, rel))["eps_safe"])
 
     def artifacts(self) -> Artifacts:
         from farm_trainer.experiments.layout import QRISK
 
         names = self.safety_names()
+        members = tuple(self.path(f"ensemble/member{k}", ensemble_member(k))
+                        for k in range(1, self.cfg.gate.ensemble_members))  # fmt: skip
         return Artifacts(self.path("world_model", WORLD_MODEL),
                          self.path("offline_recovery", RECOVERY_ACTOR), self.path("qrisk", QRISK),
-                         tuple(self.data_path(n) for n in names), self.data_path("heldout"))  # fmt: skip
+                         tuple(self.data_path(n) for n in names), self.data_path("heldout"),
+                         members)  # fmt: skip
 
     def gate(self, method: str, actor: Any = None, eps_safe: float | None = None,
              seed: int = 0) -> Any:  # fmt: skip
         """The registry's gate of ``method`` over ``actor`` (default: the offline task policy)."""
-        eps = self.eps_safe() if eps_safe is None else eps_safe
+        eps = self.eps_safe(method) if eps_safe is None else eps_safe
         make = filter_factory(method, self.artifacts(), self.cfg.gate.method_params(eps), seed)
         return make(self.task_actor() if actor is None else actor)

@@ -12,6 +12,12 @@ RECOVERY_ACTOR = "offline_recovery/actor.safetensors"
 WORLD_MODEL = "world_model/world_model.safetensors"
 QRISK = "world_model/qrisk.safetensors"
 EPS_SAFE = "calibration/eps_safe.json"
+EPS_SAFE_ENSEMBLE = "calibration/eps_safe_ensemble.json"
+
+
+def ensemble_member(k: int) -> str:
+    """World model ``k`` >= 1 of farm-ens's ensemble (member 0 is ``WORLD_MODEL``)."""
+    return f"world_model/member{k}.safetensors"
 
 
 def task_name(task: str) -> str:

@@ -21,6 +21,7 @@ STAGE_UNITS: dict[str, Callable[[TaskContext], list[Unit]]] = {
     "offline_recovery": offline.recovery_units,
     "failures": failures.units,
     "world_model": world_model.units,
+    "ensemble": world_model.ensemble_units,
     "qrisk": qrisk.units,
     "calibration": calibration.units,
     "online": online.units,

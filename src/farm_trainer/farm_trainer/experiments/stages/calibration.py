@@ -11,7 +11,7 @@ import numpy as np
 
 from failurebench_sim.atomic import write_json
 from farm_trainer.experiments.context import TaskContext
-from farm_trainer.experiments.layout import EPS_SAFE
+from farm_trainer.experiments.layout import EPS_SAFE, EPS_SAFE_ENSEMBLE
 from farm_trainer.experiments.records import Unit
 
 GATE_NEEDS = ("world_model", "offline_task", "offline_recovery", "failures/heldout", "data/expert")
@@ -43,6 +43,12 @@ def units(ctx: TaskContext) -> list[Unit]:
         out.append(
             unit("qrisk", "calibration/qrisk.json", config, needs, lambda: calibrate_qrisk(ctx))
         )
+    if rule and "farm-ens" in cfg.methods:
+        config = {"gate": {"horizon": g.horizon, "gamma_risk": g.gamma_risk,
+                           "eps_rule": g.eps_rule, "ensemble_members": g.ensemble_members}}  # fmt: skip
+        members = tuple(f"ensemble/member{k}" for k in range(1, g.ensemble_members))
+        out.append(unit("eps_safe_ensemble", EPS_SAFE_ENSEMBLE, config, GATE_NEEDS + members,
+                        lambda: choose_eps_safe(ctx, "farm-ens")))  # fmt: skip
     latency_cfg = {**scored, "latency_calls": cfg.latency_calls}
     out.append(unit("latency", "calibration/latency.json", latency_cfg, GATE_NEEDS + eps_need,
                     lambda: gate_latency(ctx)))  # fmt: skip
@@ -58,14 +64,15 @@ def _or_error(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return {"error": str(e)}
 
 
-def choose_eps_safe(ctx: TaskContext) -> dict[str, Any]:
-    """``calibration.choose_eps_safe`` with C_H of the offline task policy (as the gate scores at
-    the start of fine-tuning) on held-out noisy roll-outs and on the scripted expert."""
+def choose_eps_safe(ctx: TaskContext, method: str = "farm") -> dict[str, Any]:
+    """``calibration.choose_eps_safe`` with ``method``'s C_H of the offline task policy (as the
+    gate scores at the start of fine-tuning) on held-out noisy roll-outs and on the scripted
+    expert."""
     from farm_safety_critic import calibration as cal
 
     g = ctx.cfg.gate
     heldout, expert = ctx.dataset("heldout"), ctx.dataset("expert")
-    gate = ctx.gate("farm", eps_safe=g.eps_safe)  # scores do not depend on the threshold
+    gate = ctx.gate(method, eps_safe=g.eps_safe)  # scores do not depend on the threshold
     return cal.choose_eps_safe(
         cal.score_dataset(gate.scores, heldout), cal.failure_within(heldout, g.horizon),
         cal.score_dataset(gate.scores, expert), **g.eps_rule,

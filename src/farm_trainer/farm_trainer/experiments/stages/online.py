@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from farm_trainer.experiments.context import DATA_UNITS, TaskContext
+from farm_trainer.experiments.context import DATA_UNITS, EPS_UNITS, TaskContext
 from farm_trainer.experiments.layout import run_dir
 from farm_trainer.experiments.records import Unit
 from farm_trainer.methods import get_method, params_used
@@ -22,6 +22,8 @@ NEEDS = {"world_model": ("world_model",), "recovery": ("offline_recovery",),
 def _units_of(ctx: TaskContext, artifact: str) -> tuple[str, ...]:
     if artifact == "safety_data":
         return tuple(DATA_UNITS[n] + "/" + n for n in ctx.safety_names())
+    if artifact == "members":
+        return tuple(f"ensemble/member{k}" for k in range(1, ctx.cfg.gate.ensemble_members))
     return NEEDS[artifact]
 
 
@@ -30,8 +32,9 @@ def method_config(ctx: TaskContext, method: str) -> tuple[dict[str, Any], tuple[
     used = params_used(method, ctx.cfg.gate.method_params())
     needs = ["offline_task", *(u for n in get_method(method).needs for u in _units_of(ctx, n))]
     if "eps_safe" in used and ctx.cfg.gate.eps_rule is not None:
-        used["eps_safe"] = "calibration/eps_safe"
-        needs.append("calibration/eps_safe")
+        unit = EPS_UNITS.get(method, EPS_UNITS["farm"])[0]
+        used["eps_safe"] = unit
+        needs.append(unit)
     return used, tuple(needs)
 
 
@@ -64,7 +67,7 @@ def run(ctx: TaskContext, method: str, seed: int, max_updates: int | None = None
         init=str(ctx.task_actor_path), checkpoint_every=o.checkpoint_every, method=method,
         progress=ctx.progress, tensorboard=o.tensorboard, ppo=PPOConfig(**o.ppo),
     )  # fmt: skip
-    calibrated = ctx.eps_safe() if "eps_safe" in get_method(method).params else None
+    calibrated = ctx.eps_safe(method) if "eps_safe" in get_method(method).params else None
     params = ctx.cfg.gate.method_params(calibrated)
     make_filter = filter_factory(method, ctx.artifacts(), params, seed)
     trainer = OnlineTrainer(cfg, make_filter=make_filter)

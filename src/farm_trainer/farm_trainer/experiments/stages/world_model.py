@@ -1,11 +1,12 @@
-"""Stage ``world_model``: the FARM world model on task demos + failure data (Eq. 4-9)."""
+"""Stages ``world_model`` (the FARM world model on task demos + failure data, Eq. 4-9) and
+``ensemble`` (more of them with other seeds, for farm-ens)."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from farm_trainer.experiments.context import TaskContext
-from farm_trainer.experiments.layout import WORLD_MODEL
+from farm_trainer.experiments.layout import WORLD_MODEL, ensemble_member
 from farm_trainer.experiments.records import Unit
 
 
@@ -15,7 +16,9 @@ def safety_needs(ctx: TaskContext) -> tuple[str, ...]:
     return ("data/task_demos", "failures/failures", *near, "failures/heldout")
 
 
-def units(ctx: TaskContext) -> list[Unit]:
+def _world_model_unit(ctx: TaskContext, stage: str, item: str, out: str, seed_offset: int,
+                      extra: dict) -> Unit:  # fmt: skip
+    """Train one world model on the safety data into ``out`` (seed: world_model.seed + offset)."""
     wm, g = ctx.cfg.world_model, ctx.cfg.gate
     defaults = {"gamma_risk": g.gamma_risk, "eps_safe": g.eps_safe, "horizon": g.horizon}
 
@@ -28,11 +31,29 @@ def units(ctx: TaskContext) -> list[Unit]:
             overrides["loss"] = LossConfig(**overrides["loss"])
         tcfg = WorldModelTrainConfig(**{**defaults, **overrides})
         train_world_model(
-            ctx.safety_data(), wm.steps, wm.batch, wm.seed, ctx.out(WORLD_MODEL), tcfg,
+            ctx.safety_data(), wm.steps, wm.batch, wm.seed + seed_offset, ctx.out(out), tcfg,
             eval_dataset=ctx.dataset("heldout"), progress=ctx.progress,
             header={"task": ctx.env_id, "experiment": ctx.cfg.name},
         )  # fmt: skip
 
-    metrics = WORLD_MODEL.replace(".safetensors", ".metrics.json")
-    config = {"world_model": dataclasses.asdict(wm), "gate": defaults}
-    return [Unit("world_model", "", config, safety_needs(ctx), (WORLD_MODEL, metrics), run)]
+    metrics = out.replace(".safetensors", ".metrics.json")
+    config = {"world_model": dataclasses.asdict(wm), "gate": defaults, **extra}
+    return Unit(stage, item, config, safety_needs(ctx), (out, metrics), run)
+
+
+def units(ctx: TaskContext) -> list[Unit]:
+    return [_world_model_unit(ctx, "world_model", "", WORLD_MODEL, 0, {})]
+
+
+ENSEMBLE_SEED_STRIDE = 1000
+"""member k trains with world_model.seed + k * this (pipeline seeds shift it by 1)"""
+
+
+def ensemble_units(ctx: TaskContext) -> list[Unit]:
+    """Stage ``ensemble``: world models 1 .. ensemble_members - 1 of farm-ens (same data and
+    config as ``world_model``, other seeds); none unless farm-ens is a method."""
+    if "farm-ens" not in ctx.cfg.methods:
+        return []
+    return [_world_model_unit(ctx, "ensemble", f"member{k}", ensemble_member(k),
+                              k * ENSEMBLE_SEED_STRIDE, {"member": k})
+            for k in range(1, ctx.cfg.gate.ensemble_members)]  # fmt: skip
