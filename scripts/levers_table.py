@@ -28,8 +28,6 @@ LEVERS = (
      "farm-train pipeline --config config/experiments/farm_data120k.yaml"),
     ("constraint target looks ahead (Soccer only)", "farm_lookahead", "farm",
      "scripts/lookahead_probe.sh"),
-    ("FARM, pipeline seed 0 of paper_tables", "paper_tables_seed0", "farm",
-     "scripts/paper_tables.sh --seeds 0"),
     ("eps_safe steered online by a PI rule (farm-pid)", "farm_eps_pid", "farm-pid",
      "farm-train pipeline --config config/experiments/farm_eps_pid.yaml"),
     ("recovery holds still: declines the risky action (farm-hold)", "farm_hold", "farm-hold",
@@ -41,7 +39,12 @@ LEVERS = (
     ("world model refreshed online on the IR failures, AUC-guarded (farm-refresh; seed 1)",
      "farm_refresh", "farm-refresh",
      "farm-train pipeline --config config/experiments/farm_refresh.yaml"),
+    ("gate on the mean C_H of 3 world models (farm-ens; seed 1)", "farm_ens", "farm-ens",
+     "farm-train pipeline --config config/experiments/farm_ens.yaml"),
 )  # fmt: skip
+SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
+"""methods whose gate is the experiment's one world model at its calibrated eps_safe (the
+precision / recall of calibration.json); the others' are reported in their own sections"""
 
 
 def read_summary(exp: str) -> dict[tuple[str, str], dict[str, str]]:
@@ -83,7 +86,7 @@ def online_row(lever: str, exp: str, method: str, command: str) -> dict | None:
             continue
         ratio = float(ours["ir_failure_episodes_mean"]) / float(base["ir_failure_episodes_mean"])
         ratios.append(ratio)
-        gate = gate_metrics(exp, task)
+        gate = gate_metrics(exp, task) if method in SINGLE_MODEL_GATES else None
         row.update({
             f"{s}_ratio": round(ratio, 2),
             f"{s}_return_diff": round(float(ours["return_after_mean"])
@@ -101,8 +104,23 @@ def online_row(lever: str, exp: str, method: str, command: str) -> dict | None:
     return row
 
 
+FROZEN = Path("results/levers/frozen.csv")
+"""rows whose experiment's runs are lost (results/paper_tables_seed0/README.md): kept as they
+were generated, placed before the row of the same experiment's successor"""
+
+
+def frozen_rows() -> list[dict]:
+    if not FROZEN.exists():
+        return []
+    with FROZEN.open() as f:
+        return [{**r, "lever": r["lever"] + " (frozen: its runs are lost)"}
+                for r in csv.DictReader(f)]  # fmt: skip
+
+
 def main() -> None:
     rows = [r for r in (online_row(*lever) for lever in LEVERS) if r]
+    at = next((i for i, r in enumerate(rows) if r["experiment"] == "farm_eps_pid"), len(rows))
+    rows[at:at] = frozen_rows()
     out = Path("results/levers")
     write_csv(out / "levers.csv", rows)
     head = ["lever", "experiment", "seeds", *(f"{SHORT[t]}" for t in TASKS), "mean",
@@ -146,6 +164,21 @@ def main() -> None:
                      f"{float(h['recall']):.2f}{'' if h['budgets_met'] == 'True' else '*'} "
                      f"({float(h['best_precision_on_grid']):.2f})"
                      for h in hs if h["task"] == task]  # fmt: skip
+            lines.append(f"| {SHORT.get(task, task)} | " + " | ".join(cells) + " |")
+    ens = Path("results/ensemble_probe/paper_tables_s1.csv")
+    if ens.exists():
+        with ens.open() as f:
+            es = list(csv.DictReader(f))
+        scores = list(dict.fromkeys(e["score"] for e in es))
+        lines += ["", "## An ensemble of world models (`scripts/ensemble_probe.py`)", "",
+                  "ROC-AUC / precision / recall at the `gate.eps_rule` threshold of each score",
+                  "(3 world models: paper_tables' and 2 more with other seeds; best precision on",
+                  "the ε grid in brackets). Paper_tables pipeline seed 1.", "",
+                  "| task | " + " | ".join(scores) + " |", "|---|" + "---|" * len(scores)]  # fmt: skip
+        for task in dict.fromkeys(e["task"] for e in es):
+            cells = [f"{float(e['roc_auc']):.3f} / {float(e['precision']):.2f} / "
+                     f"{float(e['recall']):.2f} ({float(e['best_precision_on_grid']):.2f})"
+                     for e in es if e["task"] == task]  # fmt: skip
             lines.append(f"| {SHORT.get(task, task)} | " + " | ".join(cells) + " |")
     handover = Path("results/offline_handover/handover.md")
     if handover.exists():
