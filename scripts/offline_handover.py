@@ -93,6 +93,19 @@ def rule_columns(h: dict, evals: dict[str, list], best_bc: np.ndarray) -> dict:
     return out
 
 
+def kept_rows(path: Path, new: list[dict]) -> list[dict]:
+    """Rows of an earlier handover.csv for (seed, task) pairs not evaluated now (their runs may
+    be gone: nothing recorded is lost)."""
+    if not path.exists():
+        return []
+    import csv
+
+    done = {(int(r["seed"]), r["task"]) for r in new}
+    with path.open() as f:
+        old = [r for r in csv.DictReader(f) if (int(r["seed"]), r["task"]) not in done]
+    return [{**r, "within_noise": r["within_noise"] == "True"} for r in old]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiment", default="offline_handover")
@@ -112,6 +125,8 @@ def main() -> None:
             rows.append(row(seed, task, offline, evals))
             print(f"[offline_handover] {rows[-1]}")
     out = Path("results", args.experiment)
+    rows = kept_rows(out / "handover.csv", rows) + rows
+    rows.sort(key=lambda r: (int(r["seed"]), str(r["task"])))
     write_csv(out / "handover.csv", rows)
     lines = ["| seed | task | best BC | improved (Uni-O4 rule) | handed over | handed - best BC |",
              "|---|---|---|---|---|---|"]  # fmt: skip
