@@ -127,7 +127,8 @@ def main() -> None:
     out = Path("results", args.experiment)
     rows = kept_rows(out / "handover.csv", rows) + rows
     rows.sort(key=lambda r: (int(r["seed"]), str(r["task"])))
-    write_csv(out / "handover.csv", rows)
+    fields = dict.fromkeys(k for r in rows for k in r)  # older rows lack the newer columns
+    write_csv(out / "handover.csv", [{k: r.get(k, "") for k in fields} for r in rows])
     lines = ["| seed | task | best BC | improved (Uni-O4 rule) | handed over | handed - best BC |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:

@@ -44,15 +44,13 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Pat
 
 
 def write_csv(path: str | os.PathLike, rows: Sequence[dict], decimals: int | None = 4) -> Path:
-    """``rows`` as CSV (the columns: every key, in order of first appearance; a row without one
-    leaves it empty); floats rounded to ``decimals`` places."""
+    """``rows`` (dicts sharing keys) as CSV; floats rounded to ``decimals`` places."""
     if not rows:
         raise ValueError(f"{path}: no rows to write")
-    fields = list(dict.fromkeys(k for r in rows for k in r))
 
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields, restval="")
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(_round(r, decimals) for r in rows)
 
