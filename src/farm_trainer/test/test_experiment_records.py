@@ -183,6 +183,13 @@ def test_a_fresh_checkout_skips_every_unit_done_in_the_ledger(tmp_path):
     assert (book / "a" / "BoundedPush-v0" / "online" / "farm_s1" / "progress.csv").exists()
     assert not list(book.rglob("*.npz")) and not list(book.rglob("*.safetensors"))
 
+    # a local record is the local truth: an output deleted under runs/ is made again
+    (tmp_path / "runs_a" / "a" / "BoundedPush-v0" / "online" / "farm_s1" /
+     "policy_final.safetensors").unlink()  # fmt: skip
+    calls.clear()
+    ran_with_ledger(cfg_with(), tmp_path / "runs_a", book, calls)
+    assert calls == ["online/farm_s1"]
+
     calls.clear()  # runs/ is gone (a new machine): nothing runs again
     rows = ran_with_ledger(cfg_with(), tmp_path / "runs_b", book, calls)
     assert calls == [] and set(rows.values()) == {"skipped"}

@@ -36,6 +36,7 @@ from farm_trainer.experiments.records import (
     StageLog,
     Unit,
     decide,
+    read_record,
     remove,
     resolve,
     timed,
@@ -117,7 +118,9 @@ class TaskPipeline:
     def _decide(self, uid: str, memo: dict[str, bool]) -> Decision:
         unit = self.units[uid]
         d = decide(self.layout, unit, self.hashes[uid], self.needs(unit), self.inputs(unit))
-        if d.action == "run" and self.ledger is not None:
+        # the ledger stands in only for units of which runs/ knows nothing (a new checkout); a
+        # local record (an interrupted run, a deleted output) is the local truth
+        if d.action == "run" and self.ledger is not None and read_record(self.layout, uid) is None:
             where = self._ledger_skips(uid, memo)
             if where is not None:
                 return Decision("skip", f"done in the ledger ({self.ledger.runs_dir})", where)
