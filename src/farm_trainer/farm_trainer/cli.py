@@ -72,6 +72,7 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--safety-data", nargs="+",
                    help="farm-refresh: the world model's training datasets (.npz)")  # fmt: skip
     f.add_argument("--heldout", help="farm-refresh: held-out roll-outs (.npz) it is guarded on")
+    f.add_argument("--expert", help="farm-refresh-cal: scripted-expert roll-outs (.npz)")
     f.add_argument("--members", nargs="+",
                    help="farm-ens: the ensemble's world models besides --world-model")  # fmt: skip
     f.add_argument("--eps-safe", type=float)
@@ -116,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 FLAGS = {"world_model": "--world-model", "recovery": "--recovery", "qrisk": "--qrisk",
-         "safety_data": "--safety-data", "heldout": "--heldout", "members": "--members"}  # fmt: skip
+         "safety_data": "--safety-data", "heldout": "--heldout", "members": "--members",
+         "expert": "--expert"}  # fmt: skip
 
 
 def method_params(args: argparse.Namespace) -> MethodParams:
@@ -141,7 +143,7 @@ def _gate_factory(args: argparse.Namespace):
     data, members = getattr(args, "safety_data", None), getattr(args, "members", None)
     artifacts = Artifacts(args.world_model, args.recovery, args.qrisk,
                           tuple(data) if data else None, getattr(args, "heldout", None),
-                          tuple(members) if members else None)  # fmt: skip
+                          tuple(members) if members else None, getattr(args, "expert", None))  # fmt: skip
     try:
         return filter_factory(args.method, artifacts, method_params(args), args.seed)
     except ImportError as e:

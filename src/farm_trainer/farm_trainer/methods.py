@@ -60,6 +60,9 @@ class MethodParams:
     refresh_online_fraction: float = 0.5
     refresh_guard_drop: float = 0.01
     ensemble_members: int = 3
+    eps_rule: Mapping[str, float] | None = None
+    """the pipeline's per-task eps_safe rule (``GateConfig.eps_rule``), for farm-refresh-cal to
+    choose eps_safe again after each refresh"""
     """farm-ens: world models in the ensemble (``Artifacts.members`` + the world model)"""
 
 
@@ -76,6 +79,8 @@ class Artifacts:
     """held-out roll-outs the refresh is guarded on (farm-refresh)"""
     members: tuple[str | Path, ...] | None = None
     """farm-ens: the ensemble's world models besides ``world_model``"""
+    expert: str | Path | None = None
+    """scripted-expert roll-outs (farm-refresh-cal's eps_safe rule)"""
 
 
 FilterFactory = Callable[[Any], Any]
@@ -119,7 +124,15 @@ def _farm_ens(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     return lambda actor: build_ensemble_gate(paths, actor, a.recovery, **hp)
 
 
-def _farm_refresh(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+def _farm_refresh_cal(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    if p.eps_rule is None:
+        raise MethodError("farm-refresh-cal needs an eps_rule (gate.eps_rule) to re-choose eps")
+    return _farm_refresh(a, p, seed, rechoose=True)
+
+
+def _farm_refresh(
+    a: Artifacts, p: MethodParams, seed: int, rechoose: bool = False
+) -> FilterFactory:
     from failurebench_sim.datasets import load_dataset
     from farm_trainer.online.constraint_refresh import ConstraintRefresh, RefreshConfig
     from farm_trainer.safety.train_world_model import train_config_of
@@ -133,7 +146,10 @@ def _farm_refresh(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
         g = gate(actor)
         offline = [load_dataset(path) for path in a.safety_data or ()]
         train = train_config_of(a.world_model)
-        return ConstraintRefresh(g, offline, load_dataset(a.heldout), train, cfg, seed)
+        if not rechoose:
+            return ConstraintRefresh(g, offline, load_dataset(a.heldout), train, cfg, seed)
+        return ConstraintRefresh(g, offline, load_dataset(a.heldout), train, cfg, seed,
+                                 dict(p.eps_rule or {}), load_dataset(a.expert))  # fmt: skip
 
     return make
 
@@ -212,6 +228,11 @@ METHODS: dict[str, Method] = {
                ("world_model", "recovery", "safety_data", "heldout"),
                (*_GATE, "refresh_every", "refresh_steps", "refresh_online_fraction",
                 "refresh_guard_drop"), _farm_refresh),
+        Method("farm-refresh-cal", "farm-refresh that re-chooses eps_safe by the pipeline's"
+               " rule after each kept refresh (a refresh moves the scores' scale)",
+               ("world_model", "recovery", "safety_data", "heldout", "expert"),
+               (*_GATE, "refresh_every", "refresh_steps", "refresh_online_fraction",
+                "refresh_guard_drop", "eps_rule"), _farm_refresh_cal),
         Method("recrl", "Recovery RL's Q-risk gate + the same recovery policy (Table II)",
                ("qrisk", "recovery"), ("qrisk_eps_safe",), _recrl),
         Method("mppi", "C_H gate with MPPI over the world model instead of pi_rec (Table II)",

@@ -119,6 +119,30 @@ def test_a_refresh_learns_an_online_failure_and_the_numpy_gate_sees_it(offline):
     assert len(other.buffer) == len(refresh.buffer)
 
 
+def test_a_kept_refresh_chooses_eps_safe_again_by_the_pipelines_rule(offline):
+    """farm-refresh-cal: the threshold follows the refreshed scores (and travels in the state)."""
+    from farm_safety_critic import calibration as cal
+
+    model, train_cfg, data, heldout = offline
+    gate = _gate(model)
+    rule = {"max_firing": 0.1, "max_expert_firing": 0.5}
+    refresh = ConstraintRefresh(gate, [data], heldout, train_cfg,
+                                RefreshConfig(every=1, steps=100, batch=64, guard_drop=0.05),
+                                eps_rule=rule, expert=heldout)  # fmt: skip
+    refresh.observe_rollout(online_rollout(seed=21))
+    assert refresh.last_stats["refreshes"] == 1
+    expected = cal.choose_eps_safe(cal.score_dataset(gate.scores, heldout),
+                                   refresh.heldout_labels,
+                                   cal.score_dataset(gate.scores, heldout), **rule)["eps_safe"]  # fmt: skip
+    assert gate.decider.eps_safe == refresh.last_stats["eps_safe"] == expected
+    other = ConstraintRefresh(_gate(model), [data], heldout, train_cfg, refresh.cfg,
+                              eps_rule=rule, expert=heldout)  # fmt: skip
+    other.load_state_dict(refresh.state_dict())
+    assert other.gate.decider.eps_safe == expected
+    with pytest.raises(ValueError, match="expert"):
+        ConstraintRefresh(_gate(model), [data], heldout, train_cfg, eps_rule=rule)
+
+
 def test_a_refresh_that_forgets_the_offline_failures_is_undone(offline, monkeypatch):
     model, train_cfg, data, heldout = offline
     gate = _gate(model)

@@ -123,6 +123,7 @@ class GateConfig:
             eps_kp=self.eps_kp, eps_ki=self.eps_ki, refresh_every=self.refresh_every,
             refresh_steps=self.refresh_steps, refresh_online_fraction=self.refresh_online_fraction,
             refresh_guard_drop=self.refresh_guard_drop, ensemble_members=self.ensemble_members,
+            eps_rule=None if self.eps_rule is None else dict(self.eps_rule),
         )  # fmt: skip
 
 

@@ -105,7 +105,7 @@ class TaskContext:
         return Artifacts(self.path("world_model", WORLD_MODEL),
                          self.path("offline_recovery", RECOVERY_ACTOR), self.path("qrisk", QRISK),
                          tuple(self.data_path(n) for n in names), self.data_path("heldout"),
-                         members)  # fmt: skip
+                         members, self.data_path("expert"))  # fmt: skip
 
     def gate(self, method: str, actor: Any = None, eps_safe: float | None = None,
              seed: int = 0) -> Any:  # fmt: skip

@@ -143,8 +143,17 @@ class ConstraintRefresh(nn.Module):
         train: WorldModelTrainConfig,
         cfg: RefreshConfig = RefreshConfig(),
         seed: int = 0,
+        eps_rule: dict[str, float] | None = None,
+        expert: TransitionDataset | None = None,
     ) -> None:
+        """``eps_rule`` (with ``expert``): after each kept refresh, choose eps_safe again by
+        ``calibration.choose_eps_safe`` on the gate's scores of the held-out roll-outs and the
+        expert, as the pipeline chose the first one (a refresh moves the scores' scale)."""
         super().__init__()
+        if eps_rule is not None and expert is None:
+            raise ValueError("re-choosing eps_safe (eps_rule) needs the expert data too")
+        self.eps_rule, self.expert = eps_rule, expert
+        self.register_buffer("eps", torch.tensor(float(gate.eps_safe), dtype=torch.float64))
         self.gate, self.cfg, self.train_cfg = gate, cfg, train
         self.world_model = gate.world_model
         wm = self.world_model.cfg
@@ -161,7 +170,7 @@ class ConstraintRefresh(nn.Module):
         nan = float("nan")
         self.last_stats: dict[str, float] = {  # every key from the first update on (the log)
             **{f"heldout_{k}": v for k, v in first.items()}, "refreshes": 0.0, "undone": 0.0,
-            "constraint_loss": nan, "online_rows": 0.0,
+            "constraint_loss": nan, "online_rows": 0.0, "eps_safe": float(gate.eps_safe),
         }  # fmt: skip
 
     def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> Any:
@@ -180,6 +189,27 @@ class ConstraintRefresh(nn.Module):
                                        self.gate.gamma_risk)  # fmt: skip
         report = calibrate(scores, self.heldout_labels, self.gate.eps_safe, self.gate.horizon)
         return {k: float(getattr(report, k)) for k in keys}
+
+    def _rechoose_eps(self) -> None:
+        from farm_safety_critic import calibration as cal
+
+        self.world_model.eval()
+        chosen = cal.choose_eps_safe(cal.score_dataset(self.gate.scores, self.heldout),
+                                     self.heldout_labels,
+                                     cal.score_dataset(self.gate.scores, self.expert),
+                                     **self.eps_rule)  # fmt: skip
+        self.eps.fill_(float(chosen["eps_safe"]))
+        self._set_eps()
+
+    def _set_eps(self) -> None:
+        if self.gate.decider is not None:
+            self.gate.decider.eps_safe = float(self.eps)
+        self.last_stats["eps_safe"] = float(self.eps)
+
+    def load_state_dict(self, state: Any, strict: bool = True, assign: bool = False) -> Any:
+        out = super().load_state_dict(state, strict, assign)
+        self._set_eps()
+        return out
 
     def observe_rollout(self, ro: Rollout) -> None:
         """The executed transitions of one update; refreshes when due."""
@@ -207,6 +237,8 @@ class ConstraintRefresh(nn.Module):
             self.state[1] += 1
             self.state[3] = 0
             self.last_stats.update({f"heldout_{k}": v for k, v in report.items()})
+            if self.eps_rule is not None:
+                self._rechoose_eps()
         else:
             self.world_model.load_state_dict(before)
             self.state[2] += 1

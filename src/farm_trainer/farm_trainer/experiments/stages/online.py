@@ -15,7 +15,7 @@ from farm_trainer.experiments.records import Unit
 from farm_trainer.methods import get_method, params_used
 
 NEEDS = {"world_model": ("world_model",), "recovery": ("offline_recovery",),
-         "qrisk": ("qrisk",), "heldout": ("failures/heldout",)}  # fmt: skip
+         "qrisk": ("qrisk",), "heldout": ("failures/heldout",), "expert": ("data/expert",)}  # fmt: skip
 """``Method.needs`` artifact -> the units that make it (``safety_data``: ``safety_needs``)"""
 
 
