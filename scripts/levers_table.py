@@ -39,6 +39,10 @@ LEVERS = (
     ("world model refreshed online on the IR failures, AUC-guarded (farm-refresh; seed 1)",
      "farm_refresh", "farm-refresh",
      "farm-train pipeline --config config/experiments/farm_refresh.yaml"),
+    ("farm-refresh + eps_safe re-chosen after each refresh (farm-refresh-cal; Wall, seed 1)",
+     "farm_refresh_cal", "farm-refresh-cal",
+     "farm-train pipeline --config config/experiments/farm_refresh_cal.yaml"
+     " --tasks FragilePushWall-v0"),
     ("gate on the mean C_H of 3 world models (farm-ens; seed 1)", "farm_ens", "farm-ens",
      "farm-train pipeline --config config/experiments/farm_ens.yaml"),
 )  # fmt: skip
