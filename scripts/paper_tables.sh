@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The paper's tables (config/experiments/paper_tables.yaml): every method x task x pipeline seed
 # as jobs on a local Ray bound to 127.0.0.1, in the background. Resumable: re-running the same
-# command skips every finished unit and continues interrupted online runs from their checkpoints.
+# command skips every finished unit and continues interrupted online runs from their checkpoints;
+# finished jobs are also saved to results/ledger/ (commit it), from which a new machine skips them.
 #   scripts/paper_tables.sh                 start (or continue); FARM_SWEEP_WORKERS (default 2)
 #   scripts/paper_tables.sh --status        running or not; the sweep's last progress lines
 #   scripts/paper_tables.sh --report        results/paper_tables/ from whatever has finished
