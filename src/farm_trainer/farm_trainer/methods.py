@@ -60,10 +60,10 @@ class MethodParams:
     refresh_online_fraction: float = 0.5
     refresh_guard_drop: float = 0.01
     ensemble_members: int = 3
+    """farm-ens: world models in the ensemble (``Artifacts.members`` + the world model)"""
     eps_rule: Mapping[str, float] | None = None
     """the pipeline's per-task eps_safe rule (``GateConfig.eps_rule``), for farm-refresh-cal to
     choose eps_safe again after each refresh"""
-    """farm-ens: world models in the ensemble (``Artifacts.members`` + the world model)"""
 
 
 @dataclass(frozen=True)
@@ -143,13 +143,11 @@ def _farm_refresh(
                         guard_drop=p.refresh_guard_drop)  # fmt: skip
 
     def make(actor: Any) -> Any:
-        g = gate(actor)
         offline = [load_dataset(path) for path in a.safety_data or ()]
-        train = train_config_of(a.world_model)
-        if not rechoose:
-            return ConstraintRefresh(g, offline, load_dataset(a.heldout), train, cfg, seed)
-        return ConstraintRefresh(g, offline, load_dataset(a.heldout), train, cfg, seed,
-                                 dict(p.eps_rule or {}), load_dataset(a.expert))  # fmt: skip
+        rule = dict(p.eps_rule or {}) if rechoose else None
+        expert = load_dataset(a.expert) if rechoose else None
+        return ConstraintRefresh(gate(actor), offline, load_dataset(a.heldout),
+                                 train_config_of(a.world_model), cfg, seed, rule, expert)  # fmt: skip
 
     return make
 

@@ -29,8 +29,7 @@ from farm_trainer.experiments.config import (
     seed_configs,
 )
 from farm_trainer.experiments.context import PipelineError
-from farm_trainer.experiments.layout import TaskLayout
-from farm_trainer.experiments.ledger import LEDGER, save_ledger
+from farm_trainer.experiments.ledger import LEDGER, save_experiment_ledger
 from farm_trainer.experiments.pipeline import TaskPipeline, format_plan, run_experiment
 
 
@@ -82,14 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.online_steps:
             cfg.online.steps = args.online_steps
             cfg.__post_init__()
+        ledger = Path(args.results_dir) / LEDGER
         if args.save_ledger:
-            n = sum(save_ledger(TaskLayout(Path(args.runs_dir), sub.name, t),
-                                Path(args.results_dir) / LEDGER)
-                    for sub in seed_configs(cfg) for t in sub.tasks)  # fmt: skip
-            print(f"[pipeline] {n} file(s) saved to {Path(args.results_dir) / LEDGER}")
+            n = save_experiment_ledger(cfg, args.runs_dir, ledger)
+            print(f"[pipeline] {n} file(s) saved to {ledger}")
             return 0
         if args.plan:
-            pipes = [TaskPipeline(sub, t, args.runs_dir, ledger=Path(args.results_dir) / LEDGER)
+            pipes = [TaskPipeline(sub, t, args.runs_dir, ledger=ledger)
                      for sub in seed_configs(cfg) for t in sub.tasks]  # fmt: skip
             print(format_plan(pipes, args.stages or STAGES))
             return 0
@@ -108,8 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             after = None if args.no_report or len(cfg.seeds) < 2 else report
             run_experiment(cfg, args.runs_dir, args.stages or STAGES, args.progress,
                            after_round=after, rebuild=not args.no_rebuild, ray=args.ray,
-                           ray_address=args.address, workers=args.workers,
-                           ledger=Path(args.results_dir) / LEDGER)  # fmt: skip
+                           ray_address=args.address, workers=args.workers, ledger=ledger)  # fmt: skip
         if not args.no_report:
             report()
         print(f"[pipeline] wall time {time.perf_counter() - t0:.1f} s")

@@ -18,6 +18,7 @@ from farm_trainer.experiments.layout import (
     TaskLayout,
     data_file,
     ensemble_member,
+    ensemble_member_units,
 )
 from farm_trainer.methods import Artifacts, filter_factory
 
@@ -27,6 +28,11 @@ DATA_UNITS = {"task_demos": "data", "recovery_demos": "data", "expert": "data",
 EPS_UNITS = {"farm": ("calibration/eps_safe", EPS_SAFE),
              "farm-ens": ("calibration/eps_safe_ensemble", EPS_SAFE_ENSEMBLE)}  # fmt: skip
 """method -> the calibration unit (and file) of its eps_safe under ``gate.eps_rule``"""
+
+
+def eps_unit(method: str) -> tuple[str, str]:
+    """The calibration unit and file of ``method``'s eps_safe (FARM's unless it has its own)."""
+    return EPS_UNITS.get(method, EPS_UNITS["farm"])
 
 
 class PipelineError(RuntimeError):
@@ -93,15 +99,15 @@ class TaskContext:
         farm-ens has its own, chosen on its ensemble's scores)."""
         if self.cfg.gate.eps_rule is None:
             return self.cfg.gate.eps_safe
-        unit, rel = EPS_UNITS.get(method, EPS_UNITS["farm"])
+        unit, rel = eps_unit(method)
         return float(read_json(self.path(unit, rel))["eps_safe"])
 
     def artifacts(self) -> Artifacts:
         from farm_trainer.experiments.layout import QRISK
 
         names = self.safety_names()
-        members = tuple(self.path(f"ensemble/member{k}", ensemble_member(k))
-                        for k in range(1, self.cfg.gate.ensemble_members))  # fmt: skip
+        units = ensemble_member_units(self.cfg.gate.ensemble_members)
+        members = tuple(self.path(u, ensemble_member(k)) for k, u in enumerate(units, 1))
         return Artifacts(self.path("world_model", WORLD_MODEL),
                          self.path("offline_recovery", RECOVERY_ACTOR), self.path("qrisk", QRISK),
                          tuple(self.data_path(n) for n in names), self.data_path("heldout"),

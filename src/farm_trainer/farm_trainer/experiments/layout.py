@@ -20,6 +20,12 @@ def ensemble_member(k: int) -> str:
     return f"world_model/member{k}.safetensors"
 
 
+def ensemble_member_units(members: int) -> tuple[str, ...]:
+    """The ``ensemble`` stage's unit ids of an ensemble of ``members`` world models (member 0
+    is the ``world_model`` unit)."""
+    return tuple(f"ensemble/member{k}" for k in range(1, members))
+
+
 def task_name(task: str) -> str:
     """``FailureBench/BoundedPush-v0`` -> ``BoundedPush-v0`` (the run-directory name)."""
     return task.split("/")[-1]

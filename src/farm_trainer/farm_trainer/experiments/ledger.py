@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from failurebench_sim.atomic import atomic_write
+from farm_trainer.experiments.config import ExperimentConfig, seed_configs
 from farm_trainer.experiments.layout import TaskLayout
 
 KEPT_SUFFIXES = (".json", ".csv")
@@ -60,3 +61,11 @@ def save_ledger(layout: TaskLayout, ledger_dir: str | Path) -> int:
         atomic_write(target, lambda tmp, d=data: Path(tmp).write_bytes(d))
         changed += 1
     return changed
+
+
+def save_experiment_ledger(
+    cfg: ExperimentConfig, runs_dir: str | Path, ledger_dir: str | Path
+) -> int:
+    """``save_ledger`` for every pipeline (``seed_configs``) and task of ``cfg``."""
+    return sum(save_ledger(TaskLayout(Path(runs_dir), sub.name, t), ledger_dir)
+               for sub in seed_configs(cfg) for t in sub.tasks)  # fmt: skip

@@ -25,7 +25,7 @@ from failurebench_sim.atomic import atomic_write, write_json, write_text
 from farm_trainer.experiments.config import ExperimentConfig, seed_configs
 from farm_trainer.experiments.context import read_json
 from farm_trainer.experiments.layout import TaskLayout, run_name, task_name
-from farm_trainer.experiments.ledger import LEDGER, ledger_layout, save_ledger
+from farm_trainer.experiments.ledger import LEDGER, ledger_layout, save_experiment_ledger
 from farm_trainer.experiments.records import resolve
 
 COLORS = {"unio4": "tab:blue", "farm": "tab:red", "recrl": "tab:green", "mppi": "tab:orange",
@@ -119,16 +119,16 @@ def _load_pipeline(
     cfg: ExperimentConfig, task: str, runs_dir: str | Path, ledger: str | Path | None = None
 ) -> TaskResult:
     layout = TaskLayout(Path(runs_dir), cfg.name, task)
-    kept = None if ledger is None else ledger_layout(ledger, layout)
+    book = None if ledger is None else ledger_layout(ledger, layout)
 
     def source(unit_id: str) -> tuple[Path, dict | None]:
         """The task directory holding ``unit_id``'s files (another experiment's when reused;
         the ledger's when ``runs_dir`` has no record of it) and the unit's record."""
         where, rec = resolve(layout, unit_id)
-        if rec is None and kept is not None:
-            kept_where, kept_rec = resolve(kept, unit_id)
-            if kept_rec is not None:
-                return kept_where.root, kept_rec
+        if rec is None and book is not None:
+            book_where, book_rec = resolve(book, unit_id)
+            if book_rec is not None:
+                return book_where.root, book_rec
         return where.root, rec
 
     def root(unit_id: str) -> Path:
@@ -474,9 +474,7 @@ def write_report(
     out = Path(results_dir) / cfg.name
     out.mkdir(parents=True, exist_ok=True)
     ledger = Path(results_dir) / LEDGER
-    for sub in seed_configs(cfg):
-        for t in sub.tasks:
-            save_ledger(TaskLayout(Path(runs_dir), sub.name, t), ledger)
+    save_experiment_ledger(cfg, runs_dir, ledger)
     results = [load_task(cfg, t, runs_dir, ledger) for t in cfg.tasks]
     rows = summary_rows(results)
     write_text(out / "summary.csv", _csv_text(SUMMARY_FIELDS, rows))

@@ -442,10 +442,11 @@ class OfflinePipeline:
             saved, _, header = load_actor_value(path, self.data.obs_dim, self.data.act_dim)
             self._check_stage(path, header, "handover")
             meta = header["meta"]
-            if meta.get("tolerance", "replay") != cfg.handover_tolerance:
+            rule = meta.get("tolerance", "replay")  # files of before the rule existed: replay
+            if rule != cfg.handover_tolerance:
                 raise CheckpointError(
-                    f"{path} was chosen with handover_tolerance {meta.get('tolerance', 'replay')!r},"
-                    f" not {cfg.handover_tolerance!r}: use a clean output directory"
+                    f"{path} was chosen with handover_tolerance {rule!r}, not"
+                    f" {cfg.handover_tolerance!r}: use a clean output directory"
                 )
             chosen = improved if meta["handover"] == "improved" else bc_actors[int(meta["member"])]
             if any(not torch.equal(a, b) for a, b in zip(saved.state_dict().values(),

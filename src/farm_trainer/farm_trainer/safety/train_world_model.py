@@ -200,10 +200,13 @@ def train_config_of(path: str | Path) -> WorldModelTrainConfig:
     from farm_policies.checkpoint import load_checkpoint
 
     train = dict(load_checkpoint(Path(path))[1].get("train") or {})
-    names = {f.name for f in fields(WorldModelTrainConfig)}
-    loss = LossConfig(**{k: v for k, v in (train.pop("loss", None) or {}).items()
-                         if k in {f.name for f in fields(LossConfig)}})  # fmt: skip
-    return WorldModelTrainConfig(**{k: v for k, v in train.items() if k in names}, loss=loss)
+
+    def known(cls: type, d: dict) -> dict:
+        names = {f.name for f in fields(cls)}
+        return {k: v for k, v in d.items() if k in names}
+
+    loss = LossConfig(**known(LossConfig, train.pop("loss", None) or {}))
+    return WorldModelTrainConfig(**known(WorldModelTrainConfig, train), loss=loss)
 
 
 def metrics_path(out_path: str | Path) -> Path:

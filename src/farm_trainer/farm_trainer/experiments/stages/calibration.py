@@ -11,7 +11,7 @@ import numpy as np
 
 from failurebench_sim.atomic import write_json
 from farm_trainer.experiments.context import TaskContext
-from farm_trainer.experiments.layout import EPS_SAFE, EPS_SAFE_ENSEMBLE
+from farm_trainer.experiments.layout import EPS_SAFE, EPS_SAFE_ENSEMBLE, ensemble_member_units
 from farm_trainer.experiments.records import Unit
 
 GATE_NEEDS = ("world_model", "offline_task", "offline_recovery", "failures/heldout", "data/expert")
@@ -46,7 +46,7 @@ def units(ctx: TaskContext) -> list[Unit]:
     if rule and "farm-ens" in cfg.methods:
         config = {"gate": {"horizon": g.horizon, "gamma_risk": g.gamma_risk,
                            "eps_rule": g.eps_rule, "ensemble_members": g.ensemble_members}}  # fmt: skip
-        members = tuple(f"ensemble/member{k}" for k in range(1, g.ensemble_members))
+        members = ensemble_member_units(g.ensemble_members)
         out.append(unit("eps_safe_ensemble", EPS_SAFE_ENSEMBLE, config, GATE_NEEDS + members,
                         lambda: choose_eps_safe(ctx, "farm-ens")))  # fmt: skip
     latency_cfg = {**scored, "latency_calls": cfg.latency_calls}

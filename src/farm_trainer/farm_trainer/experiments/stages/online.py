@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from farm_trainer.experiments.context import DATA_UNITS, EPS_UNITS, TaskContext
-from farm_trainer.experiments.layout import run_dir
+from farm_trainer.experiments.context import DATA_UNITS, TaskContext, eps_unit
+from farm_trainer.experiments.layout import ensemble_member_units, run_dir
 from farm_trainer.experiments.records import Unit
 from farm_trainer.methods import get_method, params_used
 
@@ -23,7 +23,7 @@ def _units_of(ctx: TaskContext, artifact: str) -> tuple[str, ...]:
     if artifact == "safety_data":
         return tuple(DATA_UNITS[n] + "/" + n for n in ctx.safety_names())
     if artifact == "members":
-        return tuple(f"ensemble/member{k}" for k in range(1, ctx.cfg.gate.ensemble_members))
+        return ensemble_member_units(ctx.cfg.gate.ensemble_members)
     return NEEDS[artifact]
 
 
@@ -32,7 +32,7 @@ def method_config(ctx: TaskContext, method: str) -> tuple[dict[str, Any], tuple[
     used = params_used(method, ctx.cfg.gate.method_params())
     needs = ["offline_task", *(u for n in get_method(method).needs for u in _units_of(ctx, n))]
     if "eps_safe" in used and ctx.cfg.gate.eps_rule is not None:
-        unit = EPS_UNITS.get(method, EPS_UNITS["farm"])[0]
+        unit = eps_unit(method)[0]
         used["eps_safe"] = unit
         needs.append(unit)
     return used, tuple(needs)

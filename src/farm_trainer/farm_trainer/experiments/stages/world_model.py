@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from farm_trainer.experiments.context import TaskContext
-from farm_trainer.experiments.layout import WORLD_MODEL, ensemble_member
+from farm_trainer.experiments.layout import WORLD_MODEL, ensemble_member, ensemble_member_units
 from farm_trainer.experiments.records import Unit
 
 
@@ -54,6 +54,7 @@ def ensemble_units(ctx: TaskContext) -> list[Unit]:
     config as ``world_model``, other seeds); none unless farm-ens is a method."""
     if "farm-ens" not in ctx.cfg.methods:
         return []
-    return [_world_model_unit(ctx, "ensemble", f"member{k}", ensemble_member(k),
+    units = ensemble_member_units(ctx.cfg.gate.ensemble_members)
+    return [_world_model_unit(ctx, "ensemble", uid.split("/")[1], ensemble_member(k),
                               k * ENSEMBLE_SEED_STRIDE, {"member": k})
-            for k in range(1, ctx.cfg.gate.ensemble_members)]  # fmt: skip
+            for k, uid in enumerate(units, 1)]  # fmt: skip
