@@ -171,3 +171,29 @@ def test_the_ensemble_gate_scores_the_members_mean_and_gates_on_it():
     assert not EnsembleSafetyGate(members, pi, hold, 3, 0.5, eps_safe=0.2)(obs, a0).replaced.any()
     with pytest.raises(GateInputError):
         EnsembleSafetyGate([], pi, hold)
+
+
+def test_farm_ens_pid_steers_the_ensemble_gates_threshold(tmp_path):
+    """farm-ens-pid: the registry wraps the ensemble gate in farm-pid's PI rule, so failures
+    lower the threshold the mean C_H is compared with."""
+    from farm_policies import TanhGaussianActor, save_policy
+    from farm_safety_critic.eps_control import AdaptiveEpsSafe
+    from farm_safety_critic.gate import EnsembleSafetyGate
+    from farm_trainer.methods import Artifacts, MethodParams, filter_factory
+
+    paths = []
+    for k in range(3):
+        torch.manual_seed(k)
+        wm = WorldModel(WorldModelConfig(OBS_DIM, ACT_DIM, latent_dim=8, mlp_dim=8, enc_dim=8))
+        wm.save(tmp_path / f"wm{k}.safetensors")
+        paths.append(tmp_path / f"wm{k}.safetensors")
+    recovery = tmp_path / "rec.safetensors"
+    save_policy(recovery, TanhGaussianActor(OBS_DIM, ACT_DIM))
+    gate = filter_factory(
+        "farm-ens-pid",
+        Artifacts(world_model=paths[0], members=tuple(paths[1:]), recovery=recovery),
+        MethodParams(eps_safe=0.3, eps_target_rate=0.05),
+    )(RecordingPolicy())
+    assert isinstance(gate, AdaptiveEpsSafe) and isinstance(gate.gate, EnsembleSafetyGate)
+    gate.observe_episodes([1.0] * 10)  # every episode failed: eps_safe goes down
+    assert gate.eps_safe < 0.3

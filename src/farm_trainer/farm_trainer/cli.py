@@ -64,7 +64,8 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
                       ("gae-lambda", float)):  # fmt: skip
         g.add_argument(f"--{flag}", type=typ)
     f = p.add_argument_group(
-        "safety gate (--method farm | farm-pid | farm-hold | farm-refresh | farm-ens | recrl | mppi)"
+        "safety gate (--method farm | farm-pid | farm-hold | farm-refresh | farm-ens | farm-ens-pid"
+        " | recrl | mppi)"
     )
     f.add_argument("--world-model", help="world-model checkpoint (farm, mppi)")
     f.add_argument("--qrisk", help="Recovery-RL Q-risk checkpoint (recrl)")
@@ -74,12 +75,12 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--heldout", help="farm-refresh: held-out roll-outs (.npz) it is guarded on")
     f.add_argument("--expert", help="farm-refresh-cal: scripted-expert roll-outs (.npz)")
     f.add_argument("--members", nargs="+",
-                   help="farm-ens: the ensemble's world models besides --world-model")  # fmt: skip
+                   help="farm-ens(-pid): the ensemble's world models besides --world-model")  # fmt: skip
     f.add_argument("--eps-safe", type=float)
     f.add_argument("--horizon", type=int)
     f.add_argument("--gamma-risk", type=float)
     f.add_argument("--eps-target-rate", type=float,
-                   help="farm-pid: steer eps_safe to this IR-failure rate per episode")  # fmt: skip
+                   help="farm-pid, farm-ens-pid: steer eps_safe to this IR-failure rate per episode")  # fmt: skip
     d = MethodParams()
     c = p.add_argument_group("constrained baselines (--method ppo-lag | p3o | cpo)")
     c.add_argument("--cost-limit", type=float,

@@ -124,6 +124,13 @@ def _farm_ens(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     return lambda actor: build_ensemble_gate(paths, actor, a.recovery, **hp)
 
 
+def _farm_ens_pid(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    from farm_safety_critic.eps_control import AdaptiveEpsSafe
+
+    gate = _farm_ens(a, p, seed)
+    return lambda actor: AdaptiveEpsSafe(gate(actor), p.eps_target_rate, p.eps_kp, p.eps_ki)
+
+
 def _farm_refresh_cal(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     if p.eps_rule is None:
         raise MethodError("farm-refresh-cal needs an eps_rule (gate.eps_rule) to re-choose eps")
@@ -208,6 +215,7 @@ class Method:
 
 
 _GATE = ("eps_safe", "horizon", "gamma_risk")
+_PID = ("eps_target_rate", "eps_kp", "eps_ki")
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
@@ -215,12 +223,14 @@ METHODS: dict[str, Method] = {
         Method("farm", "world-model C_H gate + recovery policy (Eq. 10-11)",
                ("world_model", "recovery"), _GATE, _farm),
         Method("farm-pid", "FARM with eps_safe steered online to a target IR-failure rate (PI)",
-               ("world_model", "recovery"), (*_GATE, "eps_target_rate", "eps_kp", "eps_ki"),
-               _farm_pid),
+               ("world_model", "recovery"), (*_GATE, *_PID), _farm_pid),
         Method("farm-hold", "FARM's C_H gate whose recovery holds still (declines the action)",
                ("world_model",), _GATE, _farm_hold),
         Method("farm-ens", "FARM's gate on the mean C_H of an ensemble of world models",
                ("world_model", "members", "recovery"), (*_GATE, "ensemble_members"), _farm_ens),
+        Method("farm-ens-pid", "farm-ens with eps_safe steered online to a target IR-failure"
+               " rate (farm-pid's PI rule)", ("world_model", "members", "recovery"),
+               (*_GATE, "ensemble_members", *_PID), _farm_ens_pid),
         Method("farm-refresh", "FARM whose world model is refreshed online on the IR failures"
                " of fine-tuning (undone if its held-out ROC-AUC drops)",
                ("world_model", "recovery", "safety_data", "heldout"),
@@ -251,6 +261,11 @@ def get_method(name: str) -> Method:
         return METHODS[name]
     except KeyError:
         raise MethodError(f"unknown method {name!r}; choose from {METHOD_NAMES}") from None
+
+
+def uses_ensemble(name: str) -> bool:
+    """Whether method ``name`` gates on an ensemble of world models (its own eps_safe)."""
+    return "members" in get_method(name).needs
 
 
 def filter_factory(

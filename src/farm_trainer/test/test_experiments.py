@@ -289,3 +289,14 @@ def test_farm_ens_trains_its_members_and_calibrates_its_own_threshold(tmp_path):
                                                      w1.state_dict().values(), strict=True))  # fmt: skip
     eps = json.loads((root / "calibration" / "eps_safe_ensemble.json").read_text())["eps_safe"]
     assert eps > 0 and (root / "online" / "farm-ens_s0" / "policy_final.safetensors").exists()
+
+
+def test_farm_ens_pid_alone_plans_the_ensemble_and_its_threshold(tmp_path):
+    """Any ensemble gate (not only farm-ens) brings the ensemble stage and the ensemble's own
+    eps_safe; farm-ens-pid's run needs both."""
+    cfg = load_config(SMOKE).replace(name="enspid", methods=["farm-ens-pid"])
+    cfg.gate.ensemble_members = 2
+    pipe = TaskPipeline(cfg, "BoundedPush-v0", tmp_path, log=lambda s: None)
+    needs = set(pipe.units["online/farm-ens-pid_s0"].needs)
+    assert {"ensemble/member1", "calibration/eps_safe_ensemble"} <= needs
+    assert "calibration/eps_safe" not in needs

@@ -1,7 +1,8 @@
 """``safety_node``: the world-model safety score C_H (Eq. 10) of every proposed action.
 
 A thin adapter around ``SafetyGate``'s scorer (built without a recovery policy: deciding is the
-arbiter's job). Pairs the observation and the proposed action of a frame by stamp, publishes
+arbiter's job), or ``EnsembleSafetyGate``'s (method farm-ens: the mean C_H of ``world_model`` and
+``ensemble_members``; give it the ensemble's own ``eps_safe_file``). Pairs the observation and the proposed action of a frame by stamp, publishes
 C_H as std_msgs/Float32 (``rqt_plot /farm/safety/score/data``), a stamped assessment vector for
 the arbiter, the H-step imagined trajectory decoded by the world model as a MarkerArray line
 strip coloured by each step's predicted constraint (rviz), and diagnostics.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ from failurebench_sim.stamp_sync import ExactPairer
 from farm_policies.live import LivePolicy
 from farm_policies.nodes.weights_io import subscribe_weights
 from farm_safety_critic.calibration import read_eps_safe
-from farm_safety_critic.gate import SafetyGate
+from farm_safety_critic.gate import EnsembleSafetyGate, SafetyGate
 from farm_safety_critic.safety_score import c_h_terms
 from farm_safety_critic.world_model import WorldModel
 
@@ -55,12 +56,24 @@ class SafetyNodeConfig:
     eps_safe: float = 0.3
     eps_safe_file: str = ""  # calibration/eps_safe.json of the task: overrides eps_safe
     marker_every: int = 1  # publish the imagined trajectory every N frames (0 = never)
+    ensemble_members: list[str] = field(default_factory=list)
+    """farm-ens: world models whose C_H is averaged with ``world_model``'s ([] = one model)"""
 
 
 def risk_colour(p: float) -> ColorRGBA:
     """Green (C = 0) -> red (C = 1)."""
     p = float(np.clip(p, 0.0, 1.0))
     return ColorRGBA(r=p, g=1.0 - p, b=0.0, a=1.0)
+
+
+def make_scorer(c: SafetyNodeConfig, actor) -> SafetyGate | EnsembleSafetyGate:
+    """The C_H scorer of ``c`` (no recovery policy) rolling out ``actor``: one world model, or
+    the mean over ``world_model`` + ``ensemble_members``."""
+    hp = (c.horizon, c.gamma_risk, c.eps_safe)
+    models = [WorldModel.load(p) for p in (c.world_model, *c.ensemble_members)]
+    if len(models) == 1:
+        return SafetyGate(models[0], actor, None, *hp)
+    return EnsembleSafetyGate(models, actor, None, *hp)
 
 
 class SafetyNode(Node):
@@ -72,14 +85,7 @@ class SafetyNode(Node):
         if c.eps_safe_file:
             c.eps_safe = read_eps_safe(c.eps_safe_file)
         self.task_policy = LivePolicy.from_checkpoint(c.checkpoint)
-        self.gate = SafetyGate(  # rolls out the live policy's actor: pushes reach Eq. 10
-            WorldModel.load(c.world_model),
-            self.task_policy.actor,
-            None,
-            c.horizon,
-            c.gamma_risk,
-            c.eps_safe,
-        )
+        self.gate = make_scorer(c, self.task_policy.actor)  # pushes to the actor reach Eq. 10
         self.pairer = ExactPairer(("obs", "proposed"))
         subscribe_weights(self, self.task_policy)  # Eq. 10 rolls out the live pi_task
         self.frames, self.fired = 0, 0
@@ -128,10 +134,12 @@ class SafetyNode(Node):
 
     @torch.no_grad()
     def trajectory_markers(self, obs: np.ndarray, prop: np.ndarray, stamp) -> MarkerArray:
-        """The decoded hand positions S(z_i)[0:3], i = 0..H, coloured by C(z_i, a_i)."""
+        """The decoded hand positions S(z_i)[0:3], i = 0..H, coloured by C(z_i, a_i) (of the
+        first world model of an ensemble)."""
+        shown = getattr(self.gate, "members", [self.gate])[0]
         decoded: list[torch.Tensor] = []
         terms = c_h_terms(
-            self.gate.world_model, self.gate.task_policy,
+            shown.world_model, shown.task_policy,
             torch.as_tensor(obs[None], dtype=torch.float32),
             torch.as_tensor(prop[None, : len(rc.ACTION_LABELS)], dtype=torch.float32),
             self.cfg.horizon, decoded=decoded,

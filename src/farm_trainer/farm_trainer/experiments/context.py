@@ -20,19 +20,21 @@ from farm_trainer.experiments.layout import (
     ensemble_member,
     ensemble_member_units,
 )
-from farm_trainer.methods import Artifacts, filter_factory
+from farm_trainer.methods import Artifacts, filter_factory, uses_ensemble
 
 DATA_UNITS = {"task_demos": "data", "recovery_demos": "data", "expert": "data",
               "failures": "failures", "failures_near": "failures", "heldout": "failures"}  # fmt: skip
 """dataset name -> the stage that makes it"""
-EPS_UNITS = {"farm": ("calibration/eps_safe", EPS_SAFE),
-             "farm-ens": ("calibration/eps_safe_ensemble", EPS_SAFE_ENSEMBLE)}  # fmt: skip
-"""method -> the calibration unit (and file) of its eps_safe under ``gate.eps_rule``"""
+EPS_UNIT = ("calibration/eps_safe", EPS_SAFE)
+EPS_UNIT_ENSEMBLE = ("calibration/eps_safe_ensemble", EPS_SAFE_ENSEMBLE)
+"""the calibration unit (and file) of eps_safe under ``gate.eps_rule``: FARM's world model's, and
+the ensemble's (chosen on the ensemble's own scores)"""
 
 
 def eps_unit(method: str) -> tuple[str, str]:
-    """The calibration unit and file of ``method``'s eps_safe (FARM's unless it has its own)."""
-    return EPS_UNITS.get(method, EPS_UNITS["farm"])
+    """The calibration unit and file of ``method``'s eps_safe (FARM's unless it gates on an
+    ensemble)."""
+    return EPS_UNIT_ENSEMBLE if uses_ensemble(method) else EPS_UNIT
 
 
 class PipelineError(RuntimeError):
@@ -96,7 +98,7 @@ class TaskContext:
 
     def eps_safe(self, method: str = "farm") -> float:
         """C_H threshold: ``gate.eps_safe``, or the calibrated per-task one (``gate.eps_rule``;
-        farm-ens has its own, chosen on its ensemble's scores)."""
+        an ensemble gate has its own, chosen on its ensemble's scores)."""
         if self.cfg.gate.eps_rule is None:
             return self.cfg.gate.eps_safe
         unit, rel = eps_unit(method)

@@ -13,6 +13,7 @@ from failurebench_sim.atomic import write_json
 from farm_trainer.experiments.context import TaskContext
 from farm_trainer.experiments.layout import EPS_SAFE, EPS_SAFE_ENSEMBLE, ensemble_member_units
 from farm_trainer.experiments.records import Unit
+from farm_trainer.methods import uses_ensemble
 
 GATE_NEEDS = ("world_model", "offline_task", "offline_recovery", "failures/heldout", "data/expert")
 
@@ -43,7 +44,7 @@ def units(ctx: TaskContext) -> list[Unit]:
         out.append(
             unit("qrisk", "calibration/qrisk.json", config, needs, lambda: calibrate_qrisk(ctx))
         )
-    if rule and "farm-ens" in cfg.methods:
+    if rule and any(uses_ensemble(m) for m in cfg.methods):
         config = {"gate": {"horizon": g.horizon, "gamma_risk": g.gamma_risk,
                            "eps_rule": g.eps_rule, "ensemble_members": g.ensemble_members}}  # fmt: skip
         members = ensemble_member_units(g.ensemble_members)

@@ -1,5 +1,5 @@
 """Stages ``world_model`` (the FARM world model on task demos + failure data, Eq. 4-9) and
-``ensemble`` (more of them with other seeds, for farm-ens)."""
+``ensemble`` (more of them with other seeds, for the ensemble gates: farm-ens, farm-ens-pid)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import dataclasses
 from farm_trainer.experiments.context import TaskContext
 from farm_trainer.experiments.layout import WORLD_MODEL, ensemble_member, ensemble_member_units
 from farm_trainer.experiments.records import Unit
+from farm_trainer.methods import uses_ensemble
 
 
 def safety_needs(ctx: TaskContext) -> tuple[str, ...]:
@@ -50,9 +51,9 @@ ENSEMBLE_SEED_STRIDE = 1000
 
 
 def ensemble_units(ctx: TaskContext) -> list[Unit]:
-    """Stage ``ensemble``: world models 1 .. ensemble_members - 1 of farm-ens (same data and
-    config as ``world_model``, other seeds); none unless farm-ens is a method."""
-    if "farm-ens" not in ctx.cfg.methods:
+    """Stage ``ensemble``: world models 1 .. ensemble_members - 1 of the ensemble gates (same
+    data and config as ``world_model``, other seeds); none unless a method gates on them."""
+    if not any(uses_ensemble(m) for m in ctx.cfg.methods):
         return []
     units = ensemble_member_units(ctx.cfg.gate.ensemble_members)
     return [_world_model_unit(ctx, "ensemble", uid.split("/")[1], ensemble_member(k),

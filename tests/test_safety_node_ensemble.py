@@ -1,0 +1,106 @@
+"""The safety node scores farm-ens's C_H: ``ensemble_members`` makes it the benchmark's
+``EnsembleSafetyGate`` (the mean over world models), a weight push reaches every member, and the
+launch YAML's member paths resolve like every other path parameter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from graph_harness import CHECKPOINTS, checkpoint_params, fresh_domain
+
+pytestmark = pytest.mark.ros
+TASK = "BoundedPush-v0"
+
+if not (CHECKPOINTS / TASK / "world_model.safetensors").exists():
+    pytest.skip("shipped checkpoints missing", allow_module_level=True)
+
+
+def _perturbed_world_model(path, seed: int = 1):
+    """A second member: the shipped world model with every weight matrix jittered."""
+    from farm_safety_critic.world_model import WorldModel
+
+    wm = WorldModel.load(CHECKPOINTS / TASK / "world_model.safetensors")
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in wm.parameters():
+            if p.ndim == 2:
+                p.add_(0.05 * torch.randn_like(p))
+    wm.save(path)
+    return path
+
+
+def test_the_safety_node_scores_the_mean_c_h_of_its_ensemble(tmp_path):
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from failurebench_sim.make import make_env
+    from farm_policies.checkpoint import load_actor_value
+    from farm_policies.weights import decode_weights, encode_weights
+    from farm_safety_critic.gate import EnsembleSafetyGate, SafetyGate
+    from farm_safety_critic.nodes.safety_node import SafetyNode
+    from farm_safety_critic.world_model import WorldModel
+
+    p = checkpoint_params(TASK)["safety_node"]
+    member = str(_perturbed_world_model(tmp_path / "member1.safetensors"))
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    params = {**p, "ensemble_members": [member], "marker_every": 0}
+    node = SafetyNode(context=context,
+                      parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])  # fmt: skip
+    try:
+        assert isinstance(node.gate, EnsembleSafetyGate) and len(node.gate.members) == 2
+        env = make_env(f"FailureBench/{TASK}")
+        obs = np.stack([env.reset(seed=s)[0] for s in range(4)]).astype(np.float32)
+        act = np.random.default_rng(0).uniform(-1, 1, (4, env.action_space.shape[0]))
+        act = act.astype(np.float32)
+        actor = load_actor_value(p["checkpoint"])[0]
+        models = [WorldModel.load(p["world_model"]), WorldModel.load(member)]
+        single = [SafetyGate(m, actor, None).scores(obs, act) for m in models]
+        want = EnsembleSafetyGate(models, actor, None).scores(obs, act)
+        np.testing.assert_allclose(want, np.mean(single, axis=0), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(node.gate.scores(obs, act), want, rtol=1e-4, atol=1e-6)
+        assert node.trajectory_markers(obs[0], act[0], node.get_clock().now().to_msg()).markers
+
+        # a pushed task policy is what every member rolls out
+        torch.manual_seed(0)
+        new = {k: v + 0.05 * torch.randn_like(v) if v.is_floating_point() and v.ndim == 2 else v
+               for k, v in actor.state_dict().items()}  # fmt: skip
+        node.task_policy.update(*decode_weights(encode_weights(new, version=1)))
+        actor.load_state_dict(new)
+        pushed = EnsembleSafetyGate(models, actor, None).scores(obs, act)
+        assert not np.allclose(pushed, want)
+        np.testing.assert_allclose(node.gate.scores(obs, act), pushed, rtol=1e-4, atol=1e-6)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def test_without_members_the_safety_node_keeps_one_world_model():
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from farm_safety_critic.gate import SafetyGate
+    from farm_safety_critic.nodes.safety_node import SafetyNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    p = checkpoint_params(TASK)["safety_node"]
+    node = SafetyNode(context=context,
+                      parameter_overrides=[Parameter(k, value=v) for k, v in p.items()])  # fmt: skip
+    try:
+        assert type(node.gate) is SafetyGate and node.cfg.ensemble_members == []
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def test_member_paths_in_the_launch_yaml_resolve_against_its_folder(tmp_path):
+    from farm_bringup.graph import node_params
+
+    sections = {"safety_node": {"ensemble_members": ["checkpoints/{task}/member1.safetensors",
+                                                     "/abs/member2.safetensors"]},
+                "/**": {"task": f"FailureBench/{TASK}"}}  # fmt: skip
+    got = node_params(sections, "safety_node", base=tmp_path)["ensemble_members"]
+    assert got == [str(tmp_path / "checkpoints" / TASK / "member1.safetensors"),
+                   "/abs/member2.safetensors"]  # fmt: skip
