@@ -10,6 +10,9 @@ transient local: a node that starts or restarts later gets the latest). It may r
 machine: everything it needs and sends travels over ROS. In realtime give it its own process:
 an update takes seconds and would stall a composed graph's single executor thread.
 
+With ``eps_target_rate`` > 0 it also steers the arbiter's ``eps_safe`` to that IR-failure rate
+per episode (method farm-pid: ``EpsSteering``), starting at ``eps_safe`` / ``eps_safe_file``.
+
 Operator marks (``/farm/operator/mark`` std_msgs/String ``ir_failure`` | ``success`` |
 ``intervention``, or the ``/farm/operator/mark_<mark>`` std_srvs/Trigger
 services) override the label of the next completed transition: an IR failure ends it
@@ -19,7 +22,7 @@ services) override the label of the next completed transition: an IR failure end
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
@@ -38,12 +41,15 @@ from failurebench_sim.nodes.ros_io import (
     unpack_vector,
 )
 from farm_policies.nodes.weights_io import weights_message
+from farm_safety_critic.calibration import read_eps_safe
+from farm_safety_critic.eps_control import EpsController
 from farm_trainer.online.assembler import (
     Completed,
     EstimatedSteps,
     TransitionAssembler,
     apply_mark,
 )
+from farm_trainer.nodes.eps_steering import EpsSteering
 from farm_trainer.online.loop import initial_networks
 from farm_trainer.online.ppo import PPOConfig
 from farm_trainer.online.stream import StreamConfig, StreamLearner
@@ -53,6 +59,10 @@ RANGES = {
     "max_updates": (0, 10_000_000),
     "keep_versions": (1, 64),
     "seed": (0, 2**31 - 1),
+    "eps_target_rate": (0.0, 1.0),
+    "eps_safe": (0.0, 1e6),
+    "eps_kp": (0.0, 100.0),
+    "eps_ki": (0.0, 100.0),
 }
 PPO_RANGES = {
     "gamma": (0.0, 1.0), "gae_lambda": (0.0, 1.0), "clip": (0.0, 1.0), "minibatch_size": (1, 1 << 20),
@@ -66,6 +76,14 @@ OPERATOR_MARK = rc.OPERATOR_MARK
 @dataclass
 class TrainerNodeConfig(StreamConfig):
     labels: str = "sim"  # sim: the twin's step outcomes | estimate: from the estimated state
+    eps_target_rate: float = 0.0
+    """farm-pid: steer eps_safe to this IR-failure rate per episode (0: eps_safe stays fixed)"""
+    eps_safe: float = 0.3  # the threshold steering starts from
+    eps_safe_file: str = ""  # calibration/eps_safe.json of the task: overrides eps_safe
+    eps_kp: float = 2.0
+    eps_ki: float = 0.2
+    eps_nodes: list[str] = field(default_factory=lambda: ["arbiter_node", "safety_node"])
+    """nodes whose ``eps_safe`` parameter is steered"""
 
 
 class TrainerNode(Node):
@@ -81,7 +99,10 @@ class TrainerNode(Node):
         self.cfg = cfg
         obs_dim, act_dim = len(rc.OBS_LABELS), len(rc.ACTION_LABELS)
         actor, critic = initial_networks(obs_dim, act_dim, cfg.init or None)
-        self.learner = StreamLearner(cfg, actor, critic, log=self.get_logger().info)
+        self.eps_steering = self._eps_steering(cfg)
+        steer = None if self.eps_steering is None else self.eps_steering.observe_episode
+        self.learner = StreamLearner(cfg, actor, critic, log=self.get_logger().info,
+                                     on_episode=steer)  # fmt: skip
         self.assembler = TransitionAssembler()
         self.labeler = EstimatedSteps(cfg.task) if cfg.labels == "estimate" else None
         self.marks: list[str] = []
@@ -106,6 +127,16 @@ class TrainerNode(Node):
             f"{cfg.task}: PPO every {cfg.batch_steps} transitions, labels from {cfg.labels}, "
             f"policy v{self.learner.version}, journal {self.learner.journal.path}"
         )
+
+    def _eps_steering(self, cfg: TrainerNodeConfig) -> EpsSteering | None:
+        if cfg.eps_target_rate <= 0:
+            return None
+        eps0 = read_eps_safe(cfg.eps_safe_file) if cfg.eps_safe_file else cfg.eps_safe
+        controller = EpsController(eps0, cfg.eps_target_rate, cfg.eps_kp, cfg.eps_ki)
+        steering = EpsSteering(self, controller, cfg.eps_nodes, cfg.output_dir)
+        self.get_logger().info(f"steering eps_safe of {cfg.eps_nodes} to an IR-failure rate of "
+                               f"{cfg.eps_target_rate} (now {steering.eps_safe:.4g})")  # fmt: skip
+        return steering
 
     def destroy_node(self) -> None:
         if hasattr(self, "learner"):  # a node that failed during __init__ has none
@@ -188,6 +219,8 @@ class TrainerNode(Node):
                 "ep_return", "stale_recomputed", "stale_dropped", "kl")  # fmt: skip
         values = {k: row.get(k) for k in keys}
         values.update({f"operator_{m}": n for m, n in self.mark_counts.items()})
+        if self.eps_steering is not None:
+            values["eps_safe"] = self.eps_steering.eps_safe
         msg = diagnostics_message("farm/trainer", "trainer_node", f"policy v{row['policy_version']}",
                                   values, self.get_clock().now().to_msg())  # fmt: skip
         self.pub_diag.publish(msg)

@@ -75,9 +75,14 @@ class EpisodeTally:
 class StreamLearner:
     """Journal every transition, update every ``batch_steps``, checkpoint, resume."""
 
-    def __init__(self, cfg: StreamConfig, actor: TanhGaussianActor, critic, log: Callable = print):
+    def __init__(self, cfg: StreamConfig, actor: TanhGaussianActor, critic, log: Callable = print,
+                 on_episode: Callable[[int, dict[str, float]], None] | None = None) -> None:  # fmt: skip
+        """``on_episode(n, summary)``: called with the number of episodes finished so far and
+        the last one's return / ir_failure / success (the trainer node steers eps_safe on them);
+        a resume tallies the episodes journaled after the checkpoint again, with their numbers."""
         self.cfg = cfg
         self.log = log
+        self.on_episode = on_episode
         torch.manual_seed(cfg.seed)
         cfg.ppo.batch_size = cfg.batch_steps
         # the learning rate decays linearly over max_updates like the in-process loop's
@@ -153,8 +158,11 @@ class StreamLearner:
             self.counters["episodes"] += 1
             self.counters["ir_failure_episodes"] += int(t.failure)
             self.counters["successes"] += int(episode_success(t.success, t.failure))
-            self.finished.append({"return": t.ret, "ir_failure": float(t.failure),
-                                  "success": float(episode_success(t.success, t.failure))})  # fmt: skip
+            summary = {"return": t.ret, "ir_failure": float(t.failure),
+                       "success": float(episode_success(t.success, t.failure))}
+            self.finished.append(summary)
+            if self.on_episode is not None:
+                self.on_episode(self.counters["episodes"], summary)
         self.tally = EpisodeTally()
 
     # -- update ----------------------------------------------------------------------------
