@@ -45,6 +45,11 @@ LEVERS = (
      " --tasks FragilePushWall-v0"),
     ("gate on the mean C_H of 3 world models (farm-ens; seed 1)", "farm_ens", "farm-ens",
      "farm-train pipeline --config config/experiments/farm_ens.yaml"),
+    ("eps_safe steered online by a PI rule (farm-pid; seed 1)", "farm_ens_pid", "farm-pid",
+     "farm-train pipeline --config config/experiments/farm_ens_pid.yaml"),
+    ("farm-ens + farm-pid: the ensemble gate under the PI rule (farm-ens-pid; seed 1)",
+     "farm_ens_pid", "farm-ens-pid",
+     "farm-train pipeline --config config/experiments/farm_ens_pid.yaml"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the

@@ -37,6 +37,7 @@ def test_trainer_steers_the_arbiters_eps_safe_like_farm_pid(tmp_path):
 
     from farm_safety_critic.eps_control import AdaptiveEpsSafe
     from farm_safety_critic.nodes.arbiter_node import ArbiterNode
+    from farm_safety_critic.nodes.safety_node import SafetyNode
     from farm_trainer.nodes.trainer_node import TrainerNode
 
     p = checkpoint_params(TASK)
@@ -46,15 +47,17 @@ def test_trainer_steers_the_arbiters_eps_safe_like_farm_pid(tmp_path):
     want = [bench.observe_episodes([f]) for f in outcomes]
 
     graph = Graph([(ArbiterNode, {**p["arbiter_node"], "eps_safe": EPS0}),
+                   (SafetyNode, {**p["safety_node"], "eps_safe": EPS0, "marker_every": 0}),
                    (TrainerNode, _trainer_params(tmp_path / "trainer"))])  # fmt: skip
-    arbiter, trainer = graph.nodes
+    arbiter, safety, trainer = graph.nodes
     try:
-        assert wait_for(lambda: all(c.services_are_ready() for c in trainer.eps_steering.clients
-                                    if c.remote_node_name == "arbiter_node"), 30)  # fmt: skip
+        clients = trainer.eps_steering.clients
+        assert wait_for(lambda: all(c.services_are_ready() for c in clients), 30)
         for k, f in enumerate(outcomes):
             trainer.learner.add(_episode_end(f), episode=k, step=0)
             assert trainer.eps_steering.eps_safe == pytest.approx(want[k], rel=1e-6)
-            assert wait_for(lambda k=k: arbiter.decider.eps_safe == pytest.approx(want[k]), 30)
+            assert wait_for(lambda k=k: arbiter.decider.eps_safe == pytest.approx(want[k])
+                            and safety.cfg.eps_safe == pytest.approx(want[k]), 30)  # fmt: skip
         assert arbiter.get_parameter("eps_safe").value == pytest.approx(want[-1])
         assert want[-1] < EPS0  # four failures in six episodes: well above the 5 % target
     finally:
@@ -65,6 +68,26 @@ def test_trainer_steers_the_arbiters_eps_safe_like_farm_pid(tmp_path):
         assert restarted.nodes[0].eps_steering.eps_safe == pytest.approx(want[-1], rel=1e-6)
     finally:
         restarted.close()
+
+
+def test_the_calibrated_file_is_the_eps_safe_parameter_shown():
+    """eps_safe_file wins over eps_safe, and ``ros2 param get`` shows the value in use."""
+    from farm_safety_critic.calibration import read_eps_safe
+    from farm_safety_critic.nodes.arbiter_node import ArbiterNode
+    from farm_safety_critic.nodes.safety_node import SafetyNode
+
+    p = checkpoint_params(TASK)
+    eps_file = str(CHECKPOINTS / TASK / "eps_safe.json")
+    want = read_eps_safe(eps_file)
+    graph = Graph([(ArbiterNode, {**p["arbiter_node"], "eps_safe_file": eps_file}),
+                   (SafetyNode, {**p["safety_node"], "eps_safe_file": eps_file})])  # fmt: skip
+    try:
+        for node in graph.nodes:
+            assert node.get_parameter("eps_safe").value == pytest.approx(want)
+            assert node.cfg.eps_safe == pytest.approx(want)
+        assert graph.nodes[0].decider.eps_safe == pytest.approx(want)
+    finally:
+        graph.close()
 
 
 def test_without_a_target_rate_the_trainer_leaves_eps_safe_alone(tmp_path):

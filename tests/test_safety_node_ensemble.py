@@ -1,8 +1,10 @@
 """The safety node scores farm-ens's C_H: ``ensemble_members`` makes it the benchmark's
-``EnsembleSafetyGate`` (the mean over world models), a weight push reaches every member, and the
-launch YAML's member paths resolve like every other path parameter."""
+``EnsembleSafetyGate`` (the mean over the world model and the members beside it, as the
+pipeline's ``ensemble`` stage writes them), and a weight push reaches every member."""
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pytest
@@ -42,10 +44,12 @@ def test_the_safety_node_scores_the_mean_c_h_of_its_ensemble(tmp_path):
     from farm_safety_critic.world_model import WorldModel
 
     p = checkpoint_params(TASK)["safety_node"]
+    shutil.copy(p["world_model"], tmp_path / "world_model.safetensors")
     member = str(_perturbed_world_model(tmp_path / "member1.safetensors"))
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=fresh_domain())
-    params = {**p, "ensemble_members": [member], "marker_every": 0}
+    params = {**p, "world_model": str(tmp_path / "world_model.safetensors"),
+              "ensemble_members": 2, "marker_every": 0}  # fmt: skip
     node = SafetyNode(context=context,
                       parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])  # fmt: skip
     try:
@@ -89,18 +93,7 @@ def test_without_members_the_safety_node_keeps_one_world_model():
     node = SafetyNode(context=context,
                       parameter_overrides=[Parameter(k, value=v) for k, v in p.items()])  # fmt: skip
     try:
-        assert type(node.gate) is SafetyGate and node.cfg.ensemble_members == []
+        assert type(node.gate) is SafetyGate and node.cfg.ensemble_members == 1
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=context)
-
-
-def test_member_paths_in_the_launch_yaml_resolve_against_its_folder(tmp_path):
-    from farm_bringup.graph import node_params
-
-    sections = {"safety_node": {"ensemble_members": ["checkpoints/{task}/member1.safetensors",
-                                                     "/abs/member2.safetensors"]},
-                "/**": {"task": f"FailureBench/{TASK}"}}  # fmt: skip
-    got = node_params(sections, "safety_node", base=tmp_path)["ensemble_members"]
-    assert got == [str(tmp_path / "checkpoints" / TASK / "member1.safetensors"),
-                   "/abs/member2.safetensors"]  # fmt: skip

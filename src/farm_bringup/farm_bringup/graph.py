@@ -35,7 +35,6 @@ PATH_PARAMS = (
     "init",
     "shield_file",
     "yolo_model",
-    "ensemble_members",  # a list of paths
 )
 GRAPH_SECTION = "farm_graph"  # not a node: a file's node set (nodes) and its twin (use_twin)
 
@@ -226,8 +225,6 @@ def node_params(
         for key in PATH_PARAMS:
             if isinstance(params.get(key), str):
                 params[key] = resolve_path(params[key], task, base)
-            elif isinstance(params.get(key), list | tuple):
-                params[key] = [resolve_path(str(v), task, base) for v in params[key]]
     return params
 
 

@@ -64,6 +64,8 @@ def graph_interfaces(sources: Iterable[str] = ("camera", "ground_truth")) -> dic
                     p["observation_source"] = source
                 if n == "policy_node" and source == "ground_truth":  # the teleop inputs too
                     p["action_source"] = "teleop"
+                if n == "trainer_node" and source == "ground_truth":  # farm-pid's steering
+                    p["eps_target_rate"] = 0.05
                 if "output_dir" in p:
                     p["output_dir"] = str(Path(tmp) / source / n)
                 params[n] = p

@@ -254,6 +254,16 @@ def _recovery(path: str | Path | None, wm: Any, device: str | torch.device) -> A
     return recovery.to(device).eval()
 
 
+MEMBER_FILE = "member{k}.safetensors"
+"""world model k >= 1 of an ensemble, beside member 0 (the world model) in its folder"""
+
+
+def ensemble_paths(world_model_path: str | Path, members: int) -> list[Path]:
+    """``world_model_path`` and the other ``members - 1`` world models of its ensemble."""
+    first = Path(world_model_path)
+    return [first, *(first.with_name(MEMBER_FILE.format(k=k)) for k in range(1, members))]
+
+
 def build_ensemble_gate(
     world_model_paths: list[str | Path],
     task_actor: Policy | Any,

@@ -22,7 +22,6 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import (
     DurabilityPolicy,
     QoSProfile,
@@ -105,16 +104,6 @@ def descriptor(
     return d
 
 
-def empty_array_type(annotation: str) -> Parameter.Type:
-    """The ROS array type of a field annotated ``annotation`` (``list[str]``, ``tuple[float,
-    ...]``) whose default is empty: declared typed but unset, so a YAML list of that type fits."""
-    for word, kind in (("str", Parameter.Type.STRING_ARRAY), ("float", Parameter.Type.DOUBLE_ARRAY),
-                       ("bool", Parameter.Type.BOOL_ARRAY), ("int", Parameter.Type.INTEGER_ARRAY)):  # fmt: skip
-        if word in annotation:
-            return kind
-    raise TypeError(f"no ROS array type for an empty {annotation} field")
-
-
 def declare_from_dataclass(
     node: Node,
     cfg: Any,
@@ -144,13 +133,8 @@ def declare_from_dataclass(
             integer=isinstance(default, int) and not isinstance(default, bool),
         )
         value = list(default) if isinstance(default, tuple) else default
-        if isinstance(value, list) and not value:  # rclpy would type [] as a byte array
-            value = empty_array_type(str(f.type))
         name = f"{prefix}.{f.name}" if prefix else f.name
         values[f.name] = node.declare_parameter(name, value, desc).value
-        if values[f.name] is None:  # a typed empty array not set at start-up: set it to []
-            node.set_parameters([Parameter(name, value, [])])
-            values[f.name] = []
         if isinstance(default, tuple):
             values[f.name] = tuple(values[f.name])
     return dataclasses.replace(cfg, **values)

@@ -51,7 +51,7 @@ from failurebench_sim.nodes.ros_io import (
 from failurebench_sim.stamp_sync import ExactPairer
 from failurebench_sim.twin import GRIPPER_DOWN_XYZW
 from farm_policies.checkpoint import load_actor_value
-from farm_safety_critic.calibration import read_eps_safe
+from farm_safety_critic.nodes.eps_param import use_eps_safe_file
 from farm_safety_critic.decider import RecoveryDecider
 from farm_safety_critic.reflex import message_class, stopped_reason
 from farm_safety_critic.shield import Shield, ShieldLimits, load_limits
@@ -98,8 +98,7 @@ class ArbiterNode(Node):
         super().__init__(node_name, **kwargs)
         fixed = [n for n in ArbiterNodeConfig.__dataclass_fields__ if n not in LIVE]
         self.cfg = c = declare_from_dataclass(self, ArbiterNodeConfig(), RANGES, read_only=fixed)
-        if c.eps_safe_file:
-            c.eps_safe = read_eps_safe(c.eps_safe_file)
+        use_eps_safe_file(self, c)
         recovery, _, _ = load_actor_value(c.recovery_checkpoint)
         self.decider = RecoveryDecider(recovery.eval(), c.eps_safe, ACT)
         limits = load_limits(c.shield_file, c.robot, c.task) if c.shield_file else TWIN_HAND_BOX

@@ -1,8 +1,9 @@
 """``safety_node``: the world-model safety score C_H (Eq. 10) of every proposed action.
 
 A thin adapter around ``SafetyGate``'s scorer (built without a recovery policy: deciding is the
-arbiter's job), or ``EnsembleSafetyGate``'s (method farm-ens: the mean C_H of ``world_model`` and
-``ensemble_members``; give it the ensemble's own ``eps_safe_file``). Pairs the observation and the proposed action of a frame by stamp, publishes
+arbiter's job), or, with ``ensemble_members`` = K > 1, ``EnsembleSafetyGate``'s (method farm-ens:
+the mean C_H of ``world_model`` and the K - 1 members beside it, ``member<k>.safetensors`` as the
+pipeline's ``ensemble`` stage writes them; give it the ensemble's own ``eps_safe_file``). Pairs the observation and the proposed action of a frame by stamp, publishes
 C_H as std_msgs/Float32 (``rqt_plot /farm/safety/score/data``), a stamped assessment vector for
 the arbiter, the H-step imagined trajectory decoded by the world model as a MarkerArray line
 strip coloured by each step's predicted constraint (rviz), and diagnostics.
@@ -10,14 +11,16 @@ strip coloured by each step's predicted constraint (rviz), and diagnostics.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import ColorRGBA, Float32
@@ -38,13 +41,14 @@ from failurebench_sim.nodes.ros_io import (
 from failurebench_sim.stamp_sync import ExactPairer
 from farm_policies.live import LivePolicy
 from farm_policies.nodes.weights_io import subscribe_weights
-from farm_safety_critic.calibration import read_eps_safe
-from farm_safety_critic.gate import EnsembleSafetyGate, SafetyGate
+from farm_safety_critic.nodes.eps_param import use_eps_safe_file
+from farm_safety_critic.gate import EnsembleSafetyGate, SafetyGate, ensemble_paths
 from farm_safety_critic.safety_score import c_h_terms
 from farm_safety_critic.world_model import WorldModel
 
 RANGES = {"horizon": (0, 50), "gamma_risk": (0.0, 1.0), "eps_safe": (0.0, 1e6),
-          "marker_every": (0, 1000)}  # fmt: skip
+          "marker_every": (0, 1000), "ensemble_members": (1, 16)}  # fmt: skip
+LIVE = ("eps_safe",)  # settable at runtime (farm-pid's steering sets it); the rest is read-only
 
 
 @dataclass
@@ -56,8 +60,8 @@ class SafetyNodeConfig:
     eps_safe: float = 0.3
     eps_safe_file: str = ""  # calibration/eps_safe.json of the task: overrides eps_safe
     marker_every: int = 1  # publish the imagined trajectory every N frames (0 = never)
-    ensemble_members: list[str] = field(default_factory=list)
-    """farm-ens: world models whose C_H is averaged with ``world_model``'s ([] = one model)"""
+    ensemble_members: int = 1
+    """farm-ens: world models whose C_H is averaged (``world_model`` + members 1 .. K-1)"""
 
 
 def risk_colour(p: float) -> ColorRGBA:
@@ -68,9 +72,9 @@ def risk_colour(p: float) -> ColorRGBA:
 
 def make_scorer(c: SafetyNodeConfig, actor) -> SafetyGate | EnsembleSafetyGate:
     """The C_H scorer of ``c`` (no recovery policy) rolling out ``actor``: one world model, or
-    the mean over ``world_model`` + ``ensemble_members``."""
+    the mean over ``ensemble_members`` of them."""
     hp = (c.horizon, c.gamma_risk, c.eps_safe)
-    models = [WorldModel.load(p) for p in (c.world_model, *c.ensemble_members)]
+    models = [WorldModel.load(p) for p in ensemble_paths(c.world_model, c.ensemble_members)]
     if len(models) == 1:
         return SafetyGate(models[0], actor, None, *hp)
     return EnsembleSafetyGate(models, actor, None, *hp)
@@ -81,9 +85,9 @@ class SafetyNode(Node):
 
     def __init__(self, node_name: str = "safety_node", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        self.cfg = c = declare_from_dataclass(self, SafetyNodeConfig(), RANGES)
-        if c.eps_safe_file:
-            c.eps_safe = read_eps_safe(c.eps_safe_file)
+        fixed = [f.name for f in dataclasses.fields(SafetyNodeConfig) if f.name not in LIVE]
+        self.cfg = c = declare_from_dataclass(self, SafetyNodeConfig(), RANGES, read_only=fixed)
+        use_eps_safe_file(self, c)
         self.task_policy = LivePolicy.from_checkpoint(c.checkpoint)
         self.gate = make_scorer(c, self.task_policy.actor)  # pushes to the actor reach Eq. 10
         self.pairer = ExactPairer(("obs", "proposed"))
@@ -100,6 +104,15 @@ class SafetyNode(Node):
         self.create_subscription(JointState, rc.OBSERVATION, self._on("obs"), reliable)
         self.create_subscription(JointState, rc.PROPOSED_ACTION, self._on("proposed"), reliable)
         self.create_timer(1.0, self._diagnostics)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """A live eps_safe (rclpy has checked its type and range): the firing count and the
+        assessment's threshold follow it."""
+        for p in params:
+            if p.name == "eps_safe":
+                self.cfg.eps_safe = float(p.value)
+        return SetParametersResult(successful=True)
 
     def _on(self, stream: str):
         return paired_callback(self.pairer, self.outputs, stream, self.score)

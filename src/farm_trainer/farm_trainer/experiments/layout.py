@@ -17,7 +17,9 @@ EPS_SAFE_ENSEMBLE = "calibration/eps_safe_ensemble.json"
 
 def ensemble_member(k: int) -> str:
     """World model ``k`` >= 1 of farm-ens's ensemble (member 0 is ``WORLD_MODEL``)."""
-    return f"world_model/member{k}.safetensors"
+    from farm_safety_critic.gate import MEMBER_FILE
+
+    return f"world_model/{MEMBER_FILE.format(k=k)}"
 
 
 def ensemble_member_units(members: int) -> tuple[str, ...]:
