@@ -51,8 +51,8 @@ from failurebench_sim.nodes.ros_io import (
 from failurebench_sim.stamp_sync import ExactPairer
 from failurebench_sim.twin import GRIPPER_DOWN_XYZW
 from farm_policies.checkpoint import load_actor_value
-from farm_safety_critic.nodes.eps_param import use_eps_safe_file
 from farm_safety_critic.decider import RecoveryDecider
+from farm_safety_critic.nodes.eps_param import use_eps_safe_file
 from farm_safety_critic.reflex import message_class, stopped_reason
 from farm_safety_critic.shield import Shield, ShieldLimits, load_limits
 

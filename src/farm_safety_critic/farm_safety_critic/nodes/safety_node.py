@@ -41,8 +41,8 @@ from failurebench_sim.nodes.ros_io import (
 from failurebench_sim.stamp_sync import ExactPairer
 from farm_policies.live import LivePolicy
 from farm_policies.nodes.weights_io import subscribe_weights
-from farm_safety_critic.nodes.eps_param import use_eps_safe_file
 from farm_safety_critic.gate import EnsembleSafetyGate, SafetyGate, ensemble_paths
+from farm_safety_critic.nodes.eps_param import use_eps_safe_file
 from farm_safety_critic.safety_score import c_h_terms
 from farm_safety_critic.world_model import WorldModel
 

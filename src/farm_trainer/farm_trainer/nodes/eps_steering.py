@@ -91,4 +91,6 @@ class EpsSteering:
             c.recent.copy_(torch.tensor(recent, dtype=c.recent.dtype))
             self.seen = int(state["episodes"])
         except (ValueError, KeyError, TypeError) as e:
-            self.node.get_logger().warning(f"{self.state_path} not restored ({e}): starting at eps0")
+            self.node.get_logger().warning(
+                f"{self.state_path} not restored ({e}): starting at eps0"
+            )

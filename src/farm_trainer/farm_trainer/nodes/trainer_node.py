@@ -43,13 +43,13 @@ from failurebench_sim.nodes.ros_io import (
 from farm_policies.nodes.weights_io import weights_message
 from farm_safety_critic.calibration import read_eps_safe
 from farm_safety_critic.eps_control import EpsController
+from farm_trainer.nodes.eps_steering import EpsSteering
 from farm_trainer.online.assembler import (
     Completed,
     EstimatedSteps,
     TransitionAssembler,
     apply_mark,
 )
-from farm_trainer.nodes.eps_steering import EpsSteering
 from farm_trainer.online.loop import initial_networks
 from farm_trainer.online.ppo import PPOConfig
 from farm_trainer.online.stream import StreamConfig, StreamLearner

@@ -158,8 +158,11 @@ class StreamLearner:
             self.counters["episodes"] += 1
             self.counters["ir_failure_episodes"] += int(t.failure)
             self.counters["successes"] += int(episode_success(t.success, t.failure))
-            summary = {"return": t.ret, "ir_failure": float(t.failure),
-                       "success": float(episode_success(t.success, t.failure))}
+            summary = {
+                "return": t.ret,
+                "ir_failure": float(t.failure),
+                "success": float(episode_success(t.success, t.failure)),
+            }
             self.finished.append(summary)
             if self.on_episode is not None:
                 self.on_episode(self.counters["episodes"], summary)
