@@ -1,6 +1,8 @@
 """farm-pid on the graph: IR failures seen by the trainer node lower the arbiter's eps_safe
-through its parameter service, by farm-pid's own controller (the benchmark's ``AdaptiveEpsSafe``
-gives the same thresholds for the same episodes), and a restarted trainer resumes the steering."""
+through its parameter service, update by update as the benchmark loop steers it (the benchmark's
+``AdaptiveEpsSafe`` gives the same thresholds for the same episodes); a node that comes back at
+another value is corrected, a refused set is reported, and a restarted trainer resumes the
+controller from its checkpoint."""
 
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ from graph_harness import CHECKPOINTS, Graph, checkpoint_params, wait_for
 pytestmark = pytest.mark.ros
 TASK = "BoundedPush-v0"
 EPS0 = 0.4
+# two one-step episodes per PPO update: (IR failure?, IR failure?)
+UPDATES = [(1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
 
 if not (CHECKPOINTS / TASK / "actor.safetensors").exists():
     pytest.skip("shipped checkpoints missing", allow_module_level=True)
 
 
-def _episode_end(cost: float):
-    """The last transition of an episode (an IR failure when ``cost`` > 0)."""
+def _episode(cost: float):
+    """A one-step episode (an IR failure when ``cost`` > 0)."""
     from failurebench_sim import ros_contract as rc
     from farm_trainer.online.learner import Transition
 
@@ -26,14 +30,16 @@ def _episode_end(cost: float):
     return Transition(obs, act, act, 0.0, cost, True, False, obs)
 
 
-def _trainer_params(out) -> dict:
+def _trainer_params(out, nodes=("arbiter_node", "safety_node")) -> dict:
     return {"task": f"FailureBench/{TASK}", "init": str(CHECKPOINTS / TASK / "actor.safetensors"),
-            "output_dir": str(out), "batch_steps": 100_000, "eps_target_rate": 0.05,
-            "eps_safe": EPS0}  # fmt: skip
+            "output_dir": str(out), "batch_steps": 2, "ppo.minibatch_size": 2, "ppo.epochs": 1,
+            "eps_target_rate": 0.05, "eps_safe": EPS0, "eps_nodes": list(nodes)}  # fmt: skip
 
 
 def test_trainer_steers_the_arbiters_eps_safe_like_farm_pid(tmp_path):
     from types import SimpleNamespace
+
+    from rclpy.parameter import Parameter
 
     from farm_safety_critic.eps_control import AdaptiveEpsSafe
     from farm_safety_critic.nodes.arbiter_node import ArbiterNode
@@ -41,33 +47,60 @@ def test_trainer_steers_the_arbiters_eps_safe_like_farm_pid(tmp_path):
     from farm_trainer.nodes.trainer_node import TrainerNode
 
     p = checkpoint_params(TASK)
-    outcomes = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
     bench = AdaptiveEpsSafe(SimpleNamespace(decider=SimpleNamespace(eps_safe=EPS0),
                                             eps_safe=EPS0))  # fmt: skip
-    want = [bench.observe_episodes([f]) for f in outcomes]
+    want = [bench.observe_episodes(list(batch)) for batch in UPDATES]
 
     graph = Graph([(ArbiterNode, {**p["arbiter_node"], "eps_safe": EPS0}),
                    (SafetyNode, {**p["safety_node"], "eps_safe": EPS0, "marker_every": 0}),
                    (TrainerNode, _trainer_params(tmp_path / "trainer"))])  # fmt: skip
     arbiter, safety, trainer = graph.nodes
     try:
-        clients = trainer.eps_steering.clients
-        assert wait_for(lambda: all(c.services_are_ready() for c in clients), 30)
-        for k, f in enumerate(outcomes):
-            trainer.learner.add(_episode_end(f), episode=k, step=0)
-            assert trainer.eps_steering.eps_safe == pytest.approx(want[k], rel=1e-6)
+        assert wait_for(lambda: all(c.services_are_ready() for c in trainer.eps_push.clients), 30)
+        episode = 0
+        for k, batch in enumerate(UPDATES):
+            for failed in batch:
+                trainer._take([SimpleNamespace(transition=_episode(failed), episode=episode,
+                                               step=0, stamp_ns=0, success=False)])  # fmt: skip
+                episode += 1
+            assert trainer.last_row["eps_safe"] == pytest.approx(want[k], rel=1e-6)
             assert wait_for(lambda k=k: arbiter.decider.eps_safe == pytest.approx(want[k])
                             and safety.cfg.eps_safe == pytest.approx(want[k]), 30)  # fmt: skip
         assert arbiter.get_parameter("eps_safe").value == pytest.approx(want[-1])
-        assert want[-1] < EPS0  # four failures in six episodes: well above the 5 % target
+        assert want[-1] < EPS0 and trainer.eps_push.refused == 0
+
+        # an arbiter back at its YAML value (a restart) is corrected at the next check
+        arbiter.set_parameters([Parameter("eps_safe", value=EPS0)])
+        assert wait_for(lambda: arbiter.decider.eps_safe == pytest.approx(want[-1]), 30)
     finally:
         graph.close()
 
     restarted = Graph([(TrainerNode, _trainer_params(tmp_path / "trainer"))])
-    try:
-        assert restarted.nodes[0].eps_steering.eps_safe == pytest.approx(want[-1], rel=1e-6)
+    try:  # the controller's state came back with the trainer's checkpoint
+        assert restarted.nodes[0].eps_push.eps_safe == pytest.approx(want[-1], rel=1e-6)
     finally:
         restarted.close()
+
+
+def test_a_node_that_refuses_the_threshold_is_reported(tmp_path):
+    from rcl_interfaces.msg import ParameterDescriptor
+    from rclpy.node import Node
+
+    from farm_trainer.nodes.trainer_node import TrainerNode
+
+    def peers(context):
+        fixed = Node("fixed_node", context=context)  # eps_safe read-only: every set refused
+        fixed.declare_parameter("eps_safe", 0.1, ParameterDescriptor(read_only=True))
+        return fixed
+
+    graph = Graph([(TrainerNode, _trainer_params(tmp_path, ["fixed_node"]))], first=peers)
+    try:
+        trainer = graph.nodes[0]
+        assert wait_for(lambda: trainer.eps_push.refused >= 1, 30)
+        assert "fixed_node" not in trainer.eps_push.applied
+        assert graph.probe.get_parameter("eps_safe").value == 0.1
+    finally:
+        graph.close()
 
 
 def test_the_calibrated_file_is_the_eps_safe_parameter_shown():
@@ -95,6 +128,6 @@ def test_without_a_target_rate_the_trainer_leaves_eps_safe_alone(tmp_path):
 
     graph = Graph([(TrainerNode, {**_trainer_params(tmp_path), "eps_target_rate": 0.0})])
     try:
-        assert graph.nodes[0].eps_steering is None
+        assert graph.nodes[0].eps_push is None
     finally:
         graph.close()

@@ -107,11 +107,15 @@ def _recrl(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     return lambda actor: build_qrisk_gate(a.qrisk, a.recovery, eps_safe=p.qrisk_eps_safe)
 
 
-def _farm_pid(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+def _with_pid(gate: FilterFactory, p: MethodParams) -> FilterFactory:
+    """``gate`` under farm-pid's PI rule on eps_safe (``AdaptiveEpsSafe``)."""
     from farm_safety_critic.eps_control import AdaptiveEpsSafe
 
-    gate = _farm(a, p, seed)
     return lambda actor: AdaptiveEpsSafe(gate(actor), p.eps_target_rate, p.eps_kp, p.eps_ki)
+
+
+def _farm_pid(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    return _with_pid(_farm(a, p, seed), p)
 
 
 def _farm_ens(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
@@ -119,16 +123,16 @@ def _farm_ens(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
 
     paths = [a.world_model, *(a.members or ())]
     if len(paths) != p.ensemble_members:
-        raise MethodError(f"farm-ens needs {p.ensemble_members} world models, got {len(paths)}")
+        raise MethodError(
+            f"an ensemble gate of {p.ensemble_members} world models got "
+            f"{len(paths)} (--world-model + --members)"
+        )
     hp = {"eps_safe": p.eps_safe, "horizon": p.horizon, "gamma_risk": p.gamma_risk}
     return lambda actor: build_ensemble_gate(paths, actor, a.recovery, **hp)
 
 
 def _farm_ens_pid(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
-    from farm_safety_critic.eps_control import AdaptiveEpsSafe
-
-    gate = _farm_ens(a, p, seed)
-    return lambda actor: AdaptiveEpsSafe(gate(actor), p.eps_target_rate, p.eps_kp, p.eps_ki)
+    return _with_pid(_farm_ens(a, p, seed), p)
 
 
 def _farm_refresh_cal(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:

@@ -10,8 +10,11 @@ transient local: a node that starts or restarts later gets the latest). It may r
 machine: everything it needs and sends travels over ROS. In realtime give it its own process:
 an update takes seconds and would stall a composed graph's single executor thread.
 
-With ``eps_target_rate`` > 0 it also steers the arbiter's ``eps_safe`` to that IR-failure rate
-per episode (method farm-pid: ``EpsSteering``), starting at ``eps_safe`` / ``eps_safe_file``.
+With ``eps_target_rate`` > 0 it also steers the threshold to that IR-failure rate per episode
+(method farm-pid): after every update the benchmark's ``EpsController`` takes the update's
+finished episodes, as in the benchmark loop, and ``EpsSafePush`` keeps the new ``eps_safe`` on
+``eps_nodes`` (the arbiter decides with it). It starts at ``eps_safe`` / ``eps_safe_file``; its
+state is in the trainer's checkpoint.
 
 Operator marks (``/farm/operator/mark`` std_msgs/String ``ir_failure`` | ``success`` |
 ``intervention``, or the ``/farm/operator/mark_<mark>`` std_srvs/Trigger
@@ -41,9 +44,9 @@ from failurebench_sim.nodes.ros_io import (
     unpack_vector,
 )
 from farm_policies.nodes.weights_io import weights_message
-from farm_safety_critic.calibration import read_eps_safe
 from farm_safety_critic.eps_control import EpsController
-from farm_trainer.nodes.eps_steering import EpsSteering
+from farm_safety_critic.nodes.eps_param import eps_safe_of
+from farm_trainer.nodes.eps_push import EpsSafePush
 from farm_trainer.online.assembler import (
     Completed,
     EstimatedSteps,
@@ -99,10 +102,16 @@ class TrainerNode(Node):
         self.cfg = cfg
         obs_dim, act_dim = len(rc.OBS_LABELS), len(rc.ACTION_LABELS)
         actor, critic = initial_networks(obs_dim, act_dim, cfg.init or None)
-        self.eps_steering = self._eps_steering(cfg)
-        steer = None if self.eps_steering is None else self.eps_steering.observe_episode
+        steering = None
+        if cfg.eps_target_rate > 0:
+            steering = EpsController(eps_safe_of(cfg), cfg.eps_target_rate, cfg.eps_kp, cfg.eps_ki)
         self.learner = StreamLearner(cfg, actor, critic, log=self.get_logger().info,
-                                     on_episode=steer)  # fmt: skip
+                                     eps_controller=steering)  # fmt: skip
+        self.eps_push = None
+        if steering is not None:  # a resumed controller's threshold, else eps0
+            self.eps_push = EpsSafePush(self, cfg.eps_nodes, steering.current())
+            self.get_logger().info(f"steering eps_safe of {cfg.eps_nodes} to an IR-failure rate "
+                                   f"of {cfg.eps_target_rate}: now {self.eps_push.eps_safe:.4g}")  # fmt: skip
         self.assembler = TransitionAssembler()
         self.labeler = EstimatedSteps(cfg.task) if cfg.labels == "estimate" else None
         self.marks: list[str] = []
@@ -127,16 +136,6 @@ class TrainerNode(Node):
             f"{cfg.task}: PPO every {cfg.batch_steps} transitions, labels from {cfg.labels}, "
             f"policy v{self.learner.version}, journal {self.learner.journal.path}"
         )
-
-    def _eps_steering(self, cfg: TrainerNodeConfig) -> EpsSteering | None:
-        if cfg.eps_target_rate <= 0:
-            return None
-        eps0 = read_eps_safe(cfg.eps_safe_file) if cfg.eps_safe_file else cfg.eps_safe
-        controller = EpsController(eps0, cfg.eps_target_rate, cfg.eps_kp, cfg.eps_ki)
-        steering = EpsSteering(self, controller, cfg.eps_nodes, cfg.output_dir)
-        self.get_logger().info(f"steering eps_safe of {cfg.eps_nodes} to an IR-failure rate of "
-                               f"{cfg.eps_target_rate} (now {steering.eps_safe:.4g})")  # fmt: skip
-        return steering
 
     def destroy_node(self) -> None:
         if hasattr(self, "learner"):  # a node that failed during __init__ has none
@@ -206,6 +205,8 @@ class TrainerNode(Node):
             row = self.learner.add(c.transition, c.episode, c.step, c.stamp_ns, c.success)
             if row is not None:
                 self.last_row = row
+                if self.eps_push is not None:
+                    self.eps_push.set(row["eps_safe"])
                 self._push()
                 self._diagnose(row)
 
@@ -219,8 +220,9 @@ class TrainerNode(Node):
                 "ep_return", "stale_recomputed", "stale_dropped", "kl")  # fmt: skip
         values = {k: row.get(k) for k in keys}
         values.update({f"operator_{m}": n for m, n in self.mark_counts.items()})
-        if self.eps_steering is not None:
-            values["eps_safe"] = self.eps_steering.eps_safe
+        if self.eps_push is not None:
+            values["eps_safe"] = self.eps_push.eps_safe
+            values["eps_safe_refused"] = self.eps_push.refused
         msg = diagnostics_message("farm/trainer", "trainer_node", f"policy v{row['policy_version']}",
                                   values, self.get_clock().now().to_msg())  # fmt: skip
         self.pub_diag.publish(msg)

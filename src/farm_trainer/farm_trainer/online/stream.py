@@ -42,6 +42,7 @@ from farm_trainer.online.rollout import Rollout
 
 CHECKPOINT = "checkpoints/last.safetensors"
 JOURNAL = "transitions.journal"
+EPS_CONTROL = "eps_control"  # the checkpoint module of farm-pid's controller (trainer node)
 DATASET = "dataset"  # one offline-format .npz per update: Dataset.concatenate merges them
 
 
@@ -76,13 +77,13 @@ class StreamLearner:
     """Journal every transition, update every ``batch_steps``, checkpoint, resume."""
 
     def __init__(self, cfg: StreamConfig, actor: TanhGaussianActor, critic, log: Callable = print,
-                 on_episode: Callable[[int, dict[str, float]], None] | None = None) -> None:  # fmt: skip
-        """``on_episode(n, summary)``: called with the number of episodes finished so far and
-        the last one's return / ir_failure / success (the trainer node steers eps_safe on them);
-        a resume tallies the episodes journaled after the checkpoint again, with their numbers."""
+                 eps_controller: Any = None) -> None:  # fmt: skip
+        """``eps_controller``: farm-pid's ``EpsController``, fed each update's finished episodes
+        as the benchmark loop feeds it (its eps_safe goes in the update's row as ``eps_safe``,
+        its state in the checkpoint)."""
         self.cfg = cfg
         self.log = log
-        self.on_episode = on_episode
+        self.eps_controller = eps_controller
         torch.manual_seed(cfg.seed)
         cfg.ppo.batch_size = cfg.batch_steps
         # the learning rate decays linearly over max_updates like the in-process loop's
@@ -158,14 +159,8 @@ class StreamLearner:
             self.counters["episodes"] += 1
             self.counters["ir_failure_episodes"] += int(t.failure)
             self.counters["successes"] += int(episode_success(t.success, t.failure))
-            summary = {
-                "return": t.ret,
-                "ir_failure": float(t.failure),
-                "success": float(episode_success(t.success, t.failure)),
-            }
-            self.finished.append(summary)
-            if self.on_episode is not None:
-                self.on_episode(self.counters["episodes"], summary)
+            self.finished.append({"return": t.ret, "ir_failure": float(t.failure),
+                                  "success": float(episode_success(t.success, t.failure))})  # fmt: skip
         self.tally = EpisodeTally()
 
     # -- update ----------------------------------------------------------------------------
@@ -228,6 +223,10 @@ class StreamLearner:
         self.counters["trained_rows"] = start + len(records)
         self._keep_behaviour()
         row = self._row(ro, stats)
+        if self.eps_controller is not None:
+            row["eps_safe"] = self.eps_controller.observe_episodes(
+                [f["ir_failure"] for f in self.finished]
+            )
         # logged before the checkpoint: a resume drops rows past its checkpoint, so a kill
         # between the two never leaves a gap in progress.csv
         self.logger.log(row, step=self.counters["transitions"])
@@ -255,6 +254,8 @@ class StreamLearner:
         lrn = self.learner
         modules = {**lrn.modules(), "rng": {"torch": torch.get_rng_state()}}
         modules.update({f"behaviour_{v}": sd for v, sd in self.behaviour.items()})
+        if self.eps_controller is not None:
+            modules[EPS_CONTROL] = self.eps_controller.state_dict()
         meta = {"stage": "online_ros", "task": self.cfg.task, "update": self.version}
         header = {
             **policy_header(lrn.actor, meta, self.cfg.seed), **lrn.header(),
@@ -275,6 +276,8 @@ class StreamLearner:
         except CheckpointError as e:
             raise CheckpointError(f"{path}: {e}") from e
         torch.set_rng_state(sds["rng"]["torch"])
+        if self.eps_controller is not None and EPS_CONTROL in sds:
+            self.eps_controller.load_state_dict(sds[EPS_CONTROL])
         self.counters.update({k: int(v) for k, v in header["counters"].items()})
         self.behaviour = {int(v): sds[f"behaviour_{v}"] for v in header["behaviour_versions"]}
         # transitions journaled after the checkpoint: tally them again (they are pending)
