@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 from failurebench_sim.atomic import write_csv, write_text
@@ -80,6 +81,18 @@ def gate_metrics(exp: str, task: str) -> tuple[float, float] | None:
     )
 
 
+def count_ratio_interval(ours: dict, base: dict) -> tuple[float | str, float | str]:
+    """95 % interval of a ratio of IR-failure episode counts from counting (Poisson) noise
+    alone: ratio x exp(+-1.96 sqrt(1/a + 1/b)) on the counts summed over seeds. Seed-to-seed
+    variation, which one pipeline seed cannot show, comes on top."""
+    a = float(ours["ir_failure_episodes_mean"]) * int(ours["seeds_found"])
+    b = float(base["ir_failure_episodes_mean"]) * int(base["seeds_found"])
+    if a <= 0 or b <= 0:
+        return "", ""
+    ratio, half = a / b, 1.96 * math.sqrt(1 / a + 1 / b)
+    return round(ratio * math.exp(-half), 2), round(ratio * math.exp(half), 2)
+
+
 def online_row(lever: str, exp: str, method: str, command: str) -> dict | None:
     summary = read_summary(exp)
     if not summary:
@@ -90,14 +103,15 @@ def online_row(lever: str, exp: str, method: str, command: str) -> dict | None:
         ours, base = summary.get((task, method)), summary.get((task, "unio4"))
         s = SHORT[task]
         if not ours or not base or ours["seeds_complete"] != ours["seeds_found"]:
-            row.update({f"{s}_ratio": "", f"{s}_return_diff": "", f"{s}_precision": "",
-                        f"{s}_recall": ""})  # fmt: skip
+            row.update({f"{s}_ratio": "", f"{s}_ratio_lo": "", f"{s}_ratio_hi": "",
+                        f"{s}_return_diff": "", f"{s}_precision": "", f"{s}_recall": ""})  # fmt: skip
             continue
         ratio = float(ours["ir_failure_episodes_mean"]) / float(base["ir_failure_episodes_mean"])
         ratios.append(ratio)
+        lo, hi = count_ratio_interval(ours, base)
         gate = gate_metrics(exp, task) if method in SINGLE_MODEL_GATES else None
         row.update({
-            f"{s}_ratio": round(ratio, 2),
+            f"{s}_ratio": round(ratio, 2), f"{s}_ratio_lo": lo, f"{s}_ratio_hi": hi,
             f"{s}_return_diff": round(float(ours["return_after_mean"])
                                       - float(base["return_after_mean"]), 1),
             f"{s}_precision": "" if gate is None else round(gate[0], 3),
@@ -126,6 +140,12 @@ def frozen_rows() -> list[dict]:
                 for r in csv.DictReader(f)]  # fmt: skip
 
 
+def ratio_cell(row: dict, task: str) -> str:
+    """``ratio (lo-hi)`` when the row has the counting-noise interval (frozen rows do not)."""
+    ratio, lo, hi = (row.get(f"{task}_ratio{k}", "") for k in ("", "_lo", "_hi"))
+    return f"{ratio} ({lo}–{hi})" if lo not in ("", None) else str(ratio)
+
+
 def main() -> None:
     rows = [r for r in (online_row(*lever) for lever in LEVERS) if r]
     at = next((i for i, r in enumerate(rows) if r["experiment"] == "farm_eps_pid"), len(rows))
@@ -142,14 +162,17 @@ def main() -> None:
         "`calibration.json`. Δreturn: normalised return after fine-tuning minus Uni-O4's.",
         "prec/rec: the gate's precision / recall for an IR failure within H on held-out roll-outs",
         "at the ε_safe used online. Goals: mean ratio ≤ 0.35 and < 1 on every task; Δreturn ≥ −2;",
-        "precision ≥ 0.2.",
+        "precision ≥ 0.2. In brackets: the ratio's 95 % interval from counting noise alone",
+        "(Poisson, on the failure counts summed over seeds); the spread between pipeline seeds",
+        "comes on top (seed 0 against seed 1 of FARM: 0.77 / 0.64, 0.85 / 0.77, 0.39 / 0.58,",
+        "0.43 / 0.54).",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
     ]
     for r in rows:
         cells = [r["lever"], f"`{r['experiment']}`", str(r.get("seeds", ""))]
-        cells += [str(r[f"{SHORT[t]}_ratio"]) for t in TASKS] + [str(r["mean_ratio"])]
+        cells += [ratio_cell(r, SHORT[t]) for t in TASKS] + [str(r["mean_ratio"])]
         cells += [str(r[f"{SHORT[t]}_return_diff"]) for t in TASKS]
         cells += [f"{r[f'{SHORT[t]}_precision']} / {r[f'{SHORT[t]}_recall']}"
                   if r[f"{SHORT[t]}_precision"] != "" else "" for t in TASKS]  # fmt: skip
