@@ -51,6 +51,10 @@ LEVERS = (
     ("farm-ens + farm-pid: the ensemble gate under the PI rule (farm-ens-pid; seed 1)",
      "farm_ens_pid", "farm-ens-pid",
      "farm-train pipeline --config config/experiments/farm_ens_pid.yaml"),
+    ("FARM, pipeline seeds 1-2 of paper_tables (headline_pid)", "headline_pid", "farm",
+     "farm-train pipeline --config config/experiments/headline_pid.yaml --seeds 1 2"),
+    ("farm-pid, the chosen setting, pipeline seeds 1-2 (headline_pid)", "headline_pid",
+     "farm-pid", "farm-train pipeline --config config/experiments/headline_pid.yaml --seeds 1 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
