@@ -144,6 +144,11 @@ def frozen_rows() -> list[dict]:
                 for r in csv.DictReader(f)]  # fmt: skip
 
 
+def probe_cell(row: dict | None) -> str:
+    """``failures (of them with the recovery running)`` of a recovery_probe row."""
+    return "" if row is None else f"{row['ir_failure_episodes']} ({row['failures_with_recovery']})"
+
+
 def ratio_cell(row: dict, task: str) -> str:
     """``ratio (lo-hi)`` when the row has the counting-noise interval (frozen rows do not)."""
     ratio, lo, hi = (row.get(f"{task}_ratio{k}", "") for k in ("", "_lo", "_hi"))
@@ -216,6 +221,26 @@ def main() -> None:
                      f"{float(e['recall']):.2f} ({float(e['best_precision_on_grid']):.2f})"
                      for e in es if e["task"] == task]  # fmt: skip
             lines.append(f"| {SHORT.get(task, task)} | " + " | ".join(cells) + " |")
+    probes = sorted(Path("results/recovery_probe").glob("paper_tables_s*.csv"))
+    if probes:
+        lines += ["", "## Where the failures under the gate happen (`scripts/recovery_probe.py`)", "",
+                  "The offline task policy exploring (stochastic), the same reset seeds per row:",
+                  "IR-failure episodes without a gate, under FARM's gate at the calibrated ε_safe",
+                  "and at 0.3 × it (about farm-pid's); in brackets how many of them had the recovery",
+                  "running on the failure step or the 10 before (the rest the gate missed).", "",
+                  "| pipeline seed | task | episodes | no gate | gate at ε_safe | gate at 0.3 ε_safe |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for path in probes:
+            with path.open() as f:
+                ps = list(csv.DictReader(f))
+            seed = path.stem.rsplit("_s", 1)[1]
+            for task in dict.fromkeys(p["task"] for p in ps):
+                by = {float(p["eps_scale"]): p for p in ps if p["task"] == task}
+                cells = [probe_cell(by.get(k)) for k in (0.0, 1.0, 0.3)]
+                n = next(iter(by.values()))["episodes"]
+                lines.append(
+                    f"| {seed} | {SHORT.get(task, task)} | {n} | " + " | ".join(cells) + " |"
+                )
     handover = Path("results/offline_handover/handover.md")
     if handover.exists():
         lines += ["", "## Offline: the guarded hand-over (`results/offline_handover/`)", "",

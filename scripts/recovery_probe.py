@@ -6,13 +6,15 @@ episodes from the same reset seeds. For every IR failure: whether the recovery r
 failure step or in the ``--window`` steps before it ("with recovery": the gate saw it coming and
 the recovery did not save it) or not ("missed": the gate never fired in time). A lower eps_safe
 (farm-pid's) only helps where failures are missed; where they happen with the recovery running,
-more recovery is no cure. Writes results/recovery_probe/<experiment>_s<seed>.csv.
+more recovery is no cure. Writes results/recovery_probe/<experiment>_s<seed>.csv (rows of tasks
+not probed this time are kept).
     python scripts/recovery_probe.py --experiment paper_tables --seed 2 --tasks BoundedSoccer-v0
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +81,10 @@ def main() -> None:
             rows.append(probe(ctx, scale, args.episodes, args.window, args.reset_seed))
             print(rows[-1], flush=True)
     path = Path("results/recovery_probe") / f"{args.experiment}_s{args.seed}.csv"
+    if path.exists():  # keep the rows of the tasks not probed this time
+        with path.open() as f:
+            done = {r["task"] for r in rows}
+            rows = [r for r in csv.DictReader(f) if r["task"] not in done] + rows
     write_csv(path, rows)
     print(f"[recovery_probe] wrote {path}")
 
