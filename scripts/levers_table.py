@@ -51,6 +51,8 @@ LEVERS = (
     ("farm-ens + farm-pid: the ensemble gate under the PI rule (farm-ens-pid; seed 1)",
      "farm_ens_pid", "farm-ens-pid",
      "farm-train pipeline --config config/experiments/farm_ens_pid.yaml"),
+    ("farm-pid with a 10 % target instead of 5 % (seed 1)", "farm_pid_rate10", "farm-pid",
+     "farm-train pipeline --config config/experiments/farm_pid_rate10.yaml"),
     ("FARM, pipeline seeds 1-2 of paper_tables (headline_pid)", "headline_pid", "farm",
      "farm-train pipeline --config config/experiments/headline_pid.yaml --seeds 1 2"),
     ("farm-pid, the chosen setting, pipeline seeds 1-2 (headline_pid)", "headline_pid",
