@@ -108,6 +108,7 @@ class ArbiterNode(Node):
         self.frame_age_holds = 0  # streaming ticks held because the last decision was too old
         self.last_target: PoseStamped | None = None
         self.hand: np.ndarray | None = None  # the measured end-effector position
+        self.pose_ns = 0  # the newest measured pose's stamp: the present is no earlier
         self.seen: dict[str, float] = {}  # input -> steady time of its last message
         self.holding: list[str] = []  # the stale inputs while the watchdog holds
         self.outputs = FrameOutputs()
@@ -181,6 +182,11 @@ class ArbiterNode(Node):
         if msg.header.frame_id == self.cfg.base_frame and np.isfinite(xyz).all():
             self.hand = xyz
             self.seen["ee"] = time.monotonic()
+            t = stamp_ns(msg.header.stamp)
+            # newer, or a restarted source clock (more than 1 s back): start over from it
+            self.pose_ns = (
+                t if t > self.pose_ns or t < self.pose_ns - 1_000_000_000 else self.pose_ns
+            )
 
     # -- Eq. 11 + shield --------------------------------------------------------------------
     def decide(self, frame: dict) -> None:
@@ -309,8 +315,11 @@ class ArbiterNode(Node):
         self.pub_target.publish(self.last_target)
 
     def _age_s(self, stamp) -> float:
-        """Seconds from ``stamp`` to the node's clock (negative: from the future)."""
-        return (self.get_clock().now().nanoseconds - stamp_ns(stamp)) * 1e-9
+        """Seconds from ``stamp`` to now (negative: from the future). Now is the node's clock,
+        or the newest measured pose's stamp where that is later: an arbiter whose ``/clock``
+        lags (its own backlog on the twin) must not take an old frame for a young one."""
+        now = max(self.get_clock().now().nanoseconds, self.pose_ns)
+        return (now - stamp_ns(stamp)) * 1e-9
 
     def _diagnose(self) -> None:
         level, message = DiagnosticStatus.OK, "ok"
