@@ -3,8 +3,9 @@
 A thin adapter around ``SafetyGate``'s scorer (built without a recovery policy: deciding is the
 arbiter's job), or, with ``ensemble_members`` = K > 1, ``EnsembleSafetyGate``'s (method farm-ens:
 the mean C_H of ``world_model`` and the K - 1 members beside it, ``member<k>.safetensors`` as the
-pipeline's ``ensemble`` stage writes them; give it the ensemble's own ``eps_safe_file``). Pairs the observation and the proposed action of a frame by stamp, publishes
-C_H as std_msgs/Float32 (``rqt_plot /farm/safety/score/data``), a stamped assessment vector for
+pipeline's ``ensemble`` stage writes them; give it the ensemble's own ``eps_safe_file``).
+Pairs the observation and the proposed action of a frame by stamp, publishes C_H as
+std_msgs/Float32 (``rqt_plot /farm/safety/score/data``), a stamped assessment vector for
 the arbiter, the H-step imagined trajectory decoded by the world model as a MarkerArray line
 strip coloured by each step's predicted constraint (rviz), and diagnostics.
 """
