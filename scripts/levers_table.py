@@ -57,6 +57,12 @@ LEVERS = (
      "farm-train pipeline --config config/experiments/headline_pid.yaml --seeds 1 2"),
     ("farm-pid, the chosen setting, pipeline seeds 1-2 (headline_pid)", "headline_pid",
      "farm-pid", "farm-train pipeline --config config/experiments/headline_pid.yaml --seeds 1 2"),
+    ("FARM, pipeline seed 1 of paper_tables (farm_qrisk)", "farm_qrisk", "farm",
+     "farm-train pipeline --config config/experiments/farm_qrisk.yaml"),
+    ("Rec-RL's Q-risk gate alone (recrl; seed 1)", "farm_qrisk", "recrl",
+     "farm-train pipeline --config config/experiments/farm_qrisk.yaml"),
+    ("recovery where C_H or Q-risk fires (farm-qrisk; seed 1)", "farm_qrisk", "farm-qrisk",
+     "farm-train pipeline --config config/experiments/farm_qrisk.yaml"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
@@ -146,9 +152,58 @@ def frozen_rows() -> list[dict]:
                 for r in csv.DictReader(f)]  # fmt: skip
 
 
-def probe_cell(row: dict | None) -> str:
-    """``failures (of them with the recovery running)`` of a recovery_probe row."""
-    return "" if row is None else f"{row['ir_failure_episodes']} ({row['failures_with_recovery']})"
+def probe_cell(row: dict | None, key: str = "failures_with_recovery") -> str:
+    """``failures/episodes (of them: key)`` of a recovery_probe row."""
+    if row is None:
+        return ""
+    return f"{row['ir_failure_episodes']}/{row['episodes']} ({row[key]})"
+
+
+VARIANTS = (("farm", "learned", "FARM + π_rec"), ("farm", "scripted", "FARM + scripted rule"),
+            ("farm", "hold", "FARM + hold still"), ("recrl", "learned", "Rec-RL + π_rec"),
+            ("farm-qrisk", "learned", "farm-qrisk + π_rec"))  # fmt: skip
+"""(method, recovery, label): what runs where the gate fires, in the probe's second table"""
+
+
+def probe_tables(paths: list[Path]) -> list[str]:
+    """The recovery probe's two tables: failures by ε_safe (FARM + π_rec), and by what runs
+    where the gate fires (at the calibrated ε_safe)."""
+    lines = ["", "## Where the failures under the gate happen (`scripts/recovery_probe.py`)", "",
+             "The offline task policy exploring (stochastic), the same reset seeds per row:",
+             "IR-failure episodes / episodes without a gate, under FARM's gate at the calibrated",
+             "ε_safe and at 0.3 × it (about farm-pid's); in brackets how many of them had the",
+             "recovery running on the failure step or the 10 before (the rest the gate missed).",
+             "", "| pipeline seed | task | no gate | gate at ε_safe | gate at 0.3 ε_safe |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    rows = {}
+    for path in paths:
+        with path.open() as f:
+            rows[path.stem.rsplit("_s", 1)[1]] = [
+                {"method": "farm", "recovery": "learned", **r} for r in csv.DictReader(f)
+            ]
+    for seed, ps in rows.items():
+        for task in dict.fromkeys(p["task"] for p in ps):
+            by = {float(p["eps_scale"]): p for p in ps if p["task"] == task
+                  and p["method"] == "farm" and p["recovery"] == "learned"}  # fmt: skip
+            cells = [probe_cell(by.get(k)) for k in (0.0, 1.0, 0.3)]
+            lines.append(f"| {seed} | {SHORT.get(task, task)} | " + " | ".join(cells) + " |")
+    lines += ["", "What runs where the gate fires, at the calibrated ε_safe (exploration noise",
+              "seeded per episode, so the variants differ only where their actions do). In",
+              "brackets the failures whose failing step was the recovery's own action. If",
+              "holding still or the scripted demonstrator fails as often as π_rec, the state",
+              "was lost when the gate fired: the gate fires too late, not the recovery is weak.",
+              "", "| pipeline seed | task | " + " | ".join(v[2] for v in VARIANTS) + " |",
+              "|---|---|" + "---|" * len(VARIANTS)]  # fmt: skip
+    for seed, ps in rows.items():
+        timed = [p for p in ps if p.get("failures_during_recovery") not in ("", None)]
+        for task in dict.fromkeys(p["task"] for p in timed):
+            by = {(p["method"], p["recovery"]): p for p in timed
+                  if p["task"] == task and float(p["eps_scale"]) == 1.0}  # fmt: skip
+            if len(by) < 2:
+                continue
+            cells = [probe_cell(by.get(v[:2]), "failures_during_recovery") for v in VARIANTS]
+            lines.append(f"| {seed} | {SHORT.get(task, task)} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def ratio_cell(row: dict, task: str) -> str:
@@ -225,24 +280,7 @@ def main() -> None:
             lines.append(f"| {SHORT.get(task, task)} | " + " | ".join(cells) + " |")
     probes = sorted(Path("results/recovery_probe").glob("paper_tables_s*.csv"))
     if probes:
-        lines += ["", "## Where the failures under the gate happen (`scripts/recovery_probe.py`)", "",
-                  "The offline task policy exploring (stochastic), the same reset seeds per row:",
-                  "IR-failure episodes without a gate, under FARM's gate at the calibrated ε_safe",
-                  "and at 0.3 × it (about farm-pid's); in brackets how many of them had the recovery",
-                  "running on the failure step or the 10 before (the rest the gate missed).", "",
-                  "| pipeline seed | task | episodes | no gate | gate at ε_safe | gate at 0.3 ε_safe |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
-        for path in probes:
-            with path.open() as f:
-                ps = list(csv.DictReader(f))
-            seed = path.stem.rsplit("_s", 1)[1]
-            for task in dict.fromkeys(p["task"] for p in ps):
-                by = {float(p["eps_scale"]): p for p in ps if p["task"] == task}
-                cells = [probe_cell(by.get(k)) for k in (0.0, 1.0, 0.3)]
-                n = next(iter(by.values()))["episodes"]
-                lines.append(
-                    f"| {seed} | {SHORT.get(task, task)} | {n} | " + " | ".join(cells) + " |"
-                )
+        lines += probe_tables(probes)
     handover = Path("results/offline_handover/handover.md")
     if handover.exists():
         lines += ["", "## Offline: the guarded hand-over (`results/offline_handover/`)", "",

@@ -1,6 +1,7 @@
 """The safety node scores farm-ens's C_H: ``ensemble_members`` makes it the benchmark's
 ``EnsembleSafetyGate`` (the mean over the world model and the members beside it, as the
-pipeline's ``ensemble`` stage writes them), and a weight push reaches every member."""
+pipeline's ``ensemble`` stage writes them), and a weight push reaches every member. With a
+``qrisk`` checkpoint it scores farm-qrisk's any-of gate, as the benchmark's registry builds it."""
 
 from __future__ import annotations
 
@@ -94,6 +95,45 @@ def test_without_members_the_safety_node_keeps_one_world_model():
                       parameter_overrides=[Parameter(k, value=v) for k, v in p.items()])  # fmt: skip
     try:
         assert type(node.gate) is SafetyGate and node.cfg.ensemble_members == 1
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def test_with_a_qrisk_checkpoint_the_safety_node_scores_farm_qrisk(tmp_path):
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from failurebench_sim.make import make_env
+    from farm_policies.checkpoint import load_actor_value
+    from farm_safety_critic.gate import AnyOfGate
+    from farm_safety_critic.nodes.safety_node import SafetyNode
+    from farm_safety_critic.qrisk import QRisk, QRiskConfig
+    from farm_trainer.methods import Artifacts, MethodParams, filter_factory
+
+    p = checkpoint_params(TASK)["safety_node"]
+    env = make_env(f"FailureBench/{TASK}")
+    obs = np.stack([env.reset(seed=s)[0] for s in range(8)]).astype(np.float32)
+    act = np.random.default_rng(0).uniform(-1, 1, (8, env.action_space.shape[0]))
+    act = act.astype(np.float32)
+    torch.manual_seed(0)
+    qrisk = tmp_path / "qrisk.safetensors"
+    QRisk(QRiskConfig(obs.shape[1], act.shape[1], hidden=16)).save(qrisk)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    params = {**p, "qrisk": str(qrisk), "qrisk_eps_safe": 0.2, "marker_every": 0}
+    node = SafetyNode(context=context,
+                      parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])  # fmt: skip
+    try:
+        assert isinstance(node.gate, AnyOfGate)
+        eps = node.cfg.eps_safe
+        actor = load_actor_value(p["checkpoint"])[0]
+        rec = CHECKPOINTS / TASK / "recovery.safetensors"
+        art = Artifacts(world_model=p["world_model"], qrisk=qrisk, recovery=rec)
+        bench = filter_factory("farm-qrisk", art, MethodParams(eps_safe=eps, qrisk_eps_safe=0.2))
+        want = bench(actor).scores(obs, act)
+        np.testing.assert_allclose(node.gate.scores(obs, act), want, rtol=1e-4, atol=1e-6)
+        assert node.trajectory_markers(obs[0], act[0], node.get_clock().now().to_msg()).markers
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=context)

@@ -165,7 +165,7 @@ def soccer_recovery(o: Array, memo: dict) -> Array:
         z = ball[2] + (0.1 if dxy > 0.03 else 0.03)
         grip = 0.6 if dxy <= 0.02 and hand[2] - ball[2] <= 0.045 else 0.0
         return _action(hand, np.r_[lead, z], 25.0, grip)
-    memo["caged"] += 1
+    memo["caged"] = memo.get("caged", 0) + 1  # a spell may start with the ball caged
     if memo["caged"] < 8 or np.linalg.norm(ball[:2] - centre) < 0.06:
         return np.array([0.0, 0.0, 0.0, 0.6])  # squeeze the ball before moving / hold safe
     xy = 4.0 * (centre - ball[:2]) + 10.0 * (ball[:2] - hand[:2])

@@ -28,6 +28,7 @@ PARAMS_KEY = "ros__parameters"
 PATH_PARAMS = (
     "checkpoint",
     "world_model",
+    "qrisk",
     "recovery_checkpoint",
     "eps_safe_file",
     "config_file",

@@ -212,6 +212,51 @@ class EnsembleSafetyGate(ScoreGate):
         return np.mean([m.score_numpy(obs, proposed) for m in self.members], axis=0)
 
 
+class AnyOfGate(ScoreGate):
+    """Recovery where any member gate would fire at its own threshold.
+
+    Scores are in the first member's units: member i's score times eps_1 / eps_i, the largest
+    of them, against ``eps_safe`` (default eps_1). So ``eps_safe`` keeps its meaning (FARM's
+    C_H threshold, calibrated as before), and moving it (farm-pid, a live parameter) scales
+    every member's threshold alike. FARM's C_H looks H steps ahead through the world model;
+    Recovery RL's Q-risk is a discounted cost critic that looks further.
+    """
+
+    def __init__(
+        self,
+        members: list[ScoreGate],
+        recovery_policy: Policy | Any,
+        eps_safe: float | None = None,
+        fallback_action: np.ndarray | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if not members:
+            raise GateInputError("an any-of gate needs at least one member gate")
+        dims = {(m.obs_dim, m.act_dim) for m in members}
+        if len(dims) != 1:
+            raise GateInputError(f"member gates disagree on (obs_dim, act_dim): {sorted(dims)}")
+        if not all(m.eps_safe > 0 for m in members):
+            raise GateInputError("every member gate needs a threshold > 0")
+        ((obs_dim, act_dim),) = dims
+        eps = members[0].eps_safe if eps_safe is None else eps_safe
+        super().__init__(recovery_policy, eps, obs_dim, act_dim, fallback_action, device)
+        self.members = list(members)
+        self.scales = [members[0].eps_safe / m.eps_safe for m in members]
+        """member i's score times this is in the first member's units"""
+
+    def score(self, obs: Tensor, proposed: Tensor) -> Tensor:
+        scores = [
+            m.score(obs, proposed) * k for m, k in zip(self.members, self.scales, strict=True)
+        ]
+        return torch.stack(scores).amax(0)
+
+    def score_numpy(self, obs: np.ndarray, proposed: np.ndarray) -> np.ndarray:
+        scores = [
+            m.score_numpy(obs, proposed) * k for m, k in zip(self.members, self.scales, strict=True)
+        ]
+        return np.max(scores, axis=0)
+
+
 def _numpy_scorer(world_model: WorldModel, task_policy: Any, horizon: int, gamma_risk: float):
     """``NumpyCH`` for a TanhGaussianActor task policy on CPU, else None (torch path)."""
     from farm_safety_critic.fast_score import NumpyCH, UnsupportedModuleError
@@ -240,11 +285,11 @@ def build_gate(
     """
     device = hparams.get("device", "cpu")
     world_model = WorldModel.load(world_model_path, map_location=device)
-    recovery = _recovery(recovery_actor_path, world_model.cfg, device)
+    recovery = load_recovery(recovery_actor_path, world_model.cfg, device)
     return SafetyGate(world_model, task_actor, recovery, **hparams)
 
 
-def _recovery(path: str | Path | None, wm: Any, device: str | torch.device) -> Any:
+def load_recovery(path: str | Path | None, wm: Any, device: str | torch.device) -> Any:
     """The recovery actor of a checkpoint, or hold still (``path`` None)."""
     if path is None:
         return hold_still(wm.act_dim)
@@ -273,5 +318,5 @@ def build_ensemble_gate(
     """``EnsembleSafetyGate`` from world-model checkpoints (``build_gate``'s other arguments)."""
     device = hparams.get("device", "cpu")
     models = [WorldModel.load(p, map_location=device) for p in world_model_paths]
-    recovery = _recovery(recovery_actor_path, models[0].cfg, device)
+    recovery = load_recovery(recovery_actor_path, models[0].cfg, device)
     return EnsembleSafetyGate(models, task_actor, recovery, **hparams)

@@ -197,3 +197,52 @@ def test_farm_ens_pid_steers_the_ensemble_gates_threshold(tmp_path):
     assert isinstance(gate, AdaptiveEpsSafe) and isinstance(gate.gate, EnsembleSafetyGate)
     gate.observe_episodes([1.0] * 10)  # every episode failed: eps_safe goes down
     assert gate.eps_safe < 0.3
+
+
+def test_the_any_of_gate_fires_where_any_member_exceeds_its_own_threshold():
+    """farm-qrisk's composition: scores in the first member's units, the largest of them."""
+    from farm_safety_critic.gate import AnyOfGate
+
+    obs = np.array([[0.05, 0, 0], [0.5, 0, 0], [0.05, 0, 0]], np.float32)
+    prop = np.array([[0.3, 0], [0.3, 0], [0.3, 0]], np.float32)
+    c_h = SafetyGate(StepCounterModel(fire_at=2), RecordingPolicy(), None, 3, 0.5, eps_safe=0.5)
+    first = FirstObsScore(None, eps_safe=0.1, obs_dim=OBS_DIM, act_dim=ACT_DIM)
+    hold = lambda o: torch.zeros(o.shape[0], ACT_DIM)  # noqa: E731
+    gate = AnyOfGate([c_h, first], hold)
+    # C_H = 0.25 on every row (half its threshold 0.5); obs[0] = 0.05, 0.5, 0.05 against 0.1,
+    # i.e. 0.25, 2.5, 0.25 in C_H's units
+    np.testing.assert_allclose(gate.scores(obs, prop), [0.25, 2.5, 0.25])
+    d = gate(obs, prop)
+    assert d.replaced.tolist() == [False, True, False] and d.threshold == 0.5
+    assert np.allclose(d.actions[1], 0) and np.array_equal(d.actions[[0, 2]], prop[[0, 2]])
+    assert AnyOfGate([c_h, first], hold, eps_safe=0.2)(obs, prop).replaced.all()
+    with pytest.raises(GateInputError):
+        AnyOfGate([], hold)
+    with pytest.raises(GateInputError):
+        AnyOfGate([FirstObsScore(None, eps_safe=0.0, obs_dim=OBS_DIM, act_dim=ACT_DIM)], hold)
+
+
+def test_farm_qrisk_gates_on_c_h_or_q_risk(tmp_path):
+    """farm-qrisk from the registry: FARM's C_H and Recovery RL's Q-risk, each at its threshold."""
+    from farm_policies import TanhGaussianActor, save_policy
+    from farm_safety_critic.gate import AnyOfGate
+    from farm_safety_critic.qrisk import QRisk, QRiskConfig
+    from farm_trainer.methods import Artifacts, MethodParams, filter_factory
+
+    torch.manual_seed(0)
+    wm = WorldModel(WorldModelConfig(OBS_DIM, ACT_DIM, latent_dim=8, mlp_dim=8, enc_dim=8))
+    wm.save(tmp_path / "wm.safetensors")
+    QRisk(QRiskConfig(OBS_DIM, ACT_DIM, hidden=8)).save(tmp_path / "qrisk.safetensors")
+    save_policy(tmp_path / "rec.safetensors", TanhGaussianActor(OBS_DIM, ACT_DIM))
+    art = Artifacts(world_model=tmp_path / "wm.safetensors", qrisk=tmp_path / "qrisk.safetensors",
+                    recovery=tmp_path / "rec.safetensors")  # fmt: skip
+    gate = filter_factory("farm-qrisk", art, MethodParams(eps_safe=0.3, qrisk_eps_safe=0.2))(
+        RecordingPolicy()
+    )
+    assert isinstance(gate, AnyOfGate)
+    c_h, q = gate.members
+    obs = np.random.default_rng(0).normal(size=(16, OBS_DIM)).astype(np.float32)
+    prop = np.zeros((16, ACT_DIM), np.float32)
+    want = np.maximum(c_h.scores(obs, prop), q.scores(obs, prop) * 0.3 / 0.2)
+    np.testing.assert_allclose(gate.scores(obs, prop), want, rtol=1e-5)
+    assert (gate(obs, prop).replaced == (want > 0.3)).all() and gate.eps_safe == 0.3

@@ -107,6 +107,21 @@ def _recrl(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     return lambda actor: build_qrisk_gate(a.qrisk, a.recovery, eps_safe=p.qrisk_eps_safe)
 
 
+def _farm_qrisk(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    from farm_safety_critic.gate import AnyOfGate, SafetyGate, load_recovery
+    from farm_safety_critic.qrisk import QRisk, QRiskGate
+    from farm_safety_critic.world_model import WorldModel
+
+    world_model, qrisk = WorldModel.load(a.world_model), QRisk.load(a.qrisk)
+    recovery = load_recovery(a.recovery, world_model.cfg, "cpu")
+
+    def make(actor: Any) -> Any:
+        c_h = SafetyGate(world_model, actor, None, p.horizon, p.gamma_risk, p.eps_safe)
+        return AnyOfGate([c_h, QRiskGate(qrisk, None, p.qrisk_eps_safe)], recovery)
+
+    return make
+
+
 def _with_pid(gate: FilterFactory, p: MethodParams) -> FilterFactory:
     """``gate`` under farm-pid's PI rule on eps_safe (``AdaptiveEpsSafe``)."""
     from farm_safety_critic.eps_control import AdaptiveEpsSafe
@@ -245,6 +260,9 @@ METHODS: dict[str, Method] = {
                ("world_model", "recovery", "safety_data", "heldout", "expert"),
                (*_GATE, "refresh_every", "refresh_steps", "refresh_online_fraction",
                 "refresh_guard_drop", "eps_rule"), _farm_refresh_cal),
+        Method("farm-qrisk", "recovery where FARM's C_H or Recovery RL's Q-risk fires (each at"
+               " its own threshold)", ("world_model", "qrisk", "recovery"),
+               (*_GATE, "qrisk_eps_safe"), _farm_qrisk),
         Method("recrl", "Recovery RL's Q-risk gate + the same recovery policy (Table II)",
                ("qrisk", "recovery"), ("qrisk_eps_safe",), _recrl),
         Method("mppi", "C_H gate with MPPI over the world model instead of pi_rec (Table II)",

@@ -3,7 +3,10 @@
 A thin adapter around ``SafetyGate``'s scorer (built without a recovery policy: deciding is the
 arbiter's job), or, with ``ensemble_members`` = K > 1, ``EnsembleSafetyGate``'s (method farm-ens:
 the mean C_H of ``world_model`` and the K - 1 members beside it, ``member<k>.safetensors`` as the
-pipeline's ``ensemble`` stage writes them; give it the ensemble's own ``eps_safe_file``).
+pipeline's ``ensemble`` stage writes them; give it the ensemble's own ``eps_safe_file``). With a
+``qrisk`` checkpoint it is ``AnyOfGate``'s (method farm-qrisk): the larger of C_H and Recovery
+RL's Q-risk scaled by ``eps_safe / qrisk_eps_safe``, so the arbiter's ``eps_safe`` fires where
+either would.
 Pairs the observation and the proposed action of a frame by stamp, publishes C_H as
 std_msgs/Float32 (``rqt_plot /farm/safety/score/data``), a stamped assessment vector for
 the arbiter, the H-step imagined trajectory decoded by the world model as a MarkerArray line
@@ -42,13 +45,15 @@ from failurebench_sim.nodes.ros_io import (
 from failurebench_sim.stamp_sync import ExactPairer
 from farm_policies.live import LivePolicy
 from farm_policies.nodes.weights_io import subscribe_weights
-from farm_safety_critic.gate import EnsembleSafetyGate, SafetyGate, ensemble_paths
+from farm_safety_critic.gate import AnyOfGate, EnsembleSafetyGate, SafetyGate, ensemble_paths
 from farm_safety_critic.nodes.eps_param import use_eps_safe_file
+from farm_safety_critic.qrisk import QRisk, QRiskGate
 from farm_safety_critic.safety_score import c_h_terms
 from farm_safety_critic.world_model import WorldModel
 
 RANGES = {"horizon": (0, 50), "gamma_risk": (0.0, 1.0), "eps_safe": (0.0, 1e6),
-          "marker_every": (0, 1000), "ensemble_members": (1, 16)}  # fmt: skip
+          "marker_every": (0, 1000), "ensemble_members": (1, 16),
+          "qrisk_eps_safe": (1e-6, 1.0)}  # fmt: skip
 LIVE = ("eps_safe",)  # settable at runtime (farm-pid's steering sets it); the rest is read-only
 
 
@@ -63,6 +68,10 @@ class SafetyNodeConfig:
     marker_every: int = 1  # publish the imagined trajectory every N frames (0 = never)
     ensemble_members: int = 1
     """farm-ens: world models whose C_H is averaged (``world_model`` + members 1 .. K-1)"""
+    qrisk: str = ""
+    """farm-qrisk: Recovery RL's Q-risk checkpoint whose firing counts too ("" = C_H only)"""
+    qrisk_eps_safe: float = 0.3
+    """farm-qrisk: Q-risk's own threshold"""
 
 
 def risk_colour(p: float) -> ColorRGBA:
@@ -71,14 +80,26 @@ def risk_colour(p: float) -> ColorRGBA:
     return ColorRGBA(r=p, g=1.0 - p, b=0.0, a=1.0)
 
 
-def make_scorer(c: SafetyNodeConfig, actor) -> SafetyGate | EnsembleSafetyGate:
-    """The C_H scorer of ``c`` (no recovery policy) rolling out ``actor``: one world model, or
-    the mean over ``ensemble_members`` of them."""
+def make_scorer(c: SafetyNodeConfig, actor) -> SafetyGate | EnsembleSafetyGate | AnyOfGate:
+    """The scorer of ``c`` (no recovery policy) rolling out ``actor``: C_H of one world model,
+    the mean over ``ensemble_members`` of them, and with ``qrisk`` the any-of gate over that and
+    Q-risk (in C_H's units at ``eps_safe``)."""
     hp = (c.horizon, c.gamma_risk, c.eps_safe)
     models = [WorldModel.load(p) for p in ensemble_paths(c.world_model, c.ensemble_members)]
     if len(models) == 1:
-        return SafetyGate(models[0], actor, None, *hp)
-    return EnsembleSafetyGate(models, actor, None, *hp)
+        c_h = SafetyGate(models[0], actor, None, *hp)
+    else:
+        c_h = EnsembleSafetyGate(models, actor, None, *hp)
+    if not c.qrisk:
+        return c_h
+    return AnyOfGate([c_h, QRiskGate(QRisk.load(c.qrisk), None, c.qrisk_eps_safe)], None)
+
+
+def world_model_gate(gate) -> SafetyGate:
+    """The one-world-model C_H gate inside ``gate`` (an ensemble's or an any-of gate's first)."""
+    while not isinstance(gate, SafetyGate):
+        gate = gate.members[0]
+    return gate
 
 
 class SafetyNode(Node):
@@ -150,7 +171,7 @@ class SafetyNode(Node):
     def trajectory_markers(self, obs: np.ndarray, prop: np.ndarray, stamp) -> MarkerArray:
         """The decoded hand positions S(z_i)[0:3], i = 0..H, coloured by C(z_i, a_i) (of the
         first world model of an ensemble)."""
-        shown = getattr(self.gate, "members", [self.gate])[0]
+        shown = world_model_gate(self.gate)
         decoded: list[torch.Tensor] = []
         terms = c_h_terms(
             shown.world_model, shown.task_policy,
