@@ -57,12 +57,12 @@ LEVERS = (
      "farm-train pipeline --config config/experiments/headline_pid.yaml --seeds 1 2"),
     ("farm-pid, the chosen setting, pipeline seeds 1-2 (headline_pid)", "headline_pid",
      "farm-pid", "farm-train pipeline --config config/experiments/headline_pid.yaml --seeds 1 2"),
-    ("FARM, pipeline seed 1 of paper_tables (farm_qrisk)", "farm_qrisk", "farm",
+    ("Rec-RL's Q-risk gate alone (recrl; seeds 1-2; FARM there: the headline_pid row)",
+     "farm_qrisk", "recrl", "farm-train pipeline --config config/experiments/farm_qrisk.yaml"),
+    ("recovery where C_H or Q-risk fires (farm-qrisk; seeds 1-2)", "farm_qrisk", "farm-qrisk",
      "farm-train pipeline --config config/experiments/farm_qrisk.yaml"),
-    ("Rec-RL's Q-risk gate alone (recrl; seed 1)", "farm_qrisk", "recrl",
-     "farm-train pipeline --config config/experiments/farm_qrisk.yaml"),
-    ("recovery where C_H or Q-risk fires (farm-qrisk; seed 1)", "farm_qrisk", "farm-qrisk",
-     "farm-train pipeline --config config/experiments/farm_qrisk.yaml"),
+    ("farm-qrisk under farm-pid's PI rule (farm-qrisk-pid; seeds 1-2)", "farm_qrisk",
+     "farm-qrisk-pid", "farm-train pipeline --config config/experiments/farm_qrisk.yaml"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the

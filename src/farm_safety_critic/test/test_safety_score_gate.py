@@ -246,3 +246,14 @@ def test_farm_qrisk_gates_on_c_h_or_q_risk(tmp_path):
     want = np.maximum(c_h.scores(obs, prop), q.scores(obs, prop) * 0.3 / 0.2)
     np.testing.assert_allclose(gate.scores(obs, prop), want, rtol=1e-5)
     assert (gate(obs, prop).replaced == (want > 0.3)).all() and gate.eps_safe == 0.3
+
+    # farm-qrisk-pid: the PI rule moves the shared threshold, so both members fire earlier
+    from farm_safety_critic.eps_control import AdaptiveEpsSafe
+
+    params = MethodParams(eps_safe=0.3, qrisk_eps_safe=0.2, eps_target_rate=0.05)
+    steered = filter_factory("farm-qrisk-pid", art, params)(RecordingPolicy())
+    assert isinstance(steered, AdaptiveEpsSafe) and isinstance(steered.gate, AnyOfGate)
+    steered.observe_episodes([1.0] * 10)
+    assert steered.eps_safe < 0.3
+    np.testing.assert_allclose(steered.gate.scores(obs, prop), want, rtol=1e-5)
+    assert (steered(obs, prop).replaced == (want > steered.eps_safe)).all()

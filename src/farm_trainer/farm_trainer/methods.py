@@ -133,6 +133,10 @@ def _farm_pid(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     return _with_pid(_farm(a, p, seed), p)
 
 
+def _farm_qrisk_pid(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    return _with_pid(_farm_qrisk(a, p, seed), p)
+
+
 def _farm_ens(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     from farm_safety_critic.gate import build_ensemble_gate
 
@@ -263,6 +267,10 @@ METHODS: dict[str, Method] = {
         Method("farm-qrisk", "recovery where FARM's C_H or Recovery RL's Q-risk fires (each at"
                " its own threshold)", ("world_model", "qrisk", "recovery"),
                (*_GATE, "qrisk_eps_safe"), _farm_qrisk),
+        Method("farm-qrisk-pid", "farm-qrisk with eps_safe steered online to a target IR-failure"
+               " rate (farm-pid's PI rule; it scales both thresholds)",
+               ("world_model", "qrisk", "recovery"), (*_GATE, "qrisk_eps_safe", *_PID),
+               _farm_qrisk_pid),
         Method("recrl", "Recovery RL's Q-risk gate + the same recovery policy (Table II)",
                ("qrisk", "recovery"), ("qrisk_eps_safe",), _recrl),
         Method("mppi", "C_H gate with MPPI over the world model instead of pi_rec (Table II)",
