@@ -165,6 +165,27 @@ VARIANTS = (("farm", "learned", "FARM + π_rec"), ("farm", "scripted", "FARM + s
 """(method, recovery, label): what runs where the gate fires, in the probe's second table"""
 
 
+def anyof_table(paths: list[Path]) -> list[str]:
+    """``scripts/anyof_probe.py``: C_H, Q-risk and the any-of score on held-out roll-outs."""
+    lines = ["", "## C_H, Q-risk and farm-qrisk's any-of score (`scripts/anyof_probe.py`)", "",
+             "Held-out noisy roll-outs, logged actions; ROC-AUC / precision / recall for an IR",
+             "failure within L steps, at the thresholds used online (C_H: the calibrated",
+             "ε_safe; Q-risk: 0.3).", "",
+             "| pipeline seed | task | score | L = 3 | L = 10 | L = 25 |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for path in paths:
+        seed = path.stem.rsplit("_s", 1)[1]
+        with path.open() as f:
+            rows = list(csv.DictReader(f))
+        for task, score in dict.fromkeys((r["task"], r["score"]) for r in rows):
+            by = {r["label_within"]: r for r in rows if (r["task"], r["score"]) == (task, score)}
+            cells = [f"{float(r['roc_auc']):.3f} / {r['precision']} / {r['recall']}"
+                     for r in by.values()]  # fmt: skip
+            lines.append(
+                f"| {seed} | {SHORT.get(task, task)} | {score} | " + " | ".join(cells) + " |"
+            )
+    return lines
+
+
 def probe_tables(paths: list[Path]) -> list[str]:
     """The recovery probe's two tables: failures by ε_safe (FARM + π_rec), and by what runs
     where the gate fires (at the calibrated ε_safe)."""
@@ -281,6 +302,9 @@ def main() -> None:
     probes = sorted(Path("results/recovery_probe").glob("paper_tables_s*.csv"))
     if probes:
         lines += probe_tables(probes)
+    anyof = sorted(Path("results/anyof_probe").glob("paper_tables_s*.csv"))
+    if anyof:
+        lines += anyof_table(anyof)
     handover = Path("results/offline_handover/handover.md")
     if handover.exists():
         lines += ["", "## Offline: the guarded hand-over (`results/offline_handover/`)", "",
