@@ -16,10 +16,8 @@ from pathlib import Path
 
 from failurebench_sim.atomic import write_csv
 from farm_safety_critic import calibration as cal
-from farm_trainer.experiments import load_config
-from farm_trainer.experiments.config import pipeline_of
+from farm_trainer.experiments import task_contexts
 from farm_trainer.experiments.layout import task_name
-from farm_trainer.experiments.pipeline import TaskPipeline
 
 
 def probe(ctx, lookaheads: list[int]) -> list[dict]:
@@ -52,12 +50,9 @@ def main() -> None:
                     help="label horizons L (default: the gate's H, 10, 25)")  # fmt: skip
     ap.add_argument("--runs-dir", default="runs")
     args = ap.parse_args()
-    cfg = pipeline_of(load_config(Path("config/experiments") / f"{args.experiment}.yaml"),
-                      args.seed)  # fmt: skip
-    lookaheads = args.lookaheads or [cfg.gate.horizon, 10, 25]
     rows = []
-    for task in args.tasks or cfg.tasks:
-        for row in probe(TaskPipeline(cfg, task, args.runs_dir).ctx, lookaheads):
+    for ctx in task_contexts(args.experiment, args.seed, args.tasks, args.runs_dir):
+        for row in probe(ctx, args.lookaheads or [ctx.cfg.gate.horizon, 10, 25]):
             rows.append(row)
             print(row, flush=True)
     path = Path("results/anyof_probe") / f"{args.experiment}_s{args.seed}.csv"

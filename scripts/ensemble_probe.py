@@ -21,10 +21,8 @@ import numpy as np
 from failurebench_sim.atomic import write_csv
 from farm_safety_critic import calibration as cal
 from farm_safety_critic.gate import build_gate
-from farm_trainer.experiments import load_config
-from farm_trainer.experiments.config import pipeline_of
+from farm_trainer.experiments import task_contexts
 from farm_trainer.experiments.layout import WORLD_MODEL, task_name
-from farm_trainer.experiments.pipeline import TaskPipeline
 from farm_trainer.safety.train_world_model import train_config_of, train_world_model
 
 KAPPAS = (0.5, 1.0, 2.0)
@@ -87,12 +85,9 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="*")
     ap.add_argument("--runs-dir", default="runs")
     args = ap.parse_args()
-    cfg = load_config(Path("config/experiments") / f"{args.experiment}.yaml")
-    cfg = pipeline_of(cfg, args.seed)
     rows = []
-    for task in args.tasks or cfg.tasks:
-        ctx = TaskPipeline(cfg, task, args.runs_dir).ctx
-        out = Path(args.runs_dir, "ensemble_probe", cfg.name, task_name(task))
+    for ctx in task_contexts(args.experiment, args.seed, args.tasks, args.runs_dir):
+        out = Path(args.runs_dir, "ensemble_probe", ctx.cfg.name, task_name(ctx.task))
         for row in probe(ctx, args.members, out):
             rows.append(row)
             print(row, flush=True)

@@ -16,10 +16,8 @@ from pathlib import Path
 
 from failurebench_sim.atomic import write_csv
 from farm_safety_critic import calibration as cal
-from farm_trainer.experiments import load_config
-from farm_trainer.experiments.config import pipeline_of
+from farm_trainer.experiments import task_contexts
 from farm_trainer.experiments.context import TaskContext
-from farm_trainer.experiments.pipeline import TaskPipeline
 
 
 def probe(ctx: TaskContext, horizon: int) -> dict:
@@ -51,13 +49,10 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="*")
     ap.add_argument("--runs-dir", default="runs")
     args = ap.parse_args()
-    cfg = load_config(Path("config/experiments") / f"{args.experiment}.yaml")
-    cfg = pipeline_of(cfg, args.seed)
     rows = []
-    for task in args.tasks or cfg.tasks:
-        ctx = TaskPipeline(cfg, task, args.runs_dir).ctx
+    for ctx in task_contexts(args.experiment, args.seed, args.tasks, args.runs_dir):
         for h in args.horizons:
-            rows.append({"task": task, **probe(ctx, h)})
+            rows.append({"task": ctx.task, **probe(ctx, h)})
             print(rows[-1], flush=True)
     write_csv(Path("results/horizon_probe") / f"{args.experiment}_s{args.seed}.csv", rows)
 

@@ -33,10 +33,8 @@ from failurebench_sim.episodes import run_episode
 from failurebench_sim.make import make_env
 from failurebench_sim.policies import get as scripted_policy
 from farm_policies.checkpoint import load_policy
-from farm_trainer.experiments import load_config
-from farm_trainer.experiments.config import pipeline_of
+from farm_trainer.experiments import task_contexts
 from farm_trainer.experiments.layout import task_name
-from farm_trainer.experiments.pipeline import TaskPipeline
 
 
 def probe(ctx, method: str, scale: float, episodes: int, window: int, seed0: int,
@@ -114,11 +112,8 @@ def main() -> None:
     )
     ap.add_argument("--runs-dir", default="runs")
     args = ap.parse_args()
-    cfg = pipeline_of(load_config(Path("config/experiments") / f"{args.experiment}.yaml"),
-                      args.seed)  # fmt: skip
     rows = []
-    for task in args.tasks or cfg.tasks:
-        ctx = TaskPipeline(cfg, task, args.runs_dir).ctx
+    for ctx in task_contexts(args.experiment, args.seed, args.tasks, args.runs_dir):
         for scale in args.eps_scales:
             rows.append(probe(ctx, args.method, scale, args.episodes, args.window, args.reset_seed,
                               args.recovery))  # fmt: skip

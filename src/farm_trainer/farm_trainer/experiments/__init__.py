@@ -15,7 +15,12 @@ from farm_trainer.experiments.config import (
     load_config,
 )
 from farm_trainer.experiments.context import PipelineError
-from farm_trainer.experiments.pipeline import TaskPipeline, format_plan, run_experiment
+from farm_trainer.experiments.pipeline import (
+    TaskPipeline,
+    format_plan,
+    run_experiment,
+    task_contexts,
+)
 from farm_trainer.experiments.report import write_report
 
 __all__ = [
@@ -29,5 +34,6 @@ __all__ = [
     "format_plan",
     "load_config",
     "run_experiment",
+    "task_contexts",
     "write_report",
 ]

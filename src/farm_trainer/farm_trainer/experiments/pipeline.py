@@ -27,7 +27,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from farm_trainer.experiments.config import STAGES, ExperimentConfig, seed_configs
+from farm_trainer.experiments.config import (
+    STAGES,
+    ExperimentConfig,
+    load_config,
+    pipeline_of,
+    seed_configs,
+)
 from farm_trainer.experiments.context import PipelineError, TaskContext, log_line
 from farm_trainer.experiments.layout import TaskLayout, task_name
 from farm_trainer.experiments.ledger import kept, ledger_layout, save_ledger
@@ -231,6 +237,20 @@ class TaskPipeline:
                 f"{self.task}: missing input(s) for {unit.id}: {', '.join(missing)};"
                 " run the earlier stages"
             )
+
+
+def task_contexts(
+    experiment: str,
+    seed: int,
+    tasks: Iterable[str] | None = None,
+    runs_dir: str | Path = "runs",
+    configs: str | Path = "config/experiments",
+) -> Iterable[TaskContext]:
+    """The finished pipeline's context of each task (default: the config's) for pipeline seed
+    ``seed`` of ``configs/<experiment>.yaml``: what the probe scripts read checkpoints from."""
+    cfg = pipeline_of(load_config(Path(configs) / f"{experiment}.yaml"), seed)
+    for task in tasks or cfg.tasks:
+        yield TaskPipeline(cfg, task, runs_dir).ctx
 
 
 def run_experiment(
