@@ -293,6 +293,11 @@ def get_method(name: str) -> Method:
         raise MethodError(f"unknown method {name!r}; choose from {METHOD_NAMES}") from None
 
 
+def uses_qrisk(name: str) -> bool:
+    """Whether method ``name`` gates on Recovery RL's Q-risk critic (recrl, farm-qrisk)."""
+    return "qrisk" in get_method(name).needs
+
+
 def uses_ensemble(name: str) -> bool:
     """Whether method ``name`` gates on an ensemble of world models (its own eps_safe)."""
     return "members" in get_method(name).needs

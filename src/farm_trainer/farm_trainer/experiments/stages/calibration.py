@@ -13,7 +13,7 @@ from failurebench_sim.atomic import write_json
 from farm_trainer.experiments.context import TaskContext
 from farm_trainer.experiments.layout import EPS_SAFE, EPS_SAFE_ENSEMBLE, ensemble_member_units
 from farm_trainer.experiments.records import Unit
-from farm_trainer.methods import uses_ensemble
+from farm_trainer.methods import uses_ensemble, uses_qrisk
 
 GATE_NEEDS = ("world_model", "offline_task", "offline_recovery", "failures/heldout", "data/expert")
 
@@ -38,7 +38,7 @@ def units(ctx: TaskContext) -> list[Unit]:
         out.append(unit("eps_safe", EPS_SAFE, config, GATE_NEEDS, lambda: choose_eps_safe(ctx)))
     out.append(unit("scores", "calibration/calibration.json", scored, GATE_NEEDS + eps_need,
                     lambda: calibrate(ctx)))  # fmt: skip
-    if "recrl" in cfg.methods:
+    if any(uses_qrisk(m) for m in cfg.methods):
         config = {"gate": {"horizon": g.horizon, "qrisk_eps_safe": g.qrisk_eps_safe}}
         needs = ("qrisk", "offline_recovery", "failures/heldout", "data/expert")
         out.append(

@@ -1,4 +1,5 @@
-"""Stage ``qrisk``: Recovery RL's Q-risk critic (only when ``recrl`` is a method)."""
+"""Stage ``qrisk``: Recovery RL's Q-risk critic (only when a method gates on it: recrl,
+farm-qrisk)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from farm_trainer.experiments.context import TaskContext
 from farm_trainer.experiments.layout import QRISK
 from farm_trainer.experiments.records import Unit
 from farm_trainer.experiments.stages.world_model import safety_needs
+from farm_trainer.methods import uses_qrisk
 
 
 def units(ctx: TaskContext) -> list[Unit]:
-    if "recrl" not in ctx.cfg.methods:
+    if not any(uses_qrisk(m) for m in ctx.cfg.methods):
         return []
     q, g = ctx.cfg.qrisk, ctx.cfg.gate
     defaults = {"eps_safe": g.qrisk_eps_safe, "label_horizon": g.horizon}
