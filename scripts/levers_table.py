@@ -170,12 +170,14 @@ def anyof_table(paths: list[Path]) -> list[str]:
     lines = ["", "## C_H, Q-risk and farm-qrisk's any-of score (`scripts/anyof_probe.py`)", "",
              "Held-out noisy roll-outs, logged actions; ROC-AUC / precision / recall for an IR",
              "failure within L steps, at the thresholds used online (C_H: the calibrated",
-             "ε_safe; Q-risk: 0.3).", "",
-             "| pipeline seed | task | score | L = 3 | L = 10 | L = 25 |", "|---|---|---|---|---|---|"]  # fmt: skip
+             "ε_safe; Q-risk: `gate.qrisk_eps_safe`)."]  # fmt: skip
     for path in paths:
         seed = path.stem.rsplit("_s", 1)[1]
         with path.open() as f:
             rows = list(csv.DictReader(f))
+        ls = list(dict.fromkeys(r["label_within"] for r in rows))
+        lines += ["", "| pipeline seed | task | score | " + " | ".join(f"L = {x}" for x in ls)
+                  + " |", "|---|---|---|" + "---|" * len(ls)]  # fmt: skip
         for task, score in dict.fromkeys((r["task"], r["score"]) for r in rows):
             by = {r["label_within"]: r for r in rows if (r["task"], r["score"]) == (task, score)}
             cells = [f"{float(r['roc_auc']):.3f} / {r['precision']} / {r['recall']}"

@@ -1,8 +1,8 @@
 """Where do IR failures happen under the gate: missed by C_H, or with the recovery policy running?
 
 For each task of a finished pipeline: the offline task policy, exploring (stochastic, as online),
-under ``--method``'s gate (FARM's by default) at ``--eps-scales`` x the calibrated C_H eps_safe
-(0 = no gate), for ``--episodes``
+under ``--method``'s gate (FARM's by default) at ``--eps-scales`` x its threshold (the calibrated
+C_H eps_safe; recrl: Q-risk's; 0 = no gate), for ``--episodes``
 episodes from the same reset seeds. For every IR failure: whether the recovery ran on the
 failure step or in the ``--window`` steps before it ("with recovery": the gate saw it coming and
 the recovery did not save it; "during recovery" if the failing step itself was the recovery's,
@@ -41,8 +41,10 @@ def probe(ctx, method: str, scale: float, episodes: int, window: int, seed0: int
           recovery: str) -> dict:  # fmt: skip
     policy = load_policy(ctx.task_actor_path)
     rule = {"scripted": scripted_policy(ctx.env_id, "recovery"), "hold": _Hold()}.get(recovery)
-    eps0 = ctx.eps_safe(method)
-    gate = ctx.gate(method, eps_safe=eps0 * scale) if scale > 0 else None
+    gate = ctx.gate(method) if scale > 0 else None
+    eps0 = ctx.eps_safe(method) if gate is None else gate.eps_safe  # recrl: Q-risk's threshold
+    if gate is not None:
+        gate.decider.eps_safe = eps0 * scale  # every member's threshold alike (farm-qrisk)
     env = make_env(ctx.env_id)
     failed = with_recovery = during = replaced_steps = steps = 0
     try:

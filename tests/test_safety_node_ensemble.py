@@ -137,3 +137,24 @@ def test_with_a_qrisk_checkpoint_the_safety_node_scores_farm_qrisk(tmp_path):
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def test_qrisk_with_a_zero_eps_safe_is_refused_with_a_clear_error(tmp_path):
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from farm_safety_critic.nodes.safety_node import SafetyNode
+    from farm_safety_critic.qrisk import QRisk, QRiskConfig
+
+    p = checkpoint_params(TASK)["safety_node"]
+    qrisk = tmp_path / "qrisk.safetensors"
+    QRisk(QRiskConfig(39, 4, hidden=16)).save(qrisk)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    params = {**p, "qrisk": str(qrisk), "eps_safe": 0.0}
+    try:
+        with pytest.raises(ValueError, match="qrisk needs eps_safe > 0"):
+            SafetyNode(context=context,
+                       parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])  # fmt: skip
+    finally:
+        rclpy.try_shutdown(context=context)

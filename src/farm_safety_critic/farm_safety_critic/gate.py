@@ -245,16 +245,18 @@ class AnyOfGate(ScoreGate):
         """member i's score times this is in the first member's units"""
 
     def score(self, obs: Tensor, proposed: Tensor) -> Tensor:
-        scores = [
-            m.score(obs, proposed) * k for m, k in zip(self.members, self.scales, strict=True)
-        ]
-        return torch.stack(scores).amax(0)
+        scaled = []
+        for m, k in zip(self.members, self.scales, strict=True):
+            s = m.score(obs, proposed)
+            scaled.append(torch.where(s.isfinite(), s * k, torch.inf))  # unknown risk: unsafe
+        return torch.stack(scaled).amax(0)
 
     def score_numpy(self, obs: np.ndarray, proposed: np.ndarray) -> np.ndarray:
-        scores = [
-            m.score_numpy(obs, proposed) * k for m, k in zip(self.members, self.scales, strict=True)
-        ]
-        return np.max(scores, axis=0)
+        scaled = []
+        for m, k in zip(self.members, self.scales, strict=True):
+            s = np.asarray(m.score_numpy(obs, proposed))
+            scaled.append(np.where(np.isfinite(s), s * k, np.inf))  # unknown risk: unsafe
+        return np.max(scaled, axis=0)
 
 
 def _numpy_scorer(world_model: WorldModel, task_policy: Any, horizon: int, gamma_risk: float):

@@ -216,6 +216,14 @@ def test_the_any_of_gate_fires_where_any_member_exceeds_its_own_threshold():
     assert d.replaced.tolist() == [False, True, False] and d.threshold == 0.5
     assert np.allclose(d.actions[1], 0) and np.array_equal(d.actions[[0, 2]], prop[[0, 2]])
     assert AnyOfGate([c_h, first], hold, eps_safe=0.2)(obs, prop).replaced.all()
+    # a member's non-finite score is unknown risk: unsafe, whatever the other members say
+    bad = FirstObsScore(None, eps_safe=0.1, obs_dim=OBS_DIM, act_dim=ACT_DIM)
+    bad.score = lambda o, a: torch.tensor([-np.inf, np.nan, 0.0])  # noqa: E731
+    bad.score_numpy = lambda o, a: np.array([-np.inf, np.nan, 0.0])  # noqa: E731
+    mixed = AnyOfGate([c_h, bad], hold)
+    np.testing.assert_array_equal(mixed.scores(obs, prop), [np.inf, np.inf, 0.25])
+    t = mixed.score(torch.as_tensor(obs), torch.as_tensor(prop))
+    np.testing.assert_array_equal(t.numpy(), [np.inf, np.inf, 0.25])
     with pytest.raises(GateInputError):
         AnyOfGate([], hold)
     with pytest.raises(GateInputError):

@@ -65,10 +65,10 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
         g.add_argument(f"--{flag}", type=typ)
     f = p.add_argument_group(
         "safety gate (--method farm | farm-pid | farm-hold | farm-refresh | farm-ens | farm-ens-pid"
-        " | recrl | mppi)"
+        " | farm-qrisk | farm-qrisk-pid | recrl | mppi)"
     )
     f.add_argument("--world-model", help="world-model checkpoint (farm, mppi)")
-    f.add_argument("--qrisk", help="Recovery-RL Q-risk checkpoint (recrl)")
+    f.add_argument("--qrisk", help="Recovery-RL Q-risk checkpoint (recrl, farm-qrisk)")
     f.add_argument("--recovery", help="recovery-policy checkpoint (farm, recrl)")
     f.add_argument("--safety-data", nargs="+",
                    help="farm-refresh: the world model's training datasets (.npz)")  # fmt: skip
@@ -76,7 +76,10 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--expert", help="farm-refresh-cal: scripted-expert roll-outs (.npz)")
     f.add_argument("--members", nargs="+",
                    help="farm-ens(-pid): the ensemble's world models besides --world-model")  # fmt: skip
-    f.add_argument("--eps-safe", type=float)
+    f.add_argument("--eps-safe", type=float, help="the gate's threshold (recrl: Q-risk's)")
+    f.add_argument("--qrisk-eps-safe", type=float,
+                   help="farm-qrisk(-pid): Q-risk's own threshold (default: --eps-safe for recrl,"
+                        f" else {MethodParams().qrisk_eps_safe})")  # fmt: skip
     f.add_argument("--horizon", type=int)
     f.add_argument("--gamma-risk", type=float)
     f.add_argument("--eps-target-rate", type=float,
@@ -128,6 +131,8 @@ def method_params(args: argparse.Namespace) -> MethodParams:
              "qrisk_eps_safe": "eps_safe", "cost_limit": "cost_limit", "lr_lambda": "lr_lambda",
              "p3o_kappa": "p3o_kappa", "cpo_target_kl": "cpo_target_kl",
              "eps_target_rate": "eps_target_rate"}  # fmt: skip
+    if getattr(args, "method", None) != "recrl":
+        flags["qrisk_eps_safe"] = "qrisk_eps_safe"  # farm-qrisk: its own threshold
     hp = {k: getattr(args, flag, None) for k, flag in flags.items()}
     hp = {k: v for k, v in hp.items() if v is not None}
     if getattr(args, "members", None):

@@ -123,3 +123,18 @@ def test_cli_and_pipeline_build_mppi_from_the_same_registry_entry(monkeypatch):
     online = build_parser()._subparsers._group_actions[0].choices["online"]
     method_flag = next(a for a in online._actions if a.dest == "method")
     assert tuple(method_flag.choices) == METHOD_NAMES
+
+
+def test_q_risk_keeps_its_own_threshold_under_farm_qrisk():
+    """--eps-safe is Q-risk's threshold for recrl only; farm-qrisk reads --qrisk-eps-safe."""
+    from farm_trainer.cli import build_parser, method_params
+
+    def params(*flags):
+        required = ["--task", "FailureBench/BoundedPush-v0", "--out", "unused"]
+        return method_params(build_parser().parse_args(["online", *required, *flags]))
+
+    assert params("--method", "recrl", "--eps-safe", "0.2").qrisk_eps_safe == 0.2
+    p = params("--method", "farm-qrisk", "--eps-safe", "0.02")
+    assert (p.eps_safe, p.qrisk_eps_safe) == (0.02, 0.3)
+    p = params("--method", "farm-qrisk", "--eps-safe", "0.02", "--qrisk-eps-safe", "0.4")
+    assert (p.eps_safe, p.qrisk_eps_safe) == (0.02, 0.4)

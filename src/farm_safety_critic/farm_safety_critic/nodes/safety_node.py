@@ -92,13 +92,21 @@ def make_scorer(c: SafetyNodeConfig, actor) -> SafetyGate | EnsembleSafetyGate |
         c_h = EnsembleSafetyGate(models, actor, None, *hp)
     if not c.qrisk:
         return c_h
+    if not c.eps_safe > 0:
+        raise ValueError(
+            f"qrisk needs eps_safe > 0 (Q-risk's score is scaled by eps_safe / qrisk_eps_safe); "
+            f"got eps_safe {c.eps_safe}" + (f" from {c.eps_safe_file}" if c.eps_safe_file else "")
+        )
     return AnyOfGate([c_h, QRiskGate(QRisk.load(c.qrisk), None, c.qrisk_eps_safe)], None)
 
 
 def world_model_gate(gate) -> SafetyGate:
     """The one-world-model C_H gate inside ``gate`` (an ensemble's or an any-of gate's first)."""
     while not isinstance(gate, SafetyGate):
-        gate = gate.members[0]
+        members = getattr(gate, "members", None)
+        if not members:
+            raise TypeError(f"{type(gate).__name__} has no world-model C_H gate inside")
+        gate = members[0]
     return gate
 
 
