@@ -63,6 +63,13 @@ LEVERS = (
      "farm-train pipeline --config config/experiments/farm_qrisk.yaml"),
     ("farm-qrisk under farm-pid's PI rule (farm-qrisk-pid; seeds 1-2)", "farm_qrisk",
      "farm-qrisk-pid", "farm-train pipeline --config config/experiments/farm_qrisk.yaml"),
+    ("FARM, pipeline seeds 0-2 (headline_qrisk)", "headline_qrisk", "farm",
+     "farm-train pipeline --config config/experiments/headline_qrisk.yaml --ray --workers 2"),
+    ("farm-qrisk, the chosen setting, pipeline seeds 0-2 (headline_qrisk)", "headline_qrisk",
+     "farm-qrisk",
+     "farm-train pipeline --config config/experiments/headline_qrisk.yaml --ray --workers 2"),
+    ("farm-qrisk-pid, pipeline seeds 0-2 (headline_qrisk)", "headline_qrisk", "farm-qrisk-pid",
+     "farm-train pipeline --config config/experiments/headline_qrisk.yaml --ray --workers 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
