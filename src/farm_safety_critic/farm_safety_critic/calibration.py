@@ -224,6 +224,91 @@ def choose_eps_safe(
             "max_expert_firing": max_expert_firing, "curve": curve}  # fmt: skip
 
 
+QRISK_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
+"""Q-risk thresholds ``choose_anyof_eps`` tries (Q-risk is a probability of failure)"""
+OFF = float("inf")
+"""a member threshold that never fires (``score > inf`` is false): the member is left out"""
+
+
+def choose_anyof_eps(
+    c_h: tuple[np.ndarray, np.ndarray],
+    qrisk: tuple[np.ndarray, np.ndarray],
+    labels: np.ndarray,
+    max_firing: float,
+    max_expert_firing: float,
+    min_precision: float,
+    grid: Sequence[float] = EPS_GRID,
+    qrisk_grid: Sequence[float] = QRISK_GRID,
+) -> dict:
+    """Both thresholds of the any-of gate (recovery where C_H > eps_safe or Q-risk >
+    qrisk_eps_safe), per task, on held-out data.
+
+    ``c_h`` and ``qrisk`` are (held-out scores, expert scores). Every pair of the two grids, each
+    with ``OFF`` (that member left out), is scored like ``choose_eps_safe``'s thresholds: recall
+    and precision of the union alarm for ``labels``, its firing rate on the held-out roll-outs
+    and on the expert. Among pairs within both alarm budgets, those with precision >=
+    ``min_precision`` are preferred; the most recall wins (ties: the most precision). When no
+    pair in budget is that precise, the most recall in budget wins (``precision_met`` False), as
+    ``choose_eps_safe`` does; when none is in budget, the least-firing pair (``budgets_met``
+    False). Thresholds are ``None`` in the dict where a member is left out.
+    """
+    labels = np.asarray(labels, dtype=bool).reshape(-1)
+    (c_held, c_exp), (q_held, q_exp) = c_h, qrisk
+    c_held, q_held = np.asarray(c_held).reshape(-1), np.asarray(q_held).reshape(-1)
+    c_exp, q_exp = np.asarray(c_exp).reshape(-1), np.asarray(q_exp).reshape(-1)
+    if not (len(c_held) == len(q_held) == len(labels)) or len(c_exp) != len(q_exp):
+        raise CalibrationError("C_H, Q-risk and labels must score the same rows")
+    if len(labels) == 0 or len(c_exp) == 0:
+        raise CalibrationError("choose_anyof_eps needs held-out and expert rows")
+    if any(e < 0 for e in (*grid, *qrisk_grid)):
+        raise CalibrationError("threshold grids must be non-negative")
+    curve = []
+    for ec in (*sorted(grid), OFF):
+        for eq in (*sorted(qrisk_grid), OFF):
+            if ec == OFF and eq == OFF:
+                continue
+            alarm = (c_held > ec) | (q_held > eq)
+            tp = int((alarm & labels).sum())
+            curve.append({
+                "eps_safe": None if ec == OFF else float(ec),
+                "qrisk_eps_safe": None if eq == OFF else float(eq),
+                "recall": tp / int(labels.sum()) if labels.any() else 0.0,
+                "precision": tp / int(alarm.sum()) if alarm.any() else 0.0,
+                "firing_rate": float(alarm.mean()),
+                "expert_firing_rate": float(((c_exp > ec) | (q_exp > eq)).mean()),
+            })  # fmt: skip
+    ok = [c for c in curve
+          if c["firing_rate"] <= max_firing and c["expert_firing_rate"] <= max_expert_firing]  # fmt: skip
+    precise = [c for c in ok if c["precision"] >= min_precision]
+    if precise or ok:
+        chosen = max(precise or ok, key=lambda c: (c["recall"], c["precision"]))
+    else:
+        chosen = min(curve, key=lambda c: (c["firing_rate"] + c["expert_firing_rate"]))
+    return {"eps_safe": chosen["eps_safe"], "qrisk_eps_safe": chosen["qrisk_eps_safe"],
+            "recall": chosen["recall"], "precision": chosen["precision"],
+            "firing_rate": chosen["firing_rate"],
+            "expert_firing_rate": chosen["expert_firing_rate"], "budgets_met": bool(ok),
+            "precision_met": bool(precise), "max_firing": max_firing,
+            "max_expert_firing": max_expert_firing, "min_precision": min_precision,
+            "curve": curve}  # fmt: skip
+
+
+def read_anyof_eps(path: str) -> tuple[float, float]:
+    """(eps_safe, qrisk_eps_safe) that ``choose_anyof_eps`` wrote; ``OFF`` for a member left
+    out."""
+    import json
+    from pathlib import Path
+
+    try:
+        d = json.loads(Path(path).read_text())
+        pair = tuple(OFF if d[k] is None else float(d[k]) for k in ("eps_safe", "qrisk_eps_safe"))
+    except (OSError, KeyError, TypeError, ValueError) as e:
+        raise CalibrationError(f"{path}: no readable any-of thresholds ({e})") from e
+    if any(np.isnan(e) or e < 0 for e in pair) or pair == (OFF, OFF):
+        raise CalibrationError(f"{path}: thresholds must be >= 0 and not both off, got {pair}")
+    return pair
+
+
 def read_eps_safe(path: str) -> float:
     """The per-task eps_safe that ``choose_eps_safe`` wrote (``calibration/eps_safe.json``)."""
     import json

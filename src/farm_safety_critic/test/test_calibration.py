@@ -97,3 +97,42 @@ def test_choose_eps_safe_takes_most_recall_within_both_alarm_budgets():
     assert res["eps_safe"] == 0.1 and not res["budgets_met"]
     with pytest.raises(CalibrationError):
         choose_eps_safe(held, labels, expert, 0.1, 0.1, grid=())
+
+
+def test_choose_anyof_eps_takes_most_recall_at_the_precision_floor(tmp_path):
+    """Both any-of thresholds: a member may be left out (OFF) where the other alone is more
+    precise; without a precise pair the most recall in budget wins, flagged."""
+    import json
+
+    from farm_safety_critic.calibration import OFF, choose_anyof_eps, read_anyof_eps
+
+    labels = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0], bool)
+    c_h = np.array([0.9, 0.9, 0.9, 0.9, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0])  # fires on 3 safe rows too
+    q = np.array([0.8, 0.6, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # fires on the 2 failures
+    expert = np.zeros(4)
+    res = choose_anyof_eps((c_h, expert), (q, expert), labels, max_firing=0.5,
+                           max_expert_firing=0.0, min_precision=0.5, grid=(0.5,),
+                           qrisk_grid=(0.5,))  # fmt: skip
+    assert (res["eps_safe"], res["qrisk_eps_safe"]) == (None, 0.5)  # C_H left out
+    assert res["precision"] == 1.0 and res["recall"] == 1.0 and res["precision_met"]
+    assert len(res["curve"]) == 3  # (0.5, 0.5), (0.5, off), (off, 0.5)
+    # no precision floor: the most recall, ties to the most precision -> still Q-risk alone
+    res = choose_anyof_eps((c_h, expert), (q, expert), labels, 0.5, 0.0, 0.0, (0.5,), (0.5,))
+    assert res["qrisk_eps_safe"] == 0.5 and res["eps_safe"] is None
+    # an unreachable floor: the most recall in budget, flagged
+    res = choose_anyof_eps((c_h, expert), (q, expert), labels, 0.5, 0.0, 1.1, (0.5,), (0.7,))
+    assert not res["precision_met"] and res["budgets_met"] and res["recall"] == 1.0
+    # nothing in budget: the least-firing pair, flagged
+    res = choose_anyof_eps((c_h, expert), (q, expert), labels, 0.0, 0.0, 0.2, (0.5,), (0.5,))
+    assert not res["budgets_met"] and res["firing_rate"] == 0.2
+
+    path = tmp_path / "anyof.json"
+    path.write_text(json.dumps({"eps_safe": None, "qrisk_eps_safe": 0.4}))
+    assert read_anyof_eps(str(path)) == (OFF, 0.4)
+    for bad in ({"eps_safe": None, "qrisk_eps_safe": None}, {"eps_safe": -1, "qrisk_eps_safe": 1},
+                {"eps_safe": 0.1}):  # fmt: skip
+        path.write_text(json.dumps(bad))
+        with pytest.raises(CalibrationError):
+            read_anyof_eps(str(path))
+    with pytest.raises(CalibrationError):
+        choose_anyof_eps((c_h, expert), (q[:5], expert), labels, 0.5, 0.0, 0.2)

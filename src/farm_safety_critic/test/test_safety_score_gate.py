@@ -265,3 +265,16 @@ def test_farm_qrisk_gates_on_c_h_or_q_risk(tmp_path):
     assert steered.eps_safe < 0.3
     np.testing.assert_allclose(steered.gate.scores(obs, prop), want, rtol=1e-5)
     assert (steered(obs, prop).replaced == (want > steered.eps_safe)).all()
+
+    # farm-qrisk-cal: a threshold of inf (chosen by calibration) leaves that member out
+    from farm_trainer.methods import MethodError
+
+    q_only = filter_factory("farm-qrisk-cal", art, MethodParams(eps_safe=np.inf,
+                                                                qrisk_eps_safe=0.2))(None)  # fmt: skip
+    assert len(q_only.members) == 1 and q_only.eps_safe == 0.2
+    np.testing.assert_allclose(q_only.scores(obs, prop), q.scores(obs, prop), rtol=1e-6)
+    c_only = filter_factory("farm-qrisk-cal", art, MethodParams(eps_safe=0.3,
+                                                                qrisk_eps_safe=np.inf))(RecordingPolicy())  # fmt: skip
+    np.testing.assert_allclose(c_only.scores(obs, prop), c_h.scores(obs, prop), rtol=1e-5)
+    with pytest.raises(MethodError, match="finite"):
+        filter_factory("farm-qrisk-cal", art, MethodParams(eps_safe=np.inf, qrisk_eps_safe=np.inf))

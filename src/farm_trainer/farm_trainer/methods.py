@@ -8,6 +8,7 @@ with ONE set of hyper-parameters (``MethodParams``). The gates themselves come f
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +32,11 @@ class MethodParams:
     """The hyper-parameters of every method's gate / cost hook (defaults: the gate's own)."""
 
     eps_safe: float = 0.3
-    """C_H threshold (farm, mppi)"""
+    """C_H threshold (farm, mppi; farm-qrisk*: inf leaves C_H out of the any-of gate)"""
     horizon: int = 3
     gamma_risk: float = 0.9
     qrisk_eps_safe: float = 0.3
-    """Q_risk threshold (recrl)"""
+    """Q_risk threshold (recrl, farm-qrisk*; inf leaves Q-risk out of the any-of gate)"""
     mppi: Mapping[str, Any] = field(default_factory=lambda: dict(MPPI_OVERRIDES))
     cost_limit: float = 0.05
     """episode cost budget d of the constrained baselines (ppo-lag, p3o, cpo). FailureBench's
@@ -115,9 +116,17 @@ def _farm_qrisk(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     world_model, qrisk = WorldModel.load(a.world_model), QRisk.load(a.qrisk)
     recovery = load_recovery(a.recovery, world_model.cfg, "cpu")
 
+    if math.isinf(p.eps_safe) and math.isinf(p.qrisk_eps_safe):
+        raise MethodError("an any-of gate needs C_H's or Q-risk's threshold finite")
+
     def make(actor: Any) -> Any:
-        c_h = SafetyGate(world_model, actor, None, p.horizon, p.gamma_risk, p.eps_safe)
-        return AnyOfGate([c_h, QRiskGate(qrisk, None, p.qrisk_eps_safe)], recovery)
+        members = []  # a member whose threshold is inf never fires: left out
+        if not math.isinf(p.eps_safe):
+            members.append(SafetyGate(world_model, actor, None, p.horizon, p.gamma_risk,
+                                      p.eps_safe))  # fmt: skip
+        if not math.isinf(p.qrisk_eps_safe):
+            members.append(QRiskGate(qrisk, None, p.qrisk_eps_safe))
+        return AnyOfGate(members, recovery)
 
     return make
 
@@ -267,6 +276,10 @@ METHODS: dict[str, Method] = {
         Method("farm-qrisk", "recovery where FARM's C_H or Recovery RL's Q-risk fires (each at"
                " its own threshold)", ("world_model", "qrisk", "recovery"),
                (*_GATE, "qrisk_eps_safe"), _farm_qrisk),
+        Method("farm-qrisk-cal", "farm-qrisk with both thresholds chosen per task on held-out"
+               " data (gate.anyof_rule: the most recall at a precision floor; a member may be"
+               " left out)", ("world_model", "qrisk", "recovery"), (*_GATE, "qrisk_eps_safe"),
+               _farm_qrisk),
         Method("farm-qrisk-pid", "farm-qrisk with eps_safe steered online to a target IR-failure"
                " rate (farm-pid's PI rule; it scales both thresholds)",
                ("world_model", "qrisk", "recovery"), (*_GATE, "qrisk_eps_safe", *_PID),
@@ -296,6 +309,12 @@ def get_method(name: str) -> Method:
 def uses_qrisk(name: str) -> bool:
     """Whether method ``name`` gates on Recovery RL's Q-risk critic (recrl, farm-qrisk)."""
     return "qrisk" in get_method(name).needs
+
+
+def calibrates_anyof(name: str) -> bool:
+    """Whether method ``name``'s two thresholds are chosen together on held-out data
+    (``calibration.choose_anyof_eps``) rather than C_H's alone."""
+    return name == "farm-qrisk-cal"
 
 
 def uses_ensemble(name: str) -> bool:

@@ -206,3 +206,25 @@ def test_a_fresh_checkout_skips_every_unit_done_in_the_ledger(tmp_path):
     calls.clear()  # a changed hyper-parameter is not hidden by the ledger
     ran_with_ledger(cfg_with(online__ppo__lr_actor=1e-5), tmp_path / "runs_d", book, calls)
     assert {f"online/{m}_s{i}" for m in ("unio4", "farm") for i in (0, 1)} <= set(calls)
+
+
+def test_inputs_are_also_found_in_the_other_experiments_ledger(tmp_path):
+    """A fresh checkout: experiment b's inputs from a are skipped from a's ledger (a's runs/ is
+    gone); its own new units run, and binary inputs they need are rebuilt under b."""
+    book, calls = tmp_path / "results" / "ledger", []
+    ran_with_ledger(cfg_with(), tmp_path / "runs_a", book, calls)
+    raw = {**copy.deepcopy(BASE), "name": "b", "methods": ["unio4", "farm", "farm-hold"],
+           "inputs": {"data": "a", "offline_task": "a", "offline_recovery": "a",
+                      "failures": "a", "world_model": "a", "calibration": "a", "online": "a",
+                      "evaluate": "a"}}  # fmt: skip
+    calls.clear()
+    pipe = _with_ledger_files(stubbed(config_from_dict(raw), tmp_path / "runs_b", calls,
+                                      ledger=book))  # fmt: skip
+    plan = {u.id: d for u, d in pipe.plan()}
+    assert plan["online/farm_s0"].action == "skip"
+    assert plan["online/farm_s0"].reason == f"done in the ledger of a ({book})"
+    assert plan["online/farm-hold_s0"].action == "run"
+    pipe.run()
+    assert {"online/farm-hold_s0", "offline_task", "world_model"} <= set(calls)
+    assert not {"online/farm_s0", "online/unio4_s1", "calibration/eps_safe"} & set(calls)
+    assert (tmp_path / "runs_b" / "b" / "BoundedPush-v0" / "world_model").is_dir()

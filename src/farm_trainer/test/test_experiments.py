@@ -203,6 +203,10 @@ def test_config_rejects_bad_input(tmp_path):
         config_from_dict({"gate": {"eps_rule": {"max_firing": 0.1}}})
     with pytest.raises(ExperimentConfigError, match="eps_rule"):
         config_from_dict({"gate": {"eps_rule": {"max_firing": 2.0, "max_expert_firing": 0.1}}})
+    with pytest.raises(ExperimentConfigError, match="anyof_rule.*min_precision"):
+        config_from_dict({"gate": {"anyof_rule": {"max_firing": 0.1, "max_expert_firing": 0.1}}})
+    with pytest.raises(ExperimentConfigError, match="unknown key .*gate.anyof_rule.recal"):
+        config_from_dict({"gate": {"anyof_rule": {"recal": 0.1}}})
     with pytest.raises(ExperimentConfigError, match="failure_policy"):
         config_from_dict({"data": {"failure_policy": "human"}})
     bad = tmp_path / "bad.yaml"
@@ -300,3 +304,33 @@ def test_farm_ens_pid_alone_plans_the_ensemble_and_its_threshold(tmp_path):
     needs = set(pipe.units["online/farm-ens-pid_s0"].needs)
     assert {"ensemble/member1", "calibration/eps_safe_ensemble"} <= needs
     assert "calibration/eps_safe" not in needs
+
+
+@pytest.mark.slow
+def test_farm_qrisk_cal_runs_at_the_thresholds_its_calibration_chose(tmp_path):
+    """farm-qrisk-cal needs gate.anyof_rule; its run needs the any-of calibration unit and reads
+    both thresholds from it (a member left out there is left out of the run's gate)."""
+    cfg = load_config(SMOKE).replace(name="qcal", methods=["farm-qrisk-cal"])
+    with pytest.raises(PipelineError, match="anyof_rule"):
+        TaskPipeline(cfg, "BoundedPush-v0", tmp_path, log=lambda s: None)
+    cfg.gate.anyof_rule = {"max_firing": 0.1, "max_expert_firing": 0.03, "min_precision": 0.2}
+    pipe = TaskPipeline(cfg, "BoundedPush-v0", tmp_path, log=lambda s: None)
+    needs = set(pipe.units["online/farm-qrisk-cal_s0"].needs)
+    assert {"calibration/anyof_eps", "qrisk", "world_model"} <= needs
+    assert "calibration/eps_safe" not in needs
+    farm = TaskPipeline(cfg.replace(methods=["farm"]), "BoundedPush-v0", tmp_path)
+    assert "calibration/anyof_eps" not in farm.units  # other methods' plans are untouched
+
+    run_experiment(cfg, tmp_path, log=lambda s: None)
+    root = tmp_path / "qcal" / "BoundedPush-v0"
+    chosen = json.loads((root / "calibration" / "anyof_eps.json").read_text())
+    assert (chosen["eps_safe"], chosen["qrisk_eps_safe"]) != (None, None)
+    assert {"recall", "precision", "budgets_met", "precision_met", "curve"} <= set(chosen)
+    ctx = pipe.ctx
+    want = {k: float("inf") if chosen[k] is None else chosen[k]
+            for k in ("eps_safe", "qrisk_eps_safe")}  # fmt: skip
+    assert ctx.thresholds("farm-qrisk-cal") == want
+    gate = ctx.gate("farm-qrisk-cal")
+    assert len(gate.members) == sum(v is not None for v in
+                                    (chosen["eps_safe"], chosen["qrisk_eps_safe"]))  # fmt: skip
+    assert (root / "online" / "farm-qrisk-cal_s0" / "policy_final.safetensors").exists()

@@ -93,6 +93,10 @@ class GateConfig:
     eps_rule: dict[str, float] | None = None
     """Per-task eps_safe chosen on held-out data instead of ``eps_safe``:
     ``{max_firing: 0.1, max_expert_firing: 0.03}`` (``calibration.choose_eps_safe``)"""
+    anyof_rule: dict[str, float] | None = None
+    """farm-qrisk-cal: both any-of thresholds chosen per task on held-out data,
+    ``{max_firing: 0.1, max_expert_firing: 0.03, min_precision: 0.2}``
+    (``calibration.choose_anyof_eps``)"""
     mppi: dict[str, Any] = field(default_factory=lambda: dict(MPPI_OVERRIDES))
     """``MPPIConfig`` overrides (horizon / gamma_risk / eps_safe follow the gate)"""
     cost_limit: float = _GATE_DEFAULTS.cost_limit
@@ -113,11 +117,16 @@ class GateConfig:
     """farm-ens: world models whose mean C_H gates (the experiment's world model + members
     trained with other seeds by the ``ensemble`` stage)"""
 
-    def method_params(self, eps_safe: float | None = None) -> MethodParams:
-        """The registry's hyper-parameters (``eps_safe``: the calibrated one, if any)."""
+    def method_params(
+        self, eps_safe: float | None = None, qrisk_eps_safe: float | None = None
+    ) -> MethodParams:
+        """The registry's hyper-parameters (``eps_safe``, ``qrisk_eps_safe``: calibrated ones,
+        if any)."""
         return MethodParams(
             eps_safe=self.eps_safe if eps_safe is None else eps_safe, horizon=self.horizon,
-            gamma_risk=self.gamma_risk, qrisk_eps_safe=self.qrisk_eps_safe, mppi=dict(self.mppi),
+            gamma_risk=self.gamma_risk,
+            qrisk_eps_safe=self.qrisk_eps_safe if qrisk_eps_safe is None else qrisk_eps_safe,
+            mppi=dict(self.mppi),
             cost_limit=self.cost_limit, lr_lambda=self.lr_lambda, p3o_kappa=self.p3o_kappa,
             cpo_target_kl=self.cpo_target_kl, eps_target_rate=self.eps_target_rate,
             eps_kp=self.eps_kp, eps_ki=self.eps_ki, refresh_every=self.refresh_every,

@@ -10,6 +10,7 @@ from typing import Any
 
 from farm_trainer.experiments.config import ExperimentConfig
 from farm_trainer.experiments.layout import (
+    ANYOF_EPS,
     EPS_SAFE,
     EPS_SAFE_ENSEMBLE,
     RECOVERY_ACTOR,
@@ -20,7 +21,7 @@ from farm_trainer.experiments.layout import (
     ensemble_member,
     ensemble_member_units,
 )
-from farm_trainer.methods import Artifacts, filter_factory, uses_ensemble
+from farm_trainer.methods import Artifacts, calibrates_anyof, filter_factory, uses_ensemble
 
 DATA_UNITS = {"task_demos": "data", "recovery_demos": "data", "expert": "data",
               "failures": "failures", "failures_near": "failures", "heldout": "failures"}  # fmt: skip
@@ -29,11 +30,15 @@ EPS_UNIT = ("calibration/eps_safe", EPS_SAFE)
 EPS_UNIT_ENSEMBLE = ("calibration/eps_safe_ensemble", EPS_SAFE_ENSEMBLE)
 """the calibration unit (and file) of eps_safe under ``gate.eps_rule``: FARM's world model's, and
 the ensemble's (chosen on the ensemble's own scores)"""
+ANYOF_UNIT = ("calibration/anyof_eps", ANYOF_EPS)
+"""the calibration unit (and file) of farm-qrisk-cal's two thresholds (``gate.anyof_rule``)"""
 
 
 def eps_unit(method: str) -> tuple[str, str]:
     """The calibration unit and file of ``method``'s eps_safe (FARM's unless it gates on an
-    ensemble)."""
+    ensemble, or chooses both any-of thresholds together)."""
+    if calibrates_anyof(method):
+        return ANYOF_UNIT
     return EPS_UNIT_ENSEMBLE if uses_ensemble(method) else EPS_UNIT
 
 
@@ -98,11 +103,22 @@ class TaskContext:
 
     def eps_safe(self, method: str = "farm") -> float:
         """C_H threshold: ``gate.eps_safe``, or the calibrated per-task one (``gate.eps_rule``;
-        an ensemble gate has its own, chosen on its ensemble's scores)."""
+        an ensemble gate has its own, chosen on its ensemble's scores; farm-qrisk-cal's comes
+        with Q-risk's, ``thresholds``)."""
+        return self.thresholds(method)["eps_safe"]
+
+    def thresholds(self, method: str = "farm") -> dict[str, float]:
+        """``MethodParams`` thresholds of ``method`` this task calibrated: ``eps_safe`` (see
+        ``eps_safe``), and for farm-qrisk-cal ``qrisk_eps_safe`` too (inf: member left out)."""
+        if calibrates_anyof(method):
+            from farm_safety_critic.calibration import read_anyof_eps
+
+            eps, qrisk_eps = read_anyof_eps(str(self.path(*ANYOF_UNIT)))
+            return {"eps_safe": eps, "qrisk_eps_safe": qrisk_eps}
         if self.cfg.gate.eps_rule is None:
-            return self.cfg.gate.eps_safe
+            return {"eps_safe": self.cfg.gate.eps_safe}
         unit, rel = eps_unit(method)
-        return float(read_json(self.path(unit, rel))["eps_safe"])
+        return {"eps_safe": float(read_json(self.path(unit, rel))["eps_safe"])}
 
     def artifacts(self) -> Artifacts:
         from farm_trainer.experiments.layout import QRISK
@@ -118,6 +134,6 @@ class TaskContext:
     def gate(self, method: str, actor: Any = None, eps_safe: float | None = None,
              seed: int = 0) -> Any:  # fmt: skip
         """The registry's gate of ``method`` over ``actor`` (default: the offline task policy)."""
-        eps = self.eps_safe(method) if eps_safe is None else eps_safe
-        make = filter_factory(method, self.artifacts(), self.cfg.gate.method_params(eps), seed)
+        eps = self.thresholds(method) if eps_safe is None else {"eps_safe": eps_safe}
+        make = filter_factory(method, self.artifacts(), self.cfg.gate.method_params(**eps), seed)
         return make(self.task_actor() if actor is None else actor)

@@ -13,6 +13,7 @@ WORLD_MODEL = "world_model/world_model.safetensors"
 QRISK = "world_model/qrisk.safetensors"
 EPS_SAFE = "calibration/eps_safe.json"
 EPS_SAFE_ENSEMBLE = "calibration/eps_safe_ensemble.json"
+ANYOF_EPS = "calibration/anyof_eps.json"
 
 
 def ensemble_member(k: int) -> str:

@@ -129,20 +129,24 @@ class TaskPipeline:
         if d.action == "run" and self.ledger is not None and read_record(self.layout, uid) is None:
             where = self._ledger_skips(uid, memo)
             if where is not None:
-                return Decision("skip", f"done in the ledger ({self.ledger.runs_dir})", where)
+                of = "" if where.experiment == self.layout.experiment else f" of {where.experiment}"
+                return Decision("skip", f"done in the ledger{of} ({self.ledger.runs_dir})", where)
         return d
 
     def _ledger_skips(self, uid: str, memo: dict[str, bool]) -> TaskLayout | None:
-        """Where the ledger holds ``uid``'s result, when it can stand for running it: its record
-        is done with the current hash, its small outputs and ``Unit.ledger`` files are there, and
-        either it has no other outputs or no unit that has to run needs them."""
+        """Where the ledger (this experiment's, else that of an experiment ``inputs`` names for
+        the unit) holds ``uid``'s result, when it can stand for running it: its record is done
+        with the current hash, its small outputs and ``Unit.ledger`` files are there, and either
+        it has no other outputs or no unit that has to run needs them."""
         assert self.ledger is not None
         unit = self.units[uid]
-        where, rec = resolve(self.ledger, uid)
-        if not rec or rec.get("hash") != self.hashes[uid] or rec.get("state") != "done":
-            return None
         small = [p for p in unit.outputs if kept(Path(p))] + list(unit.ledger)
-        if not all((where.root / p).exists() for p in small):
+        for ledger in (self.ledger, *(self.ledger.of(o) for o in self.inputs(unit))):
+            where, rec = resolve(ledger, uid)
+            if (rec and rec.get("hash") == self.hashes[uid] and rec.get("state") == "done"
+                    and all((where.root / p).exists() for p in small)):  # fmt: skip
+                break
+        else:
             return None
         if not all(kept(Path(p)) for p in unit.outputs):  # weights / data: by demand only
             for dep in self.dependents[uid]:

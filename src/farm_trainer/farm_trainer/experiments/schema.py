@@ -123,18 +123,31 @@ def check_mppi(raw: Any, where: str) -> None:
 
 def check_eps_rule(raw: Any, where: str) -> None:
     """Keyword arguments of ``calibration.choose_eps_safe`` (after the three score arrays)."""
-    if raw is None:
-        return
     from farm_safety_critic.calibration import choose_eps_safe
 
+    _check_rule(choose_eps_safe, 3, raw, where)
+
+
+def check_anyof_rule(raw: Any, where: str) -> None:
+    """Keyword arguments of ``calibration.choose_anyof_eps`` (after the scores and labels)."""
+    from farm_safety_critic.calibration import choose_anyof_eps
+
+    _check_rule(choose_anyof_eps, 3, raw, where)
+
+
+def _check_rule(fn: Callable[..., Any], n_arrays: int, raw: Any, where: str) -> None:
+    """``raw``: keyword arguments of calibration rule ``fn`` after its ``n_arrays`` inputs;
+    numbers in [0, 1], grids as given."""
+    if raw is None:
+        return
     if not isinstance(raw, dict):
         raise ExperimentConfigError(f"{where} must be a mapping, got {type(raw).__name__}")
-    params = list(inspect.signature(choose_eps_safe).parameters.values())[3:]
+    params = list(inspect.signature(fn).parameters.values())[n_arrays:]
     known = {p.name: p for p in params}
     for key, value in raw.items():
         if key not in known:
             raise ExperimentConfigError(f"unknown key {where}.{key}; known: {sorted(known)}")
-        if key != "grid" and not (type_ok(value, float) and 0.0 <= value <= 1.0):
+        if "grid" not in key and not (type_ok(value, float) and 0.0 <= value <= 1.0):
             raise ExperimentConfigError(f"{where}.{key} must be a number in [0, 1], got {value!r}")
     required = [p.name for p in params if p.default is inspect.Parameter.empty]
     missing = [k for k in required if k not in raw]
@@ -147,6 +160,6 @@ NESTED: dict[str, dict[str, Callable[[Any, str], None]]] = {
     "world_model": {"train": check_world_model_train},
     "qrisk": {"train": check_qrisk_train},
     "online": {"ppo": check_ppo},
-    "gate": {"mppi": check_mppi, "eps_rule": check_eps_rule},
+    "gate": {"mppi": check_mppi, "eps_rule": check_eps_rule, "anyof_rule": check_anyof_rule},
 }
 """section ('' = top level) -> key -> checker of that key's mapping"""

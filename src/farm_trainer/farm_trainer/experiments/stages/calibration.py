@@ -11,9 +11,14 @@ import numpy as np
 
 from failurebench_sim.atomic import write_json
 from farm_trainer.experiments.context import TaskContext
-from farm_trainer.experiments.layout import EPS_SAFE, EPS_SAFE_ENSEMBLE, ensemble_member_units
+from farm_trainer.experiments.layout import (
+    ANYOF_EPS,
+    EPS_SAFE,
+    EPS_SAFE_ENSEMBLE,
+    ensemble_member_units,
+)
 from farm_trainer.experiments.records import Unit
-from farm_trainer.methods import uses_ensemble, uses_qrisk
+from farm_trainer.methods import calibrates_anyof, uses_ensemble, uses_qrisk
 
 GATE_NEEDS = ("world_model", "offline_task", "offline_recovery", "failures/heldout", "data/expert")
 
@@ -50,6 +55,11 @@ def units(ctx: TaskContext) -> list[Unit]:
         members = ensemble_member_units(g.ensemble_members)
         out.append(unit("eps_safe_ensemble", EPS_SAFE_ENSEMBLE, config, GATE_NEEDS + members,
                         lambda: choose_eps_safe(ctx, "farm-ens")))  # fmt: skip
+    if g.anyof_rule is not None and any(calibrates_anyof(m) for m in cfg.methods):
+        config = {"gate": {"horizon": g.horizon, "gamma_risk": g.gamma_risk,
+                           "anyof_rule": g.anyof_rule}}  # fmt: skip
+        out.append(unit("anyof_eps", ANYOF_EPS, config, (*GATE_NEEDS, "qrisk"),
+                        lambda: choose_anyof_eps(ctx)))  # fmt: skip
     latency_cfg = {**scored, "latency_calls": cfg.latency_calls}
     out.append(unit("latency", "calibration/latency.json", latency_cfg, GATE_NEEDS + eps_need,
                     lambda: gate_latency(ctx)))  # fmt: skip
@@ -77,6 +87,24 @@ def choose_eps_safe(ctx: TaskContext, method: str = "farm") -> dict[str, Any]:
     return cal.choose_eps_safe(
         cal.score_dataset(gate.scores, heldout), cal.failure_within(heldout, g.horizon),
         cal.score_dataset(gate.scores, expert), **g.eps_rule,
+    )  # fmt: skip
+
+
+def choose_anyof_eps(ctx: TaskContext) -> dict[str, Any]:
+    """``calibration.choose_anyof_eps``: farm-qrisk-cal's C_H and Q-risk thresholds, from FARM's
+    C_H of the offline task policy and Recovery RL's Q-risk on held-out noisy roll-outs and on
+    the scripted expert."""
+    from farm_safety_critic import calibration as cal
+    from farm_trainer.methods import filter_factory
+
+    g = ctx.cfg.gate
+    heldout, expert = ctx.dataset("heldout"), ctx.dataset("expert")
+    c_h = ctx.gate("farm", eps_safe=g.eps_safe).scores  # scores do not depend on the threshold
+    qrisk = filter_factory("recrl", ctx.artifacts(), g.method_params())(None).scores
+    return cal.choose_anyof_eps(
+        (cal.score_dataset(c_h, heldout), cal.score_dataset(c_h, expert)),
+        (cal.score_dataset(qrisk, heldout), cal.score_dataset(qrisk, expert)),
+        cal.failure_within(heldout, g.horizon), **g.anyof_rule,
     )  # fmt: skip
 
 

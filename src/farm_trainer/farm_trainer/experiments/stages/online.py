@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from farm_trainer.experiments.context import DATA_UNITS, TaskContext, eps_unit
+from farm_trainer.experiments.context import DATA_UNITS, PipelineError, TaskContext, eps_unit
 from farm_trainer.experiments.layout import ensemble_member_units, run_dir
 from farm_trainer.experiments.records import Unit
-from farm_trainer.methods import get_method, params_used
+from farm_trainer.methods import calibrates_anyof, get_method, params_used
 
 NEEDS = {"world_model": ("world_model",), "recovery": ("offline_recovery",),
          "qrisk": ("qrisk",), "heldout": ("failures/heldout",), "expert": ("data/expert",)}  # fmt: skip
@@ -31,7 +31,13 @@ def method_config(ctx: TaskContext, method: str) -> tuple[dict[str, Any], tuple[
     """The gate hyper-parameters method ``method`` reads, and the units it needs."""
     used = params_used(method, ctx.cfg.gate.method_params())
     needs = ["offline_task", *(u for n in get_method(method).needs for u in _units_of(ctx, n))]
-    if "eps_safe" in used and ctx.cfg.gate.eps_rule is not None:
+    if calibrates_anyof(method):
+        if ctx.cfg.gate.anyof_rule is None:
+            raise PipelineError(f"{method} chooses its thresholds by gate.anyof_rule; set it")
+        unit = eps_unit(method)[0]
+        used["eps_safe"] = used["qrisk_eps_safe"] = unit
+        needs.append(unit)
+    elif "eps_safe" in used and ctx.cfg.gate.eps_rule is not None:
         unit = eps_unit(method)[0]
         used["eps_safe"] = unit
         needs.append(unit)
@@ -67,8 +73,8 @@ def run(ctx: TaskContext, method: str, seed: int, max_updates: int | None = None
         init=str(ctx.task_actor_path), checkpoint_every=o.checkpoint_every, method=method,
         progress=ctx.progress, tensorboard=o.tensorboard, ppo=PPOConfig(**o.ppo),
     )  # fmt: skip
-    calibrated = ctx.eps_safe(method) if "eps_safe" in get_method(method).params else None
-    params = ctx.cfg.gate.method_params(calibrated)
+    calibrated = ctx.thresholds(method) if "eps_safe" in get_method(method).params else {}
+    params = ctx.cfg.gate.method_params(**calibrated)
     make_filter = filter_factory(method, ctx.artifacts(), params, seed)
     trainer = OnlineTrainer(cfg, make_filter=make_filter)
     attach_cost_hook(method, trainer, params)
