@@ -239,6 +239,8 @@ def choose_anyof_eps(
     min_precision: float,
     grid: Sequence[float] = EPS_GRID,
     qrisk_grid: Sequence[float] = QRISK_GRID,
+    firing_vs_c_h: float | None = None,
+    c_h_eps_safe: float | None = None,
 ) -> dict:
     """Both thresholds of the any-of gate (recovery where C_H > eps_safe or Q-risk >
     qrisk_eps_safe), per task, on held-out data.
@@ -251,6 +253,11 @@ def choose_anyof_eps(
     pair in budget is that precise, the most recall in budget wins (``precision_met`` False), as
     ``choose_eps_safe`` does; when none is in budget, the least-firing pair (``budgets_met``
     False). Thresholds are ``None`` in the dict where a member is left out.
+
+    ``firing_vs_c_h`` with ``c_h_eps_safe`` (FARM's own calibrated threshold) caps the held-out
+    budget further at that multiple of C_H's firing rate alone at ``c_h_eps_safe``: at 1.0 the
+    pair spends no more interventions on held-out roll-outs than FARM's gate does, and the rule
+    only chooses how to spend them.
     """
     labels = np.asarray(labels, dtype=bool).reshape(-1)
     (c_held, c_exp), (q_held, q_exp) = c_h, qrisk
@@ -262,6 +269,10 @@ def choose_anyof_eps(
         raise CalibrationError("choose_anyof_eps needs held-out and expert rows")
     if any(e < 0 for e in (*grid, *qrisk_grid)):
         raise CalibrationError("threshold grids must be non-negative")
+    if firing_vs_c_h is not None:
+        if c_h_eps_safe is None:
+            raise CalibrationError("firing_vs_c_h needs C_H's own threshold (c_h_eps_safe)")
+        max_firing = min(max_firing, firing_vs_c_h * float((c_held > c_h_eps_safe).mean()))
     curve = []
     for ec in (*sorted(grid), OFF):
         for eq in (*sorted(qrisk_grid), OFF):
@@ -289,6 +300,7 @@ def choose_anyof_eps(
             "firing_rate": chosen["firing_rate"],
             "expert_firing_rate": chosen["expert_firing_rate"], "budgets_met": bool(ok),
             "precision_met": bool(precise), "max_firing": max_firing,
+            "firing_vs_c_h": firing_vs_c_h, "c_h_eps_safe": c_h_eps_safe,
             "max_expert_firing": max_expert_firing, "min_precision": min_precision,
             "curve": curve}  # fmt: skip
 

@@ -136,3 +136,22 @@ def test_choose_anyof_eps_takes_most_recall_at_the_precision_floor(tmp_path):
             read_anyof_eps(str(path))
     with pytest.raises(CalibrationError):
         choose_anyof_eps((c_h, expert), (q[:5], expert), labels, 0.5, 0.0, 0.2)
+
+
+def test_choose_anyof_eps_can_spend_no_more_alarms_than_c_h_alone():
+    """firing_vs_c_h 1.0: the held-out budget is C_H's own firing rate at its threshold."""
+    from farm_safety_critic.calibration import choose_anyof_eps
+
+    labels = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0], bool)
+    c_h = np.array([0.9, 0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # fires on 2 rows, 1 right
+    q = np.array([0.8, 0.6, 0.6, 0.6, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    expert = np.zeros(4)
+    free = choose_anyof_eps((c_h, expert), (q, expert), labels, 0.5, 0.0, 0.0, (0.5,),
+                            (0.5, 0.7))  # fmt: skip
+    assert free["recall"] == 1.0 and free["firing_rate"] == 0.4
+    capped = choose_anyof_eps((c_h, expert), (q, expert), labels, 0.5, 0.0, 0.0, (0.5,),
+                              (0.5, 0.7), firing_vs_c_h=1.0, c_h_eps_safe=0.5)  # fmt: skip
+    assert capped["max_firing"] == 0.2 and capped["firing_rate"] <= 0.2
+    assert (capped["eps_safe"], capped["qrisk_eps_safe"]) == (None, 0.7)  # Q-risk alone: 1 of 1
+    with pytest.raises(CalibrationError, match="c_h_eps_safe"):
+        choose_anyof_eps((c_h, expert), (q, expert), labels, 0.5, 0.0, 0.0, firing_vs_c_h=1.0)

@@ -313,11 +313,14 @@ def test_farm_qrisk_cal_runs_at_the_thresholds_its_calibration_chose(tmp_path):
     cfg = load_config(SMOKE).replace(name="qcal", methods=["farm-qrisk-cal"])
     with pytest.raises(PipelineError, match="anyof_rule"):
         TaskPipeline(cfg, "BoundedPush-v0", tmp_path, log=lambda s: None)
-    cfg.gate.anyof_rule = {"max_firing": 0.1, "max_expert_firing": 0.03, "min_precision": 0.2}
+    cfg.gate.anyof_rule = {"max_firing": 0.1, "max_expert_firing": 0.03, "min_precision": 0.2,
+                           "firing_vs_c_h": 1.0}  # fmt: skip
     pipe = TaskPipeline(cfg, "BoundedPush-v0", tmp_path, log=lambda s: None)
     needs = set(pipe.units["online/farm-qrisk-cal_s0"].needs)
     assert {"calibration/anyof_eps", "qrisk", "world_model"} <= needs
     assert "calibration/eps_safe" not in needs
+    # at FARM's budget: the rule reads FARM's own threshold
+    assert "calibration/eps_safe" in pipe.units["calibration/anyof_eps"].needs
     farm = TaskPipeline(cfg.replace(methods=["farm"]), "BoundedPush-v0", tmp_path)
     assert "calibration/anyof_eps" not in farm.units  # other methods' plans are untouched
 
@@ -326,6 +329,9 @@ def test_farm_qrisk_cal_runs_at_the_thresholds_its_calibration_chose(tmp_path):
     chosen = json.loads((root / "calibration" / "anyof_eps.json").read_text())
     assert (chosen["eps_safe"], chosen["qrisk_eps_safe"]) != (None, None)
     assert {"recall", "precision", "budgets_met", "precision_met", "curve"} <= set(chosen)
+    farm_eps = json.loads((root / "calibration" / "eps_safe.json").read_text())["eps_safe"]
+    assert chosen["c_h_eps_safe"] == farm_eps
+    assert chosen["firing_rate"] <= chosen["max_firing"] or not chosen["budgets_met"]
     ctx = pipe.ctx
     want = {k: float("inf") if chosen[k] is None else chosen[k]
             for k in ("eps_safe", "qrisk_eps_safe")}  # fmt: skip

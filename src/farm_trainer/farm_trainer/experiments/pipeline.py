@@ -249,12 +249,14 @@ def task_contexts(
     tasks: Iterable[str] | None = None,
     runs_dir: str | Path = "runs",
     configs: str | Path = "config/experiments",
+    ledger: str | Path | None = "results/ledger",
 ) -> Iterable[TaskContext]:
     """The finished pipeline's context of each task (default: the config's) for pipeline seed
-    ``seed`` of ``configs/<experiment>.yaml``: what the probe scripts read checkpoints from."""
+    ``seed`` of ``configs/<experiment>.yaml``: what the probe scripts read checkpoints from
+    (small files such as a calibrated eps_safe also from ``ledger``, when runs/ lacks them)."""
     cfg = pipeline_of(load_config(Path(configs) / f"{experiment}.yaml"), seed)
     for task in tasks or cfg.tasks:
-        yield TaskPipeline(cfg, task, runs_dir).ctx
+        yield TaskPipeline(cfg, task, runs_dir, log=lambda s: None, ledger=ledger).ctx
 
 
 def run_experiment(

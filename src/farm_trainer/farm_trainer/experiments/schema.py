@@ -132,17 +132,20 @@ def check_anyof_rule(raw: Any, where: str) -> None:
     """Keyword arguments of ``calibration.choose_anyof_eps`` (after the scores and labels)."""
     from farm_safety_critic.calibration import choose_anyof_eps
 
-    _check_rule(choose_anyof_eps, 3, raw, where)
+    _check_rule(choose_anyof_eps, 3, raw, where, set_by_stage=("c_h_eps_safe",))
 
 
-def _check_rule(fn: Callable[..., Any], n_arrays: int, raw: Any, where: str) -> None:
-    """``raw``: keyword arguments of calibration rule ``fn`` after its ``n_arrays`` inputs;
-    numbers in [0, 1], grids as given."""
+def _check_rule(
+    fn: Callable[..., Any], n_arrays: int, raw: Any, where: str, set_by_stage: tuple = ()
+) -> None:
+    """``raw``: keyword arguments of calibration rule ``fn`` after its ``n_arrays`` inputs (less
+    those the stage sets); numbers in [0, 1], grids as given."""
     if raw is None:
         return
     if not isinstance(raw, dict):
         raise ExperimentConfigError(f"{where} must be a mapping, got {type(raw).__name__}")
-    params = list(inspect.signature(fn).parameters.values())[n_arrays:]
+    params = [p for p in list(inspect.signature(fn).parameters.values())[n_arrays:]
+              if p.name not in set_by_stage]  # fmt: skip
     known = {p.name: p for p in params}
     for key, value in raw.items():
         if key not in known:
