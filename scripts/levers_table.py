@@ -70,6 +70,9 @@ LEVERS = (
      "farm-train pipeline --config config/experiments/headline_qrisk.yaml --ray --workers 2"),
     ("farm-qrisk-pid, pipeline seeds 0-2 (headline_qrisk)", "headline_qrisk", "farm-qrisk-pid",
      "farm-train pipeline --config config/experiments/headline_qrisk.yaml --ray --workers 2"),
+    ("farm-qrisk at FARM's alarm budget, both thresholds chosen per task (farm-qrisk-cal)",
+     "farm_qrisk_cal", "farm-qrisk-cal",
+     "farm-train pipeline --config config/experiments/farm_qrisk_cal.yaml --ray --workers 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
@@ -172,14 +175,25 @@ VARIANTS = (("farm", "learned", "FARM + π_rec"), ("farm", "scripted", "FARM + s
 """(method, recovery, label): what runs where the gate fires, in the probe's second table"""
 
 
+def _anyof_cell(r: dict | None) -> str:
+    """``ROC-AUC / precision / recall`` ("—" where not measured: the 2-fold rows have no AUC)."""
+    if r is None:
+        return "—"
+    auc = f"{float(r['roc_auc']):.3f}" if r["roc_auc"] else "—"
+    return f"{auc} / {r['precision']} / {r['recall']}"
+
+
 def anyof_table(paths: list[Path]) -> list[str]:
     """``scripts/anyof_probe.py``: C_H, Q-risk and the any-of score on held-out roll-outs."""
     lines = ["", "## C_H, Q-risk and farm-qrisk's any-of score (`scripts/anyof_probe.py`)", "",
              "Held-out noisy roll-outs, logged actions; ROC-AUC / precision / recall for an IR",
              "failure within L steps, at the thresholds used online (C_H: the calibrated",
-             "ε_safe; Q-risk: `gate.qrisk_eps_safe`)."]  # fmt: skip
+             "ε_safe; Q-risk: `gate.qrisk_eps_safe`; farm-qrisk-cal: the pair its calibration",
+             "chose, in-sample, and \"2-fold\": chosen on the held-out episodes of one parity and",
+             "scored on the other, both ways pooled, with FARM's C_H chosen the same way)."]  # fmt: skip
     for path in paths:
-        seed = path.stem.rsplit("_s", 1)[1]
+        exp, seed = path.stem.rsplit("_s", 1)
+        seed = f"{seed} ({exp})"
         with path.open() as f:
             rows = list(csv.DictReader(f))
         ls = list(dict.fromkeys(r["label_within"] for r in rows))
@@ -187,8 +201,7 @@ def anyof_table(paths: list[Path]) -> list[str]:
                   + " |", "|---|---|---|" + "---|" * len(ls)]  # fmt: skip
         for task, score in dict.fromkeys((r["task"], r["score"]) for r in rows):
             by = {r["label_within"]: r for r in rows if (r["task"], r["score"]) == (task, score)}
-            cells = [f"{float(r['roc_auc']):.3f} / {r['precision']} / {r['recall']}"
-                     for r in by.values()]  # fmt: skip
+            cells = [_anyof_cell(by.get(x)) for x in ls]
             lines.append(
                 f"| {seed} | {SHORT.get(task, task)} | {score} | " + " | ".join(cells) + " |"
             )
@@ -311,7 +324,7 @@ def main() -> None:
     probes = sorted(Path("results/recovery_probe").glob("paper_tables_s*.csv"))
     if probes:
         lines += probe_tables(probes)
-    anyof = sorted(Path("results/anyof_probe").glob("paper_tables_s*.csv"))
+    anyof = sorted(Path("results/anyof_probe").glob("*_s*.csv"))
     if anyof:
         lines += anyof_table(anyof)
     handover = Path("results/offline_handover/handover.md")

@@ -126,9 +126,12 @@ def _load_pipeline(
         the ledger's when ``runs_dir`` has no record of it) and the unit's record."""
         where, rec = resolve(layout, unit_id)
         if rec is None and book is not None:
-            book_where, book_rec = resolve(book, unit_id)
-            if book_rec is not None:
-                return book_where.root, book_rec
+            stage = unit_id.split("/")[0]
+            others = [cfg.inputs.get(unit_id), cfg.inputs.get(stage)]
+            for b in (book, *(book.of(o) for o in dict.fromkeys(others) if o)):
+                book_where, book_rec = resolve(b, unit_id)
+                if book_rec is not None:
+                    return book_where.root, book_rec
         return where.root, rec
 
     def root(unit_id: str) -> Path:
