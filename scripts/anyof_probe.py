@@ -25,7 +25,6 @@ from farm_safety_critic import calibration as cal
 from farm_trainer.experiments import task_contexts
 from farm_trainer.experiments.layout import task_name
 
-
 CAL = "any-of calibrated (farm-qrisk-cal)"
 
 

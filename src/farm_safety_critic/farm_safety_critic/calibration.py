@@ -294,7 +294,7 @@ def choose_anyof_eps(
     if precise or ok:
         chosen = max(precise or ok, key=lambda c: (c["recall"], c["precision"]))
     else:
-        chosen = min(curve, key=lambda c: (c["firing_rate"] + c["expert_firing_rate"]))
+        chosen = min(curve, key=lambda c: c["firing_rate"] + c["expert_firing_rate"])
     return {"eps_safe": chosen["eps_safe"], "qrisk_eps_safe": chosen["qrisk_eps_safe"],
             "recall": chosen["recall"], "precision": chosen["precision"],
             "firing_rate": chosen["firing_rate"],
