@@ -36,7 +36,7 @@ from farm_trainer.experiments.config import (
 )
 from farm_trainer.experiments.context import PipelineError, TaskContext, log_line
 from farm_trainer.experiments.layout import TaskLayout, task_name
-from farm_trainer.experiments.ledger import kept, ledger_layout, save_ledger
+from farm_trainer.experiments.ledger import kept, ledger_layout, ledger_sources, save_ledger
 from farm_trainer.experiments.records import (
     Decision,
     StageLog,
@@ -141,7 +141,7 @@ class TaskPipeline:
         assert self.ledger is not None
         unit = self.units[uid]
         small = [p for p in unit.outputs if kept(Path(p))] + list(unit.ledger)
-        for ledger in (self.ledger, *(self.ledger.of(o) for o in self.inputs(unit))):
+        for ledger in ledger_sources(self.cfg, self.ledger, uid):
             where, rec = resolve(ledger, uid)
             if (rec and rec.get("hash") == self.hashes[uid] and rec.get("state") == "done"
                     and all((where.root / p).exists() for p in small)):  # fmt: skip

@@ -25,7 +25,12 @@ from failurebench_sim.atomic import atomic_write, write_json, write_text
 from farm_trainer.experiments.config import ExperimentConfig, seed_configs
 from farm_trainer.experiments.context import read_json
 from farm_trainer.experiments.layout import TaskLayout, run_name, task_name
-from farm_trainer.experiments.ledger import LEDGER, ledger_layout, save_experiment_ledger
+from farm_trainer.experiments.ledger import (
+    LEDGER,
+    ledger_layout,
+    ledger_sources,
+    save_experiment_ledger,
+)
 from farm_trainer.experiments.records import resolve
 
 COLORS = {"unio4": "tab:blue", "farm": "tab:red", "recrl": "tab:green", "mppi": "tab:orange",
@@ -126,9 +131,7 @@ def _load_pipeline(
         the ledger's when ``runs_dir`` has no record of it) and the unit's record."""
         where, rec = resolve(layout, unit_id)
         if rec is None and book is not None:
-            stage = unit_id.split("/")[0]
-            others = [cfg.inputs.get(unit_id), cfg.inputs.get(stage)]
-            for b in (book, *(book.of(o) for o in dict.fromkeys(others) if o)):
+            for b in ledger_sources(cfg, book, unit_id):
                 book_where, book_rec = resolve(b, unit_id)
                 if book_rec is not None:
                     return book_where.root, book_rec
