@@ -158,3 +158,82 @@ def test_qrisk_with_a_zero_eps_safe_is_refused_with_a_clear_error(tmp_path):
                        parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])  # fmt: skip
     finally:
         rclpy.try_shutdown(context=context)
+
+
+@pytest.mark.parametrize("c_h_left_out", [True, False])
+def test_the_safety_node_gates_at_farm_qrisk_cals_calibrated_pair(tmp_path, c_h_left_out):
+    """``anyof_eps_file`` (calibration/anyof_eps.json) sets each member's own threshold; a
+    member calibration left out (null) is not built. The node's score stays in ``eps_safe``'s
+    units, so the arbiter's threshold fires exactly where the registry's farm-qrisk-cal does."""
+    import json
+
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from failurebench_sim.make import make_env
+    from farm_policies.checkpoint import load_actor_value
+    from farm_safety_critic.gate import AnyOfGate, SafetyGate
+    from farm_safety_critic.nodes.safety_node import SafetyNode
+    from farm_safety_critic.qrisk import QRisk, QRiskConfig, QRiskGate
+    from farm_trainer.methods import Artifacts, MethodParams, filter_factory
+
+    p = checkpoint_params(TASK)["safety_node"]
+    env = make_env(f"FailureBench/{TASK}")
+    obs = np.stack([env.reset(seed=s)[0] for s in range(16)]).astype(np.float32)
+    act = np.random.default_rng(0).uniform(-1, 1, (16, env.action_space.shape[0]))
+    act = act.astype(np.float32)
+    torch.manual_seed(0)
+    qrisk = tmp_path / "qrisk.safetensors"
+    QRisk(QRiskConfig(obs.shape[1], act.shape[1], hidden=16)).save(qrisk)
+    q_eps = float(np.median(QRiskGate(QRisk.load(qrisk), None, 1.0).scores(obs, act)))
+    c_eps = None if c_h_left_out else 0.05
+    anyof = tmp_path / "anyof_eps.json"
+    anyof.write_text(json.dumps({"eps_safe": c_eps, "qrisk_eps_safe": q_eps}))
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    params = {**p, "qrisk": str(qrisk), "anyof_eps_file": str(anyof), "marker_every": 1}
+    node = SafetyNode(context=context,
+                      parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])  # fmt: skip
+    try:
+        assert isinstance(node.gate, AnyOfGate)
+        kinds = [type(m) for m in node.gate.members]
+        assert kinds == ([QRiskGate] if c_h_left_out else [SafetyGate, QRiskGate])
+        eps = node.cfg.eps_safe  # the arbiter's threshold, from eps_safe_file
+        actor = load_actor_value(p["checkpoint"])[0]
+        rec = CHECKPOINTS / TASK / "recovery.safetensors"
+        art = Artifacts(world_model=p["world_model"], qrisk=qrisk, recovery=rec)
+        pair = MethodParams(eps_safe=np.inf if c_h_left_out else c_eps, qrisk_eps_safe=q_eps)
+        bench = filter_factory("farm-qrisk-cal", art, pair)(actor)
+        want = bench.scores(obs, act)
+        fires = want > bench.eps_safe
+        assert 0 < fires.sum() < len(fires)
+        got = node.gate.scores(obs, act)
+        np.testing.assert_allclose(got, want * eps / bench.eps_safe, rtol=1e-4, atol=1e-6)
+        margin = np.abs(want / bench.eps_safe - 1) > 1e-4  # rounding can't flip these
+        np.testing.assert_array_equal((got > eps)[margin], fires[margin])
+        # the imagined trajectory is drawn whether or not C_H is a member
+        assert node.trajectory_markers(obs[0], act[0], node.get_clock().now().to_msg()).markers
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def test_an_anyof_eps_file_without_a_qrisk_checkpoint_is_refused(tmp_path):
+    import json
+
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from farm_safety_critic.nodes.safety_node import SafetyNode
+
+    anyof = tmp_path / "anyof_eps.json"
+    anyof.write_text(json.dumps({"eps_safe": None, "qrisk_eps_safe": 0.2}))
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=fresh_domain())
+    params = {**checkpoint_params(TASK)["safety_node"], "anyof_eps_file": str(anyof)}
+    try:
+        with pytest.raises(ValueError, match="needs a qrisk checkpoint"):
+            SafetyNode(context=context,
+                       parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])  # fmt: skip
+    finally:
+        rclpy.try_shutdown(context=context)

@@ -31,6 +31,7 @@ PATH_PARAMS = (
     "qrisk",
     "recovery_checkpoint",
     "eps_safe_file",
+    "anyof_eps_file",
     "config_file",
     "extrinsics_file",
     "init",

@@ -215,10 +215,11 @@ class EnsembleSafetyGate(ScoreGate):
 class AnyOfGate(ScoreGate):
     """Recovery where any member gate would fire at its own threshold.
 
-    Scores are in the first member's units: member i's score times eps_1 / eps_i, the largest
-    of them, against ``eps_safe`` (default eps_1). So ``eps_safe`` keeps its meaning (FARM's
-    C_H threshold, calibrated as before), and moving it (farm-pid, a live parameter) scales
-    every member's threshold alike. FARM's C_H looks H steps ahead through the world model;
+    Scores are in the units of ``eps_safe`` (default eps_1, the first member's threshold):
+    member i's score times eps_safe / eps_i, the largest of them, against ``eps_safe``. So
+    ``eps_safe`` keeps its meaning (FARM's C_H threshold, calibrated as before, also where C_H
+    is left out of the members), and moving it (farm-pid, a live parameter) scales every
+    member's threshold alike. FARM's C_H looks H steps ahead through the world model;
     Recovery RL's Q-risk is a discounted cost critic that looks further.
     """
 
@@ -241,8 +242,8 @@ class AnyOfGate(ScoreGate):
         eps = members[0].eps_safe if eps_safe is None else eps_safe
         super().__init__(recovery_policy, eps, obs_dim, act_dim, fallback_action, device)
         self.members = list(members)
-        self.scales = [members[0].eps_safe / m.eps_safe for m in members]
-        """member i's score times this is in the first member's units"""
+        self.scales = [eps / m.eps_safe for m in members]
+        """member i's score times this is in ``eps_safe``'s units (fixed at construction)"""
 
     def score(self, obs: Tensor, proposed: Tensor) -> Tensor:
         scaled = []

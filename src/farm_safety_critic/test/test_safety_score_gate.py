@@ -200,7 +200,8 @@ def test_farm_ens_pid_steers_the_ensemble_gates_threshold(tmp_path):
 
 
 def test_the_any_of_gate_fires_where_any_member_exceeds_its_own_threshold():
-    """farm-qrisk's composition: scores in the first member's units, the largest of them."""
+    """farm-qrisk's composition: scores in the first member's units (or eps_safe's), the
+    largest of them."""
     from farm_safety_critic.gate import AnyOfGate
 
     obs = np.array([[0.05, 0, 0], [0.5, 0, 0], [0.05, 0, 0]], np.float32)
@@ -215,7 +216,14 @@ def test_the_any_of_gate_fires_where_any_member_exceeds_its_own_threshold():
     d = gate(obs, prop)
     assert d.replaced.tolist() == [False, True, False] and d.threshold == 0.5
     assert np.allclose(d.actions[1], 0) and np.array_equal(d.actions[[0, 2]], prop[[0, 2]])
-    assert AnyOfGate([c_h, first], hold, eps_safe=0.2)(obs, prop).replaced.all()
+    # an eps_safe given is the scores' unit: each member keeps its own threshold (the safety
+    # node scores in the arbiter's eps_safe, farm-qrisk-cal's C_H may sit elsewhere)
+    unit = AnyOfGate([c_h, first], hold, eps_safe=0.2)
+    np.testing.assert_allclose(unit.scores(obs, prop), [0.1, 1.0, 0.1])
+    assert unit(obs, prop).replaced.tolist() == [False, True, False]
+    # moving the threshold afterwards (farm-pid's steering) moves every member's alike
+    gate.decider.eps_safe = 0.2
+    assert gate(obs, prop).replaced.all()
     # a member's non-finite score is unknown risk: unsafe, whatever the other members say
     bad = FirstObsScore(None, eps_safe=0.1, obs_dim=OBS_DIM, act_dim=ACT_DIM)
     bad.score = lambda o, a: torch.tensor([-np.inf, np.nan, 0.0])  # noqa: E731

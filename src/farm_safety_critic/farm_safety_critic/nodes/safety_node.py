@@ -6,7 +6,9 @@ the mean C_H of ``world_model`` and the K - 1 members beside it, ``member<k>.saf
 pipeline's ``ensemble`` stage writes them; give it the ensemble's own ``eps_safe_file``). With a
 ``qrisk`` checkpoint it is ``AnyOfGate``'s (method farm-qrisk): the larger of C_H and Recovery
 RL's Q-risk scaled by ``eps_safe / qrisk_eps_safe``, so the arbiter's ``eps_safe`` fires where
-either would.
+either would. ``anyof_eps_file`` (method farm-qrisk-cal: ``calibration/anyof_eps.json``) sets
+both members' thresholds as calibration chose them, a member it left out is not built, and the
+score stays in ``eps_safe``'s units.
 Pairs the observation and the proposed action of a frame by stamp, publishes C_H as
 std_msgs/Float32 (``rqt_plot /farm/safety/score/data``), a stamped assessment vector for
 the arbiter, the H-step imagined trajectory decoded by the world model as a MarkerArray line
@@ -45,6 +47,7 @@ from failurebench_sim.nodes.ros_io import (
 from failurebench_sim.stamp_sync import ExactPairer
 from farm_policies.live import LivePolicy
 from farm_policies.nodes.weights_io import subscribe_weights
+from farm_safety_critic.calibration import read_anyof_eps
 from farm_safety_critic.gate import AnyOfGate, EnsembleSafetyGate, SafetyGate, ensemble_paths
 from farm_safety_critic.nodes.eps_param import use_eps_safe_file
 from farm_safety_critic.qrisk import QRisk, QRiskGate
@@ -72,6 +75,9 @@ class SafetyNodeConfig:
     """farm-qrisk: Recovery RL's Q-risk checkpoint whose firing counts too ("" = C_H only)"""
     qrisk_eps_safe: float = 0.3
     """farm-qrisk: Q-risk's own threshold"""
+    anyof_eps_file: str = ""
+    """farm-qrisk-cal: calibration/anyof_eps.json, C_H's and Q-risk's own thresholds (a member
+    left out is not built); ``eps_safe`` stays the score's unit and the arbiter's threshold"""
 
 
 def risk_colour(p: float) -> ColorRGBA:
@@ -80,34 +86,51 @@ def risk_colour(p: float) -> ColorRGBA:
     return ColorRGBA(r=p, g=1.0 - p, b=0.0, a=1.0)
 
 
+def member_thresholds(c: SafetyNodeConfig) -> tuple[float, float]:
+    """(C_H's, Q-risk's) own thresholds: ``anyof_eps_file``'s (``OFF`` = left out) when one is
+    given, else (``eps_safe``, ``qrisk_eps_safe``)."""
+    if not c.anyof_eps_file:
+        return float(c.eps_safe), float(c.qrisk_eps_safe)
+    if not c.qrisk:
+        raise ValueError(f"anyof_eps_file {c.anyof_eps_file} needs a qrisk checkpoint")
+    return read_anyof_eps(c.anyof_eps_file)
+
+
 def make_scorer(c: SafetyNodeConfig, actor) -> SafetyGate | EnsembleSafetyGate | AnyOfGate:
     """The scorer of ``c`` (no recovery policy) rolling out ``actor``: C_H of one world model,
     the mean over ``ensemble_members`` of them, and with ``qrisk`` the any-of gate over that and
-    Q-risk (in C_H's units at ``eps_safe``)."""
-    hp = (c.horizon, c.gamma_risk, c.eps_safe)
-    models = [WorldModel.load(p) for p in ensemble_paths(c.world_model, c.ensemble_members)]
-    if len(models) == 1:
-        c_h = SafetyGate(models[0], actor, None, *hp)
-    else:
-        c_h = EnsembleSafetyGate(models, actor, None, *hp)
+    Q-risk (in ``eps_safe``'s units), each member at its own threshold (``member_thresholds``)."""
+    c_h_eps, q_eps = member_thresholds(c)
+
+    def c_h_gate() -> SafetyGate | EnsembleSafetyGate:
+        hp = (c.horizon, c.gamma_risk, c_h_eps)
+        models = [WorldModel.load(p) for p in ensemble_paths(c.world_model, c.ensemble_members)]
+        if len(models) == 1:
+            return SafetyGate(models[0], actor, None, *hp)
+        return EnsembleSafetyGate(models, actor, None, *hp)
+
     if not c.qrisk:
-        return c_h
+        return c_h_gate()
     if not c.eps_safe > 0:
         raise ValueError(
             f"qrisk needs eps_safe > 0 (Q-risk's score is scaled by eps_safe / qrisk_eps_safe); "
             f"got eps_safe {c.eps_safe}" + (f" from {c.eps_safe_file}" if c.eps_safe_file else "")
         )
-    return AnyOfGate([c_h, QRiskGate(QRisk.load(c.qrisk), None, c.qrisk_eps_safe)], None)
+    members = [] if np.isinf(c_h_eps) else [c_h_gate()]  # calibration left C_H out
+    if not np.isinf(q_eps):
+        members.append(QRiskGate(QRisk.load(c.qrisk), None, q_eps))
+    return AnyOfGate(members, None, c.eps_safe)
 
 
-def world_model_gate(gate) -> SafetyGate:
-    """The one-world-model C_H gate inside ``gate`` (an ensemble's or an any-of gate's first)."""
-    while not isinstance(gate, SafetyGate):
-        members = getattr(gate, "members", None)
-        if not members:
-            raise TypeError(f"{type(gate).__name__} has no world-model C_H gate inside")
-        gate = members[0]
-    return gate
+def world_model_gate(gate) -> SafetyGate | None:
+    """The first one-world-model C_H gate inside ``gate`` (an ensemble's or an any-of gate's
+    members, depth first); None when it has none."""
+    if isinstance(gate, SafetyGate):
+        return gate
+    for member in getattr(gate, "members", ()):
+        if (found := world_model_gate(member)) is not None:
+            return found
+    return None
 
 
 class SafetyNode(Node):
@@ -120,6 +143,9 @@ class SafetyNode(Node):
         use_eps_safe_file(self, c)
         self.task_policy = LivePolicy.from_checkpoint(c.checkpoint)
         self.gate = make_scorer(c, self.task_policy.actor)  # pushes to the actor reach Eq. 10
+        self.imagined = world_model_gate(self.gate) or SafetyGate(
+            WorldModel.load(c.world_model), self.task_policy.actor, None, c.horizon, c.gamma_risk
+        )  # the markers' roll-out, also where calibration left C_H out of the gate
         self.pairer = ExactPairer(("obs", "proposed"))
         subscribe_weights(self, self.task_policy)  # Eq. 10 rolls out the live pi_task
         self.frames, self.fired = 0, 0
@@ -179,7 +205,7 @@ class SafetyNode(Node):
     def trajectory_markers(self, obs: np.ndarray, prop: np.ndarray, stamp) -> MarkerArray:
         """The decoded hand positions S(z_i)[0:3], i = 0..H, coloured by C(z_i, a_i) (of the
         first world model of an ensemble)."""
-        shown = world_model_gate(self.gate)
+        shown = self.imagined
         decoded: list[torch.Tensor] = []
         terms = c_h_terms(
             shown.world_model, shown.task_policy,
