@@ -100,25 +100,31 @@ def test_without_members_the_safety_node_keeps_one_world_model():
         rclpy.try_shutdown(context=context)
 
 
+def _starts_and_a_qrisk_critic(tmp_path, n: int):
+    """``n`` reset observations of the task, random actions, and an untrained Q-risk critic."""
+    from failurebench_sim.make import make_env
+    from farm_safety_critic.qrisk import QRisk, QRiskConfig
+
+    env = make_env(f"FailureBench/{TASK}")
+    obs = np.stack([env.reset(seed=s)[0] for s in range(n)]).astype(np.float32)
+    act = np.random.default_rng(0).uniform(-1, 1, (n, env.action_space.shape[0]))
+    torch.manual_seed(0)
+    qrisk = tmp_path / "qrisk.safetensors"
+    QRisk(QRiskConfig(obs.shape[1], act.shape[1], hidden=16)).save(qrisk)
+    return obs, act.astype(np.float32), qrisk
+
+
 def test_with_a_qrisk_checkpoint_the_safety_node_scores_farm_qrisk(tmp_path):
     import rclpy
     from rclpy.parameter import Parameter
 
-    from failurebench_sim.make import make_env
     from farm_policies.checkpoint import load_actor_value
     from farm_safety_critic.gate import AnyOfGate
     from farm_safety_critic.nodes.safety_node import SafetyNode
-    from farm_safety_critic.qrisk import QRisk, QRiskConfig
     from farm_trainer.methods import Artifacts, MethodParams, filter_factory
 
     p = checkpoint_params(TASK)["safety_node"]
-    env = make_env(f"FailureBench/{TASK}")
-    obs = np.stack([env.reset(seed=s)[0] for s in range(8)]).astype(np.float32)
-    act = np.random.default_rng(0).uniform(-1, 1, (8, env.action_space.shape[0]))
-    act = act.astype(np.float32)
-    torch.manual_seed(0)
-    qrisk = tmp_path / "qrisk.safetensors"
-    QRisk(QRiskConfig(obs.shape[1], act.shape[1], hidden=16)).save(qrisk)
+    obs, act, qrisk = _starts_and_a_qrisk_critic(tmp_path, 8)
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=fresh_domain())
     params = {**p, "qrisk": str(qrisk), "qrisk_eps_safe": 0.2, "marker_every": 0}
@@ -170,21 +176,14 @@ def test_the_safety_node_gates_at_farm_qrisk_cals_calibrated_pair(tmp_path, c_h_
     import rclpy
     from rclpy.parameter import Parameter
 
-    from failurebench_sim.make import make_env
     from farm_policies.checkpoint import load_actor_value
     from farm_safety_critic.gate import AnyOfGate, SafetyGate
     from farm_safety_critic.nodes.safety_node import SafetyNode
-    from farm_safety_critic.qrisk import QRisk, QRiskConfig, QRiskGate
+    from farm_safety_critic.qrisk import QRisk, QRiskGate
     from farm_trainer.methods import Artifacts, MethodParams, filter_factory
 
     p = checkpoint_params(TASK)["safety_node"]
-    env = make_env(f"FailureBench/{TASK}")
-    obs = np.stack([env.reset(seed=s)[0] for s in range(16)]).astype(np.float32)
-    act = np.random.default_rng(0).uniform(-1, 1, (16, env.action_space.shape[0]))
-    act = act.astype(np.float32)
-    torch.manual_seed(0)
-    qrisk = tmp_path / "qrisk.safetensors"
-    QRisk(QRiskConfig(obs.shape[1], act.shape[1], hidden=16)).save(qrisk)
+    obs, act, qrisk = _starts_and_a_qrisk_critic(tmp_path, 16)
     q_eps = float(np.median(QRiskGate(QRisk.load(qrisk), None, 1.0).scores(obs, act)))
     c_eps = None if c_h_left_out else 0.05
     anyof = tmp_path / "anyof_eps.json"
