@@ -241,6 +241,7 @@ def choose_anyof_eps(
     qrisk_grid: Sequence[float] = QRISK_GRID,
     firing_vs_c_h: float | None = None,
     c_h_eps_safe: float | None = None,
+    budget_qrisk_eps_safe: float | None = None,
 ) -> dict:
     """Both thresholds of the any-of gate (recovery where C_H > eps_safe or Q-risk >
     qrisk_eps_safe), per task, on held-out data.
@@ -257,7 +258,8 @@ def choose_anyof_eps(
     ``firing_vs_c_h`` with ``c_h_eps_safe`` (FARM's own calibrated threshold) caps the held-out
     budget further at that multiple of C_H's firing rate alone at ``c_h_eps_safe``: at 1.0 the
     pair spends no more interventions on held-out roll-outs than FARM's gate does, and the rule
-    only chooses how to spend them.
+    only chooses how to spend them. With ``budget_qrisk_eps_safe`` the reference is farm-qrisk's
+    gate instead: C_H > ``c_h_eps_safe`` or Q-risk > ``budget_qrisk_eps_safe``.
     """
     labels = np.asarray(labels, dtype=bool).reshape(-1)
     (c_held, c_exp), (q_held, q_exp) = c_h, qrisk
@@ -272,7 +274,12 @@ def choose_anyof_eps(
     if firing_vs_c_h is not None:
         if c_h_eps_safe is None:
             raise CalibrationError("firing_vs_c_h needs C_H's own threshold (c_h_eps_safe)")
-        max_firing = min(max_firing, firing_vs_c_h * float((c_held > c_h_eps_safe).mean()))
+        reference = c_held > c_h_eps_safe
+        if budget_qrisk_eps_safe is not None:  # farm-qrisk's own pair
+            reference = reference | (q_held > budget_qrisk_eps_safe)
+        max_firing = min(max_firing, firing_vs_c_h * float(reference.mean()))
+    elif budget_qrisk_eps_safe is not None:
+        raise CalibrationError("budget_qrisk_eps_safe sets firing_vs_c_h's reference; set both")
     curve = []
     for ec in (*sorted(grid), OFF):
         for eq in (*sorted(qrisk_grid), OFF):
@@ -301,6 +308,7 @@ def choose_anyof_eps(
             "expert_firing_rate": chosen["expert_firing_rate"], "budgets_met": bool(ok),
             "precision_met": bool(precise), "max_firing": max_firing,
             "firing_vs_c_h": firing_vs_c_h, "c_h_eps_safe": c_h_eps_safe,
+            "budget_qrisk_eps_safe": budget_qrisk_eps_safe,
             "max_expert_firing": max_expert_firing, "min_precision": min_precision,
             "curve": curve}  # fmt: skip
 

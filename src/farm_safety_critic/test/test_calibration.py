@@ -155,3 +155,11 @@ def test_choose_anyof_eps_can_spend_no_more_alarms_than_c_h_alone():
     assert (capped["eps_safe"], capped["qrisk_eps_safe"]) == (None, 0.7)  # Q-risk alone: 1 of 1
     with pytest.raises(CalibrationError, match="c_h_eps_safe"):
         choose_anyof_eps((c_h, expert), (q, expert), labels, 0.5, 0.0, 0.0, firing_vs_c_h=1.0)
+    # farm-qrisk's budget: C_H at 0.5 or Q-risk at 0.5 fire on rows 0-3
+    matched = choose_anyof_eps((c_h, expert), (q, expert), labels, 0.5, 0.0, 0.0, (0.5,),
+                               (0.5, 0.7), firing_vs_c_h=1.0, c_h_eps_safe=0.5,
+                               budget_qrisk_eps_safe=0.5)  # fmt: skip
+    assert matched["max_firing"] == 0.4 and matched["recall"] == 1.0
+    with pytest.raises(CalibrationError, match="set both"):
+        choose_anyof_eps((c_h, expert), (q, expert), labels, 0.5, 0.0, 0.0,
+                         budget_qrisk_eps_safe=0.5)  # fmt: skip
