@@ -73,6 +73,10 @@ LEVERS = (
     ("farm-qrisk at FARM's alarm budget, both thresholds chosen per task (farm-qrisk-cal)",
      "farm_qrisk_cal", "farm-qrisk-cal",
      "farm-train pipeline --config config/experiments/farm_qrisk_cal.yaml --ray --workers 2"),
+    ("farm-qrisk-cal at farm-qrisk's own alarm budget (farm_qrisk_cal_matched)",
+     "farm_qrisk_cal_matched", "farm-qrisk-cal",
+     "farm-train pipeline --config config/experiments/farm_qrisk_cal_matched.yaml --ray"
+     " --workers 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
