@@ -1,8 +1,8 @@
 """How the any-of gate (farm-qrisk) ranks held-out IR failures against C_H alone and Q-risk alone.
 
 For each task of a finished pipeline: the offline task policy's C_H gate, Recovery RL's Q-risk
-gate and their any-of gate (``gate.AnyOfGate``, in C_H's units) score the held-out noisy
-roll-outs' logged actions. For labels "IR failure within L steps" (L = the gate's H and longer
+gate and their any-of gate (``gate.AnyOfGate``, in its first member's units) score the held-out
+noisy roll-outs' logged actions. For labels "IR failure within L steps" (L = the gate's H and longer
 look-aheads): ROC-AUC, and precision / recall / firing rate at the thresholds used online (the
 calibrated C_H eps_safe; Q-risk's ``gate.qrisk_eps_safe``). A detector that fires earlier shows as
 recall that holds up at longer L. Writes results/anyof_probe/<experiment>_s<seed>.csv.

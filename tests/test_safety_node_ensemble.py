@@ -177,6 +177,7 @@ def test_the_safety_node_gates_at_farm_qrisk_cals_calibrated_pair(tmp_path, c_h_
     from rclpy.parameter import Parameter
 
     from farm_policies.checkpoint import load_actor_value
+    from farm_safety_critic.calibration import read_eps_safe
     from farm_safety_critic.gate import AnyOfGate, SafetyGate
     from farm_safety_critic.nodes.safety_node import SafetyNode
     from farm_safety_critic.qrisk import QRisk, QRiskGate
@@ -190,14 +191,17 @@ def test_the_safety_node_gates_at_farm_qrisk_cals_calibrated_pair(tmp_path, c_h_
     anyof.write_text(json.dumps({"eps_safe": c_eps, "qrisk_eps_safe": q_eps}))
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=fresh_domain())
-    params = {**p, "qrisk": str(qrisk), "anyof_eps_file": str(anyof), "marker_every": 1}
+    eps_file = CHECKPOINTS / TASK / "eps_safe.json"  # FARM's own: the arbiter's threshold
+    params = {**p, "qrisk": str(qrisk), "anyof_eps_file": str(anyof), "marker_every": 1,
+              "eps_safe_file": str(eps_file)}  # fmt: skip
     node = SafetyNode(context=context,
                       parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])  # fmt: skip
     try:
         assert isinstance(node.gate, AnyOfGate)
         kinds = [type(m) for m in node.gate.members]
         assert kinds == ([QRiskGate] if c_h_left_out else [SafetyGate, QRiskGate])
-        eps = node.cfg.eps_safe  # the arbiter's threshold, from eps_safe_file
+        eps = node.cfg.eps_safe
+        assert eps == read_eps_safe(str(eps_file)) != c_eps  # the score's unit: eps_safe_file's
         actor = load_actor_value(p["checkpoint"])[0]
         rec = CHECKPOINTS / TASK / "recovery.safetensors"
         art = Artifacts(world_model=p["world_model"], qrisk=qrisk, recovery=rec)
@@ -217,7 +221,15 @@ def test_the_safety_node_gates_at_farm_qrisk_cals_calibrated_pair(tmp_path, c_h_
         rclpy.try_shutdown(context=context)
 
 
-def test_an_anyof_eps_file_without_a_qrisk_checkpoint_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [({}, "needs a qrisk checkpoint"),
+     ({"qrisk": "Q", "ensemble_members": 2}, "one world model"),
+     ({"qrisk": "Q", "eps_safe": 0.0}, "qrisk needs eps_safe > 0")],
+)  # fmt: skip
+def test_an_anyof_eps_file_the_node_cannot_honour_is_refused(tmp_path, extra, error):
+    """Without a Q-risk checkpoint, on an ensemble (the pair was chosen on one world model's
+    C_H), or with no unit for the score (eps_safe 0): a clear error at start-up."""
     import json
 
     import rclpy
@@ -225,13 +237,15 @@ def test_an_anyof_eps_file_without_a_qrisk_checkpoint_is_refused(tmp_path):
 
     from farm_safety_critic.nodes.safety_node import SafetyNode
 
+    _, _, qrisk = _starts_and_a_qrisk_critic(tmp_path, 1)
     anyof = tmp_path / "anyof_eps.json"
     anyof.write_text(json.dumps({"eps_safe": None, "qrisk_eps_safe": 0.2}))
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=fresh_domain())
-    params = {**checkpoint_params(TASK)["safety_node"], "anyof_eps_file": str(anyof)}
+    extra = {k: str(qrisk) if v == "Q" else v for k, v in extra.items()}
+    params = {**checkpoint_params(TASK)["safety_node"], "anyof_eps_file": str(anyof), **extra}
     try:
-        with pytest.raises(ValueError, match="needs a qrisk checkpoint"):
+        with pytest.raises(ValueError, match=error):
             SafetyNode(context=context,
                        parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])  # fmt: skip
     finally:

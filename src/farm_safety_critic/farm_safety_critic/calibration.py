@@ -324,8 +324,8 @@ def read_anyof_eps(path: str) -> tuple[float, float]:
         pair = tuple(OFF if d[k] is None else float(d[k]) for k in ("eps_safe", "qrisk_eps_safe"))
     except (OSError, KeyError, TypeError, ValueError) as e:
         raise CalibrationError(f"{path}: no readable any-of thresholds ({e})") from e
-    if any(np.isnan(e) or e < 0 for e in pair) or pair == (OFF, OFF):
-        raise CalibrationError(f"{path}: thresholds must be >= 0 and not both off, got {pair}")
+    if any(np.isnan(e) or e <= 0 for e in pair) or pair == (OFF, OFF):
+        raise CalibrationError(f"{path}: thresholds must be > 0 and not both off, got {pair}")
     return pair
 
 

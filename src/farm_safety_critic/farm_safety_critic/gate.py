@@ -240,6 +240,8 @@ class AnyOfGate(ScoreGate):
             raise GateInputError("every member gate needs a threshold > 0")
         ((obs_dim, act_dim),) = dims
         eps = members[0].eps_safe if eps_safe is None else eps_safe
+        if not eps > 0:
+            raise GateInputError(f"an any-of gate's eps_safe (the scores' unit) must be > 0: {eps}")
         super().__init__(recovery_policy, eps, obs_dim, act_dim, fallback_action, device)
         self.members = list(members)
         self.scales = [eps / m.eps_safe for m in members]

@@ -1,4 +1,4 @@
-"""``safety_node``: the world-model safety score C_H (Eq. 10) of every proposed action.
+"""``safety_node``: the safety score of every proposed action, the world model's C_H (Eq. 10).
 
 A thin adapter around ``SafetyGate``'s scorer (built without a recovery policy: deciding is the
 arbiter's job), or, with ``ensemble_members`` = K > 1, ``EnsembleSafetyGate``'s (method farm-ens:
@@ -9,7 +9,7 @@ RL's Q-risk scaled by ``eps_safe / qrisk_eps_safe``, so the arbiter's ``eps_safe
 either would. ``anyof_eps_file`` (method farm-qrisk-cal: ``calibration/anyof_eps.json``) sets
 both members' thresholds as calibration chose them, a member it left out is not built, and the
 score stays in ``eps_safe``'s units.
-Pairs the observation and the proposed action of a frame by stamp, publishes C_H as
+Pairs the observation and the proposed action of a frame by stamp, publishes the score as
 std_msgs/Float32 (``rqt_plot /farm/safety/score/data``), a stamped assessment vector for
 the arbiter, the H-step imagined trajectory decoded by the world model as a MarkerArray line
 strip coloured by each step's predicted constraint (rviz), and diagnostics.
@@ -93,7 +93,10 @@ def member_thresholds(c: SafetyNodeConfig) -> tuple[float, float]:
         return float(c.eps_safe), float(c.qrisk_eps_safe)
     if not c.qrisk:
         raise ValueError(f"anyof_eps_file {c.anyof_eps_file} needs a qrisk checkpoint")
-    return read_anyof_eps(c.anyof_eps_file)
+    if c.ensemble_members > 1:  # the pair was chosen on one world model's C_H
+        raise ValueError(f"anyof_eps_file {c.anyof_eps_file} is farm-qrisk-cal's (one world "
+                         f"model); got ensemble_members {c.ensemble_members}")  # fmt: skip
+    return read_anyof_eps(c.anyof_eps_file)  # qrisk_eps_safe is not used
 
 
 def make_scorer(c: SafetyNodeConfig, actor) -> SafetyGate | EnsembleSafetyGate | AnyOfGate:
@@ -143,9 +146,11 @@ class SafetyNode(Node):
         use_eps_safe_file(self, c)
         self.task_policy = LivePolicy.from_checkpoint(c.checkpoint)
         self.gate = make_scorer(c, self.task_policy.actor)  # pushes to the actor reach Eq. 10
-        self.imagined = world_model_gate(self.gate) or SafetyGate(
-            WorldModel.load(c.world_model), self.task_policy.actor, None, c.horizon, c.gamma_risk
-        )  # the markers' roll-out, also where calibration left C_H out of the gate
+        self.imagined = world_model_gate(self.gate)  # the markers' roll-out
+        if self.imagined is None and c.marker_every:  # calibration left C_H out of the gate
+            wm = WorldModel.load(c.world_model)
+            hp = (c.horizon, c.gamma_risk)
+            self.imagined = SafetyGate(wm, self.task_policy.actor, None, *hp, numpy_scoring=False)
         self.pairer = ExactPairer(("obs", "proposed"))
         subscribe_weights(self, self.task_policy)  # Eq. 10 rolls out the live pi_task
         self.frames, self.fired = 0, 0
@@ -198,7 +203,7 @@ class SafetyNode(Node):
             (self.pub_score, Float32(data=c_h)),
         )  # fmt: skip
         every = self.cfg.marker_every
-        if every and self.frames % every == 0 and np.isfinite(c_h):
+        if every and self.frames % every == 0 and np.isfinite(c_h) and self.imagined is not None:
             self.pub_markers.publish(self.trajectory_markers(obs, prop, stamp))
 
     @torch.no_grad()
