@@ -77,6 +77,10 @@ LEVERS = (
      "farm_qrisk_cal_matched", "farm-qrisk-cal",
      "farm-train pipeline --config config/experiments/farm_qrisk_cal_matched.yaml --ray"
      " --workers 2"),
+    ("farm-qrisk with Q-risk trained at gamma_safe 0.9 instead of 0.8 (farm_qrisk_g09)",
+     "farm_qrisk_g09", "farm-qrisk",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09.yaml"
+     " --methods unio4 farm farm-qrisk"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
