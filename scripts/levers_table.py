@@ -79,8 +79,10 @@ LEVERS = (
      " --workers 2"),
     ("farm-qrisk with Q-risk trained at gamma_safe 0.9 instead of 0.8 (farm_qrisk_g09)",
      "farm_qrisk_g09", "farm-qrisk",
-     "farm-train pipeline --config config/experiments/farm_qrisk_g09.yaml"
-     " --methods unio4 farm farm-qrisk"),
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09.yaml --ray --workers 2"),
+    ("Rec-RL's Q-risk gate alone at gamma_safe 0.9 (recrl; farm_qrisk_g09)",
+     "farm_qrisk_g09", "recrl",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09.yaml --ray --workers 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the

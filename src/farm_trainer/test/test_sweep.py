@@ -149,3 +149,15 @@ def test_ray_sweep_equals_the_sequential_path_and_retries_a_killed_run(tmp_path,
     assert "BoundedPush-v0 (s1)" in table  # calibration per pipeline seed
     summary = (out / "summary.csv").read_text().splitlines()
     assert len(summary) == 1 + 2 and all(",2,2," in row for row in summary[1:])
+
+
+def test_a_later_method_subset_adds_to_the_recorded_config_without_erasing_it(tmp_path):
+    from farm_trainer.experiments.sweep import _record_config
+
+    path = tmp_path / "experiment_config.json"
+    _record_config(path, {"methods": ["unio4", "farm"], "seeds": [0]})
+    _record_config(path, {"methods": ["recrl"], "seeds": [0]})
+    assert json.loads(path.read_text())["methods"] == ["unio4", "farm", "recrl"]
+    path.write_text("{not json")
+    _record_config(path, {"methods": ["farm"], "seeds": [0]})
+    assert json.loads(path.read_text())["methods"] == ["farm"]

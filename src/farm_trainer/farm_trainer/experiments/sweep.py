@@ -110,8 +110,6 @@ def run_job(
     ``ledger``: skip units done there)."""
     import torch
 
-    from failurebench_sim.atomic import write_json
-
     torch.set_num_threads(1)
     cfg = config_from_dict(cfg_dict)
     pipe = _pipeline(cfg, job, runs_dir, progress, log, rebuild, ledger)
@@ -119,7 +117,7 @@ def run_job(
     if job.run is None:
         uids = [uid for uid, u in pipe.units.items()
                 if u.seed is None and _selected(u.stage, selected, uid)]  # fmt: skip
-        write_json(pipe.root / "experiment_config.json", pipe.cfg.to_dict())
+        _record_config(pipe.root / "experiment_config.json", pipe.cfg.to_dict())
     else:
         uids = [uid for uid in (f"online/{job.run}", f"evaluate/{job.run}")
                 if _selected(uid.split("/")[0], selected, uid)]  # fmt: skip
@@ -129,6 +127,22 @@ def run_job(
             _crash_once(pipe, job, uid)
         pipe.run_unit(uid)
     return job
+
+
+def _record_config(path: Path, cfg: dict[str, Any]) -> None:
+    """Write the config a seed's root ran with, keeping the methods an earlier invocation
+    recorded there (``--methods recrl`` adds Rec-RL; it does not erase FARM's record)."""
+    import json
+
+    from failurebench_sim.atomic import write_json
+
+    if path.exists():
+        try:
+            earlier = json.loads(path.read_text()).get("methods", [])
+        except (OSError, ValueError):
+            earlier = []
+        cfg = {**cfg, "methods": list(dict.fromkeys([*earlier, *cfg.get("methods", [])]))}
+    write_json(path, cfg)
 
 
 def _crash_once(pipe: Any, job: Job, uid: str) -> None:
