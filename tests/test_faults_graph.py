@@ -37,10 +37,13 @@ def test_a_killed_node_holds_the_arm_and_a_restarted_one_resumes(own_domain):
         # the arbiter itself is gone). Not timed for the twin: with the twin gone no measured
         # pose arrives, and the monitor recognises a hold only as a target equal to a pose it
         # saw itself (best effort: it may have missed the one the arbiter holds at)
+        # The arbiter's case is timed in the twin's sim time, the clock its command timeout
+        # counts (on a loaded 2-core machine the realtime twin runs slower than the wall).
         if victim != "sim_node":
-            assert r["kill_to_hold_ms"] is not None, r
+            key = "kill_to_hold_sim_ms" if victim == "arbiter_node" else "kill_to_hold_ms"
+            assert r[key] is not None, r
             limit = r["hold_limit_ms"] + 2 * r["control_period_ms"] + SLACK_MS
-            assert r["kill_to_hold_ms"] <= limit, r
+            assert r[key] <= limit, r
         assert r["old_frame_targets_during_outage"] == 0, r  # never an old frame's action
         assert r["restart_to_decisions_s"] is not None, r  # restarting only the victim resumes
         assert r["others_kept_running"], r

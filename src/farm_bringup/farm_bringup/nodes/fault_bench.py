@@ -50,16 +50,17 @@ class Monitor(Node):
         self.decisions: deque = deque(maxlen=20_000)
         self.pose: np.ndarray | None = None
         self.frame_ns = 0  # stamp of the newest end-effector pose (the twin's frame clock)
-        self.uncommanded: deque = deque(maxlen=20_000)  # twin steps run with no live command
+        # twin steps run with no live command: (arrival, sim stamp of the frame it ran from)
+        self.uncommanded: deque = deque(maxlen=20_000)
         self.create_subscription(PoseStamped, rc.TARGET_POSE, self._target, QOS[rc.RELIABLE])
         self.create_subscription(PoseStamped, rc.EE_POSE, self._pose, QOS[rc.SENSOR])
         self.create_subscription(JointState, rc.DECISION, self._decision, QOS[rc.RELIABLE])
         self.create_subscription(JointState, rc.TWIN_STEP, self._step, QOS[rc.RELIABLE])
 
     def _step(self, m: JointState) -> None:
-        (command_sec,) = unpack_vector(m, ("command_sec",))
-        if command_sec < 0:
-            self.uncommanded.append(time.monotonic())
+        command_sec, sec, nsec = unpack_vector(m, ("command_sec", "from_sec", "from_nanosec"))
+        if command_sec < 0:  # the step ran from frame (sec, nsec) with no live command
+            self.uncommanded.append((time.monotonic(), int(sec) * 10**9 + int(nsec)))
 
     def _target(self, m: PoseStamped) -> None:
         p = m.pose.position
@@ -89,7 +90,14 @@ def _held(node: Monitor, since: float) -> float | None:
 def _arm_stopped(node: Monitor, since: float) -> float | None:
     """No commands at all (the arbiter died): when the twin's own command timeout first ran a
     step with no live command (the hold at the hand: zero motion of the mocap target)."""
-    return next((t for t in node.uncommanded if t > since), None)
+    return next((t for t, _ in node.uncommanded if t > since), None)
+
+
+def _sim_ms_to_stop(node: Monitor, t_stop: float | None, frame_ns_at_kill: int) -> float | None:
+    """Sim time from the newest frame at the kill to the first uncommanded step (the twin's
+    command timeout counts sim time: on a loaded machine the twin runs slower than the wall)."""
+    stamp = next((ns for t, ns in node.uncommanded if t == t_stop), None)
+    return None if stamp is None else 1e-6 * (stamp - frame_ns_at_kill)
 
 
 def _resumed(node: Monitor, since: float) -> float | None:
@@ -179,7 +187,7 @@ class Session:
         node, procs = self.node, self.procs
         self.spin(3.0)  # steady again
         others = {n: p.pid for n, p in procs.items() if n != victim}
-        t_kill = time.monotonic()
+        t_kill, frame_ns_at_kill = time.monotonic(), node.frame_ns
         procs[victim].kill()
         procs[victim].wait(10)
         stopped = _arm_stopped if victim == "arbiter_node" else _held
@@ -197,6 +205,10 @@ class Session:
         return {
             "victim": victim,
             "kill_to_hold_ms": None if t_hold is None else 1e3 * (t_hold - t_kill),
+            # the arbiter's case in the twin's sim time, the clock its command timeout counts
+            "kill_to_hold_sim_ms": _sim_ms_to_stop(node, t_hold, frame_ns_at_kill)
+            if victim == "arbiter_node"
+            else None,
             "hold_limit_ms": 1e3 * watchdog_periods / self.rate
             if victim != "arbiter_node"
             else 500.0,
