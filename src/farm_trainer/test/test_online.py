@@ -107,6 +107,32 @@ def test_replace_everything_filter_is_recorded(tmp_path):
     trainer.close()
 
 
+@pytest.mark.parametrize("learn", ["executed", "proposed"])
+def test_ppo_learns_on_the_chosen_actions_of_replaced_steps(tmp_path, learn):
+    """``learn_actions``: the stored old log-prob and the batch's actions are the executed
+    (recovery) actions, or the task policy's own proposals (Recovery RL's relabelling)."""
+    cfg = fast_config(tmp_path, total_steps=256)
+    cfg.ppo.learn_actions = learn
+    trainer = OnlineTrainer(cfg, action_filter=Constant(0.25))
+    trainer._reset_envs()
+    ro, _ = trainer.collect()
+    field = "proposed" if learn == "proposed" else "actions"
+    with torch.no_grad():
+        expected = trainer.actor.log_prob(ro.flat("obs"), ro.flat(field)).numpy()
+    np.testing.assert_allclose(ro.logp.reshape(-1), expected, rtol=1e-5, atol=1e-5)
+    batch = trainer.make_batch(ro)
+    np.testing.assert_array_equal(batch.actions.numpy(), ro.flat(field).numpy())
+    ro.logp[:] = 0.0
+    trainer.learner.annotate(ro)  # the stream learner's recompute takes the same actions
+    np.testing.assert_allclose(ro.logp.reshape(-1), expected, rtol=1e-5, atol=1e-5)
+    trainer.close()
+
+
+def test_an_unknown_learn_actions_value_is_refused():
+    with pytest.raises(ValueError, match="learn_actions"):
+        PPOConfig(learn_actions="recovery")
+
+
 def test_pass_through_and_bad_filter_output():
     d = PassThrough()(np.zeros((3, 2)), np.full((3, 1), 0.3))
     assert not d.replaced.any() and np.isnan(d.score).all() and np.isnan(d.threshold)

@@ -20,7 +20,7 @@ from farm_policies import CheckpointError, TanhGaussianActor, ValueNet, instanti
 from farm_trainer.online.cost import CostHook
 from farm_trainer.online.gae import compute_gae
 from farm_trainer.online.ppo import PPOBatch, PPOConfig, PPOUpdater
-from farm_trainer.online.rollout import Rollout
+from farm_trainer.online.rollout import Rollout, learned_field
 
 LEARNER_KIND = "online_trainer"
 
@@ -81,9 +81,10 @@ class PPOLearner:
 
     @torch.no_grad()
     def annotate(self, ro: Rollout) -> Rollout:
-        """Fill log pi(executed | s), V(s) and V(s') with the current networks (in place)."""
+        """Fill log pi(a | s) of the learned actions (``PPOConfig.learn_actions``), V(s) and
+        V(s') with the current networks (in place)."""
         T, n = ro.shape
-        obs, actions = ro.flat("obs"), ro.flat("actions")
+        obs, actions = ro.flat("obs"), ro.flat(learned_field(self.cfg.learn_actions))
         ro.logp[:] = self.actor.log_prob(obs, actions).reshape(T, n).numpy()
         ro.values[:] = self.critic(obs).reshape(T, n).numpy()
         ro.next_values[:] = self.critic(ro.flat("next_obs")).reshape(T, n).numpy()
@@ -101,7 +102,8 @@ class PPOLearner:
             adv = self.cost_hook(ro, adv)
             cost_adv = getattr(self.cost_hook, "cost_advantages", None)
         return PPOBatch(
-            obs=ro.flat("obs"), actions=ro.flat("actions"), logp=ro.flat("logp"),
+            obs=ro.flat("obs"), actions=ro.flat(learned_field(p.learn_actions)),
+            logp=ro.flat("logp"),
             advantages=adv.reshape(-1), returns=ret.reshape(-1), values=ro.flat("values"),
             cost_advantages=None if cost_adv is None else cost_adv.reshape(-1),
         )  # fmt: skip

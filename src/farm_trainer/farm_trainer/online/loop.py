@@ -6,6 +6,8 @@ PPO then learns on the EXECUTED transitions: the stored old log-prob and the rat
 log pi(a_executed | s), so replaced (recovery) transitions enter the task policy's update as
 off-policy samples whose ratio the PPO clip bounds. This is what "pi_task is updated with the
 same PPO objective using advantages computed from these safety-filtered transitions" requires.
+``PPOConfig.learn_actions = "proposed"`` takes the ratio on the task policy's proposal instead
+(Recovery RL's relabelling: the recovery is part of the environment the task policy acts in).
 """
 
 from __future__ import annotations
@@ -245,7 +247,8 @@ class OnlineTrainer:
             decision = self.action_filter(obs, proposed).validate(n, self.act_dim)
             executed, n_bad = hold_still_if_nonfinite(np.clip(decision.actions, -1.0, 1.0))
             self.counters["nonfinite_actions"] += n_bad
-            ro.logp[t] = self.actor.log_prob(obs_t, torch.as_tensor(executed)).numpy()
+            learned = proposed if self.cfg.ppo.learn_actions == "proposed" else executed
+            ro.logp[t] = self.actor.log_prob(obs_t, torch.as_tensor(learned)).numpy()
             ro.values[t] = self.critic(obs_t).numpy()
             next_obs, reward, term, trunc, info = self.envs.step(executed)
             cost = step_info(info, "cost", n)

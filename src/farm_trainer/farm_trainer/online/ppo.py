@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from farm_policies import TanhGaussianActor, ValueNet
+from farm_trainer.online.rollout import learned_field
 
 
 @dataclass
@@ -36,6 +37,12 @@ class PPOConfig:
     lr_decay: bool = True
     reward_scale: float = 0.1
     normalize_advantages: bool = True
+    learn_actions: str = "executed"
+    """the actions PPO's ratio is taken on where the gate replaced one: ``executed`` (the
+    paper: what ran) or ``proposed`` (the task policy's proposal; Recovery RL's relabelling)"""
+
+    def __post_init__(self) -> None:
+        learned_field(self.learn_actions)  # raises ValueError on an unknown value
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,11 +8,27 @@ import numpy as np
 import torch
 from torch import Tensor
 
+LEARN_ACTIONS = {"executed": "actions", "proposed": "proposed"}
+"""``PPOConfig.learn_actions`` -> the rollout field PPO's ratio is taken on"""
+
+
+def learned_field(learn_actions: str) -> str:
+    """The rollout field holding the actions PPO learns on: ``executed`` (what ran: a recovery
+    action enters as an off-policy sample) or ``proposed`` (the task policy's own proposal;
+    the recovery is then part of the environment, Recovery RL's action relabelling)."""
+    try:
+        return LEARN_ACTIONS[learn_actions]
+    except KeyError:
+        raise ValueError(
+            f"learn_actions must be one of {sorted(LEARN_ACTIONS)}, got {learn_actions!r}"
+        ) from None
+
 
 @dataclass
 class Rollout:
     """Executed transitions; ``actions`` are executed (possibly replaced), ``proposed`` are the
-    task policy's proposals, ``logp`` is log pi_old(executed | s). All arrays are (T, n, ...)."""
+    task policy's proposals, ``logp`` is log pi_old(a | s) of the learned actions
+    (``learned_field``). All arrays are (T, n, ...)."""
 
     obs: np.ndarray
     next_obs: np.ndarray  # real next observation (final obs on episode end)

@@ -38,7 +38,7 @@ from farm_trainer.logging_utils import RunLogger
 from farm_trainer.online.journal import TransitionJournal, to_dataset, transitions
 from farm_trainer.online.learner import PPOLearner, Transition
 from farm_trainer.online.ppo import PPOConfig
-from farm_trainer.online.rollout import Rollout
+from farm_trainer.online.rollout import Rollout, learned_field
 
 CHECKPOINT = "checkpoints/last.safetensors"
 JOURNAL = "transitions.journal"
@@ -199,7 +199,8 @@ class StreamLearner:
                 continue
             scratch = _clone_actor(self.learner.actor, self.behaviour[v])
             obs = torch.as_tensor(ro.obs[rows, 0])
-            act = torch.as_tensor(ro.actions[rows, 0])
+            learned = getattr(ro, learned_field(self.learner.cfg.learn_actions))
+            act = torch.as_tensor(learned[rows, 0])
             ro.logp[rows, 0] = scratch.log_prob(obs, act).numpy()
             self.counters["stale_recomputed"] += int(rows.sum())
         return keep
