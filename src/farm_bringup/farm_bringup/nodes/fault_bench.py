@@ -93,10 +93,10 @@ def _arm_stopped(node: Monitor, since: float) -> float | None:
     return next((t for t, _ in node.uncommanded if t > since), None)
 
 
-def _sim_ms_to_stop(node: Monitor, t_stop: float | None, frame_ns_at_kill: int) -> float | None:
-    """Sim time from the newest frame at the kill to the first uncommanded step (the twin's
-    command timeout counts sim time: on a loaded machine the twin runs slower than the wall)."""
-    stamp = next((ns for t, ns in node.uncommanded if t == t_stop), None)
+def _sim_ms_to_stop(node: Monitor, since: float, frame_ns_at_kill: int) -> float | None:
+    """``_arm_stopped`` in sim time: from the newest frame at the kill to that step's frame
+    (the twin's command timeout counts sim time; a loaded machine runs it slower than the wall)."""
+    stamp = next((ns for t, ns in node.uncommanded if t > since), None)
     return None if stamp is None else 1e-6 * (stamp - frame_ns_at_kill)
 
 
@@ -206,8 +206,8 @@ class Session:
             "victim": victim,
             "kill_to_hold_ms": None if t_hold is None else 1e3 * (t_hold - t_kill),
             # the arbiter's case in the twin's sim time, the clock its command timeout counts
-            "kill_to_hold_sim_ms": _sim_ms_to_stop(node, t_hold, frame_ns_at_kill)
-            if victim == "arbiter_node"
+            "kill_to_hold_sim_ms": _sim_ms_to_stop(node, t_kill, frame_ns_at_kill)
+            if victim == "arbiter_node" and t_hold is not None
             else None,
             "hold_limit_ms": 1e3 * watchdog_periods / self.rate
             if victim != "arbiter_node"

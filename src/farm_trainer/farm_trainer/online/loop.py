@@ -44,7 +44,7 @@ from farm_trainer.online.cost import CostHook
 from farm_trainer.online.envs import make_env, make_vector_env, real_next_obs, step_info
 from farm_trainer.online.learner import PPOLearner
 from farm_trainer.online.ppo import PPOBatch, PPOConfig
-from farm_trainer.online.rollout import Rollout
+from farm_trainer.online.rollout import Rollout, learned_field
 
 CHECKPOINT_NAME = "last.safetensors"
 POLICY_NAME = "policy_final.safetensors"
@@ -240,6 +240,7 @@ class OnlineTrainer:
         T, n = self.cfg.steps_per_env, self.cfg.n_envs
         ro = Rollout.empty(T, n, self.obs_dim, self.act_dim)
         finished: dict[str, list[float]] = {"return": [], "ir_failure": [], "success": []}
+        learned = getattr(ro, learned_field(self.cfg.ppo.learn_actions))  # a view into ro
         for t in range(T):
             obs = np.asarray(self._obs, dtype=np.float32).reshape(n, self.obs_dim)
             obs_t = torch.as_tensor(obs)
@@ -247,13 +248,12 @@ class OnlineTrainer:
             decision = self.action_filter(obs, proposed).validate(n, self.act_dim)
             executed, n_bad = hold_still_if_nonfinite(np.clip(decision.actions, -1.0, 1.0))
             self.counters["nonfinite_actions"] += n_bad
-            learned = proposed if self.cfg.ppo.learn_actions == "proposed" else executed
-            ro.logp[t] = self.actor.log_prob(obs_t, torch.as_tensor(learned)).numpy()
+            ro.obs[t], ro.proposed[t], ro.actions[t] = obs, proposed, executed
+            ro.logp[t] = self.actor.log_prob(obs_t, torch.as_tensor(learned[t])).numpy()
             ro.values[t] = self.critic(obs_t).numpy()
             next_obs, reward, term, trunc, info = self.envs.step(executed)
             cost = step_info(info, "cost", n)
             success = step_info(info, "success", n) > 0
-            ro.obs[t], ro.proposed[t], ro.actions[t] = obs, proposed, executed
             ro.next_obs[t] = real_next_obs(next_obs, info).reshape(n, self.obs_dim)
             ro.rewards[t], ro.costs[t] = reward, cost
             ro.terminated[t], ro.truncated[t] = term, trunc
