@@ -1,5 +1,6 @@
 """Stage bookkeeping: a changed hyper-parameter re-runs exactly the units that read it and
-everything downstream; inputs by reference; --no-rebuild; resume of an interrupted run.
+everything downstream; inputs by reference; --no-rebuild; resume of an interrupted run; a
+rebuilt input makes everything made from it stale, so methods never mix offline checkpoints.
 
 Heavy stages are stubbed (each writes empty outputs); hashes, records and decisions are real.
 """
@@ -87,7 +88,7 @@ def test_plan_names_the_reason_and_no_rebuild_stops_before_any_work(tmp_path):
     assert plan["online/farm_s0"].reason == "upstream changed: calibration/eps_safe"
     assert plan["online/unio4_s0"].action == "skip" and plan["world_model"].action == "skip"
     calls = []
-    with pytest.raises(PipelineError, match="different config: calibration/eps_safe"):
+    with pytest.raises(PipelineError, match="rebuilt inputs: calibration/eps_safe"):
         stubbed(changed, tmp_path, calls, rebuild=False).run()
     assert calls == []
 
@@ -188,20 +189,22 @@ def test_a_fresh_checkout_skips_every_unit_done_in_the_ledger(tmp_path):
      "policy_final.safetensors").unlink()  # fmt: skip
     calls.clear()
     ran_with_ledger(cfg_with(), tmp_path / "runs_a", book, calls)
-    assert calls == ["online/farm_s1"]
+    assert calls == ["online/farm_s1", "evaluate/farm_s1"]  # the new policy is evaluated
 
     calls.clear()  # runs/ is gone (a new machine): nothing runs again
     rows = ran_with_ledger(cfg_with(), tmp_path / "runs_b", book, calls)
     assert calls == [] and set(rows.values()) == {"skipped"}
 
-    # one evaluation is missing: its run is re-trained, and so is every unit with weights it
-    # needs; units of json outputs (calibration) come from the ledger, other runs stay done
+    # one evaluation is missing: its run is re-trained, so every unit with weights it needs is
+    # rebuilt, and a rebuild (other weights on another CPU) makes everything made from the old
+    # weights stale: the seed's other runs and calibration are made again from the new ones
     (book / "a" / "BoundedPush-v0" / "records" / "evaluate.farm_s1.json").unlink()
     calls.clear()
     ran_with_ledger(cfg_with(), tmp_path / "runs_c", book, calls)
     assert "online/farm_s1" in calls and "evaluate/farm_s1" in calls
     assert {"data/task_demos", "offline_task", "offline_recovery", "world_model"} <= set(calls)
-    assert not {"online/farm_s0", "online/unio4_s1", "calibration/eps_safe"} & set(calls)
+    assert {"online/farm_s0", "online/unio4_s1", "calibration/eps_safe"} <= set(calls)
+    assert len(calls) == 22
 
     calls.clear()  # a changed hyper-parameter is not hidden by the ledger
     ran_with_ledger(cfg_with(online__ppo__lr_actor=1e-5), tmp_path / "runs_d", book, calls)
@@ -210,7 +213,8 @@ def test_a_fresh_checkout_skips_every_unit_done_in_the_ledger(tmp_path):
 
 def test_inputs_are_also_found_in_the_other_experiments_ledger(tmp_path):
     """A fresh checkout: experiment b's inputs from a are skipped from a's ledger (a's runs/ is
-    gone); its own new units run, and binary inputs they need are rebuilt under b."""
+    gone) while nothing needs to be rebuilt; a new method needs the weights, they are rebuilt
+    under b, and then a's runs (made from a's weights) are run again under b too."""
     book, calls = tmp_path / "results" / "ledger", []
     ran_with_ledger(cfg_with(), tmp_path / "runs_a", book, calls)
     raw = {**copy.deepcopy(BASE), "name": "b", "methods": ["unio4", "farm", "farm-hold"],
@@ -221,10 +225,61 @@ def test_inputs_are_also_found_in_the_other_experiments_ledger(tmp_path):
     pipe = _with_ledger_files(stubbed(config_from_dict(raw), tmp_path / "runs_b", calls,
                                       ledger=book))  # fmt: skip
     plan = {u.id: d for u, d in pipe.plan()}
-    assert plan["online/farm_s0"].action == "skip"
-    assert plan["online/farm_s0"].reason == f"done in the ledger of a ({book})"
     assert plan["online/farm-hold_s0"].action == "run"
+    assert plan["offline_task"].action == "run"
+    assert plan["online/farm_s0"].action == "run"
+    assert plan["online/farm_s0"].reason.startswith("input ")
+    assert plan["online/farm_s0"].reason.endswith(" is to be rebuilt")
     pipe.run()
     assert {"online/farm-hold_s0", "offline_task", "world_model"} <= set(calls)
-    assert not {"online/farm_s0", "online/unio4_s1", "calibration/eps_safe"} & set(calls)
+    assert {"online/farm_s0", "online/unio4_s1", "calibration/eps_safe"} <= set(calls)
     assert (tmp_path / "runs_b" / "b" / "BoundedPush-v0" / "world_model").is_dir()
+
+    raw["methods"] = ["unio4", "farm"]  # without the new method: all of it from a's ledger
+    calls.clear()
+    pipe = _with_ledger_files(stubbed(config_from_dict(raw), tmp_path / "runs_e", calls,
+                                      ledger=book))  # fmt: skip
+    plan = {u.id: d for u, d in pipe.plan()}
+    assert plan["online/farm_s0"].reason == f"done in the ledger of a ({book})"
+    pipe.run()
+    assert calls == []
+
+
+def test_a_rebuilt_offline_stage_reruns_every_run_made_from_it(tmp_path):
+    """Same config, same hashes, but the offline stage was made again (its outputs lost):
+    every run of the old weights is stale, and none of it survives as a mixed comparison."""
+    ran(cfg_with(), tmp_path)
+    (tmp_path / "a" / "BoundedPush-v0" / "offline_task" / "actor.safetensors").unlink()
+    plan = {u.id: d for u, d in stubbed(cfg_with(), tmp_path).plan()}
+    assert plan["offline_task"].action == "run"
+    assert plan["online/unio4_s0"].reason == "input offline_task is to be rebuilt"
+    assert plan["data/task_demos"].action == "skip"
+    rows = ran(cfg_with(), tmp_path)
+    assert rows["data/task_demos"] == "skipped"
+    made_again = {"offline_task", "failures/failures", "world_model", "calibration/eps_safe",
+                  *(f"{s}/{m}_s{i}" for s in ("online", "evaluate") for m in ("unio4", "farm")
+                    for i in (0, 1))}  # fmt: skip
+    assert made_again <= set(reran(rows))
+    assert set(ran(cfg_with(), tmp_path).values()) == {"skipped"}
+
+
+def test_records_of_before_run_ids_are_judged_by_time(tmp_path):
+    """A record without ``inputs`` (written before productions were recorded) is stale when
+    an input it reads finished after it; otherwise it stands."""
+    import json
+
+    ran(cfg_with(), tmp_path)
+    records = tmp_path / "a" / "BoundedPush-v0" / "records"
+    for path in records.glob("*.json"):
+        rec = json.loads(path.read_text())
+        rec.pop("inputs", None), rec.pop("run_id", None)
+        rec["time"] = "2026-12-01T10:00:00+00:00"
+        path.write_text(json.dumps(rec))
+    assert set(ran(cfg_with(), tmp_path).values()) == {"skipped"}
+    path = records / "offline_task.json"
+    path.write_text(
+        json.dumps({**json.loads(path.read_text()), "time": "2026-12-01T11:00:00+00:00"})
+    )
+    plan = {u.id: d for u, d in stubbed(cfg_with(), tmp_path).plan()}
+    assert plan["online/unio4_s0"].reason == "input offline_task was rebuilt after it ran"
+    assert plan["data/task_demos"].action == plan["offline_task"].action == "skip"

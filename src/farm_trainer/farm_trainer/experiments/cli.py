@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="an existing Ray cluster's address (implies --ray)")
     p.add_argument("--workers", type=int, help="local Ray: CPUs (= jobs at once); default all")
     p.add_argument("--no-rebuild", action="store_true",
-                   help="stop with an error instead of re-running outputs of a different config")  # fmt: skip
+                   help="stop with an error instead of re-running outputs of a different config"
+                   " or made from rebuilt inputs")  # fmt: skip
     return p
 
 

@@ -17,7 +17,9 @@ Each unit of work (a stage or one item of it) is skipped only when its record
 it runs again, and so does everything downstream. ``inputs`` reuses another experiment's
 up-to-date units by reference. With a ledger (``ledger.py``, the committed copy of the runs'
 small files), a unit done there with the same hash is skipped too when nothing that still has to
-run needs its weights. Every decision is appended to ``stage_log.jsonl``.
+run needs its weights. A unit is stale, whatever its hash, when an input it read was rebuilt
+since (``records.production``): a rebuilt offline stage re-runs every method of its seed.
+Every decision is appended to ``stage_log.jsonl``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ from farm_trainer.experiments.records import (
     StageLog,
     Unit,
     decide,
+    finished_after,
+    new_run_id,
+    production,
     read_record,
     remove,
     resolve,
@@ -119,25 +124,92 @@ class TaskPipeline:
         return [n for n in dict.fromkeys(names) if n]
 
     def decide(self, uid: str) -> Decision:
-        return self._decide(uid, {})
+        return self.decide_all()[uid]
 
-    def _decide(self, uid: str, memo: dict[str, bool]) -> Decision:
-        unit = self.units[uid]
-        d = decide(self.layout, unit, self.hashes[uid], self.needs(unit), self.inputs(unit))
-        # the ledger stands in only for units of which runs/ knows nothing (a new checkout); a
-        # local record (an interrupted run, a deleted output) is the local truth
-        if d.action == "run" and self.ledger is not None and read_record(self.layout, uid) is None:
-            where = self._ledger_skips(uid, memo)
-            if where is not None:
-                of = "" if where.experiment == self.layout.experiment else f" of {where.experiment}"
-                return Decision("skip", f"done in the ledger{of} ({self.ledger.runs_dir})", where)
-        return d
+    def decide_all(self) -> dict[str, Decision]:
+        """Every unit's decision, from the records as they are now.
 
-    def _ledger_skips(self, uid: str, memo: dict[str, bool]) -> TaskLayout | None:
+        A unit runs when it has no record of its hash anywhere (``records.decide``), when its
+        record was made from another production of an input than the one there now
+        (``stale_input``), or when an input runs (everything made from a rebuilt input is
+        stale). A unit of binary outputs that only the ledger holds (``ledger_record``) runs
+        when a unit that needs it runs. The last two rules feed each other, so they are
+        applied until nothing changes.
+        """
+        base: dict[str, Decision] = {}
+        from_ledger: set[str] = set()  # binary units that only the ledger holds
+        for uid, unit in self.units.items():
+            d = decide(self.layout, unit, self.hashes[uid], self.needs(unit), self.inputs(unit))
+            # the ledger stands in only for units of which runs/ knows nothing (a new
+            # checkout); a local record (an interrupted run, a deleted output) is the truth
+            if (
+                d.action == "run"
+                and self.ledger is not None
+                and read_record(self.layout, uid) is None
+            ):
+                where = self.ledger_record(uid)
+                if where is not None:
+                    of = (
+                        ""
+                        if where.experiment == self.layout.experiment
+                        else f" of {where.experiment}"
+                    )
+                    d = Decision("skip", f"done in the ledger{of} ({self.ledger.runs_dir})", where)
+                    if not all(kept(Path(p)) for p in unit.outputs):
+                        from_ledger.add(uid)
+            base[uid] = d
+        runs: dict[str, Decision] = {}
+        for uid, d in base.items():
+            resuming = d.action == "run" and not d.fresh
+            why = self.stale_input(uid, d.layout, base) if d.action != "run" or resuming else None
+            if why is not None:
+                runs[uid] = Decision("run", why, self.layout, fresh=True, stale=True)
+            elif d.action == "run":
+                runs[uid] = d
+        changed = True
+        while changed:
+            changed = False
+            for uid, unit in self.units.items():
+                d = runs.get(uid)
+                if d is not None and d.fresh:
+                    continue
+                rebuilt = next((n for n in unit.needs if n in runs), None)
+                if rebuilt is not None:  # made (or resuming) from weights that are to change
+                    local = read_record(self.layout, uid) is not None  # what a run replaces
+                    runs[uid] = Decision("run", f"input {rebuilt} is to be rebuilt", self.layout,
+                                         fresh=True, stale=local)  # fmt: skip
+                    changed = True
+                elif d is None and uid in from_ledger:
+                    needed = next((x for x in self.dependents[uid] if x in runs), None)
+                    if needed is not None:
+                        runs[uid] = Decision("run", f"output missing (needed by {needed})",
+                                             self.layout, fresh=True)  # fmt: skip
+                        changed = True
+        return {uid: runs.get(uid, d) for uid, d in base.items()}
+
+    def stale_input(self, uid: str, where: TaskLayout, located: dict[str, Decision]) -> str | None:
+        """Why ``uid``'s record at ``where`` no longer stands for its inputs, which are where
+        ``located`` says (None: it does): one it read is another production than the one there
+        now (records without ``inputs``: finished after it)."""
+        _, rec = resolve(where, uid)
+        if rec is None:
+            return None
+        made_from = rec.get("inputs")
+        for n in self.units[uid].needs:
+            at = located[n].layout
+            if (made_from.get(n) != production(at, n) if made_from is not None
+                    else finished_after(at, n, rec)):  # fmt: skip
+                return f"input {n} was rebuilt after it ran"
+        return None
+
+    def input_productions(self, unit: Unit) -> dict[str, str | None]:
+        """The production of each unit ``unit`` reads (a record's ``inputs``)."""
+        return {n: production(self.locate(n), n) for n in unit.needs}
+
+    def ledger_record(self, uid: str) -> TaskLayout | None:
         """Where the ledger (this experiment's, else that of an experiment ``inputs`` names for
-        the unit) holds ``uid``'s result, when it can stand for running it: its record is done
-        with the current hash, its small outputs and ``Unit.ledger`` files are there, and either
-        it has no other outputs or no unit that has to run needs them."""
+        the unit) holds ``uid``'s result: its record is done with the current hash, and its
+        small outputs and ``Unit.ledger`` files are there."""
         assert self.ledger is not None
         unit = self.units[uid]
         small = [p for p in unit.outputs if kept(Path(p))] + list(unit.ledger)
@@ -145,16 +217,8 @@ class TaskPipeline:
             where, rec = resolve(ledger, uid)
             if (rec and rec.get("hash") == self.hashes[uid] and rec.get("state") == "done"
                     and all((where.root / p).exists() for p in small)):  # fmt: skip
-                break
-        else:
-            return None
-        if not all(kept(Path(p)) for p in unit.outputs):  # weights / data: by demand only
-            for dep in self.dependents[uid]:
-                if dep not in memo:
-                    memo[dep] = self._decide(dep, memo).action == "run"
-                if memo[dep]:
-                    return None
-        return where
+                return where
+        return None
 
     def locate(self, uid: str) -> TaskLayout:
         """Where unit ``uid``'s files are (another experiment's when reused)."""
@@ -177,7 +241,8 @@ class TaskPipeline:
         stale = [f"{u.id} ({d.reason})" for u, d in self.plan(stages) if d.stale]
         if stale:
             raise PipelineError(
-                f"{task_name(self.task)}: outputs made by a different config: {'; '.join(stale)}."
+                f"{task_name(self.task)}: outputs made by a different config or from rebuilt"
+                f" inputs: {'; '.join(stale)}."
                 " Re-run without --no-rebuild to rebuild them (and everything downstream)"
             )
 
@@ -218,10 +283,12 @@ class TaskPipeline:
         self.log(f"[pipeline] {label}: running ({d.reason})")
         if d.fresh:
             remove(self.layout, unit.clean or unit.outputs)
-        write_record(self.layout, unit, h, self.needs(unit), state="started")
+        inputs = self.input_productions(unit)
+        write_record(self.layout, unit, h, self.needs(unit), state="started", inputs=inputs)
         self.where[uid] = self.layout
         dt = timed(unit.run)
-        write_record(self.layout, unit, h, self.needs(unit), state="done", seconds=round(dt, 3))
+        write_record(self.layout, unit, h, self.needs(unit), state="done", seconds=round(dt, 3),
+                     inputs=inputs, run_id=new_run_id())  # fmt: skip
         self.log_file.add(unit, "ran", d.reason, h, dt)
         self.log(f"[pipeline] {label}: finished in {dt:.1f} s")
 

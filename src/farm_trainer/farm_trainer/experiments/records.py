@@ -5,6 +5,12 @@ A unit's hash is sha256 over its id, exactly the config values it reads, and the
 units it needs, so a change anywhere upstream changes every hash downstream. The record
 (``records/<stage>.<item>.json``) holds that hash and config; a reused unit's record points
 ``at`` the experiment whose outputs it uses (``inputs``).
+
+A hash names a config, not a result: the same config run again on another CPU gives other
+weights and data (floats differ in the last bits, and RL amplifies them). So a done record
+also names its production (``run_id``) and the productions of the units it read
+(``inputs``), and a unit whose inputs were rebuilt since it ran is stale (``production``):
+every method of a pipeline seed is compared from the same offline checkpoints.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import hashlib
 import json
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -80,6 +87,32 @@ def resolve(layout: TaskLayout, unit_id: str, depth: int = 0) -> tuple[TaskLayou
     return layout, rec
 
 
+def new_run_id() -> str:
+    """The id of one production of a unit's outputs (a done record's ``run_id``)."""
+    return uuid.uuid4().hex[:16]
+
+
+def production(layout: TaskLayout, unit_id: str) -> str | None:
+    """Which production of ``unit_id``'s outputs ``layout`` holds (following ``at``): its
+    record's ``run_id``, ``time:<finish time>`` for records of before run ids, None when not
+    done."""
+    _, rec = resolve(layout, unit_id)
+    if not rec or rec.get("state") != "done":
+        return None
+    return rec.get("run_id") or f"time:{rec.get('time')}"
+
+
+def finished_after(layout: TaskLayout, unit_id: str, rec: dict[str, Any]) -> bool:
+    """Whether ``unit_id``'s done record (at ``layout``, following ``at``) is newer than
+    ``rec``: the rule for records of before ``inputs`` (a rebuilt input is newer than what was
+    made from it)."""
+    _, made = resolve(layout, unit_id)
+    try:
+        return datetime.fromisoformat(made["time"]) > datetime.fromisoformat(rec["time"])
+    except (TypeError, KeyError, ValueError):
+        return False
+
+
 def flat(d: Any, prefix: str = "") -> dict[str, Any]:
     if not isinstance(d, dict):
         return {prefix: d}
@@ -104,7 +137,7 @@ class Decision:
     fresh: bool = False
     """run: the recorded config differs (outputs are removed first; no resume)"""
     stale: bool = False
-    """a record of a different config exists"""
+    """a record this run replaces exists (of a different config, or made from rebuilt inputs)"""
 
 
 def up_to_date(layout: TaskLayout, unit: Unit, h: str) -> tuple[TaskLayout, bool]:

@@ -156,7 +156,8 @@ def _crash_once(pipe: Any, job: Job, uid: str) -> None:
     from farm_trainer.experiments.stages.online import run as run_online
 
     unit = pipe.units[uid]
-    write_record(pipe.layout, unit, pipe.hashes[uid], pipe.needs(unit), state="started")
+    write_record(pipe.layout, unit, pipe.hashes[uid], pipe.needs(unit), state="started",
+                 inputs=pipe.input_productions(unit))  # fmt: skip
     run_online(pipe.ctx, str(job.method), int(job.seed or 0), max_updates=int(n))
     marker.write_text("this run was killed once on purpose (fault injection)\n")
     os._exit(75)
