@@ -132,7 +132,7 @@ class TaskPipeline:
         A unit runs when it has no record of its hash anywhere (``records.decide``), when its
         record was made from another production of an input than the one there now
         (``stale_input``), or when an input runs (everything made from a rebuilt input is
-        stale). A unit of binary outputs that only the ledger holds (``ledger_record``) runs
+        stale). A unit of binary outputs that only the ledger holds (``ledger_skip``) runs
         when a unit that needs it runs. The last two rules feed each other, so they are
         applied until nothing changes.
         """
@@ -142,21 +142,12 @@ class TaskPipeline:
             d = decide(self.layout, unit, self.hashes[uid], self.needs(unit), self.inputs(unit))
             # the ledger stands in only for units of which runs/ knows nothing (a new
             # checkout); a local record (an interrupted run, a deleted output) is the truth
-            if (
-                d.action == "run"
-                and self.ledger is not None
-                and read_record(self.layout, uid) is None
-            ):
-                where = self.ledger_record(uid)
-                if where is not None:
-                    of = (
-                        ""
-                        if where.experiment == self.layout.experiment
-                        else f" of {where.experiment}"
-                    )
-                    d = Decision("skip", f"done in the ledger{of} ({self.ledger.runs_dir})", where)
-                    if not all(kept(Path(p)) for p in unit.outputs):
-                        from_ledger.add(uid)
+            local = read_record(self.layout, uid) is not None
+            booked = self.ledger_skip(uid) if d.action == "run" and not local else None
+            if booked is not None:
+                d = booked
+                if not all(kept(Path(p)) for p in unit.outputs):
+                    from_ledger.add(uid)
             base[uid] = d
         runs: dict[str, Decision] = {}
         for uid, d in base.items():
@@ -206,18 +197,20 @@ class TaskPipeline:
         """The production of each unit ``unit`` reads (a record's ``inputs``)."""
         return {n: production(self.locate(n), n) for n in unit.needs}
 
-    def ledger_record(self, uid: str) -> TaskLayout | None:
-        """Where the ledger (this experiment's, else that of an experiment ``inputs`` names for
-        the unit) holds ``uid``'s result: its record is done with the current hash, and its
-        small outputs and ``Unit.ledger`` files are there."""
-        assert self.ledger is not None
+    def ledger_skip(self, uid: str) -> Decision | None:
+        """A skip of ``uid`` from the ledger (this experiment's, else that of an experiment
+        ``inputs`` names for the unit): its record there is done with the current hash, and its
+        small outputs and ``Unit.ledger`` files are there. None without a ledger or record."""
+        if self.ledger is None:
+            return None
         unit = self.units[uid]
         small = [p for p in unit.outputs if kept(Path(p))] + list(unit.ledger)
         for ledger in ledger_sources(self.cfg, self.ledger, uid):
             where, rec = resolve(ledger, uid)
             if (rec and rec.get("hash") == self.hashes[uid] and rec.get("state") == "done"
                     and all((where.root / p).exists() for p in small)):  # fmt: skip
-                return where
+                of = "" if where.experiment == self.layout.experiment else f" of {where.experiment}"
+                return Decision("skip", f"done in the ledger{of} ({self.ledger.runs_dir})", where)
         return None
 
     def locate(self, uid: str) -> TaskLayout:
