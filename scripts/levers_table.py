@@ -83,6 +83,10 @@ LEVERS = (
     ("Rec-RL's Q-risk gate alone at gamma_safe 0.9 (recrl; farm_qrisk_g09)",
      "farm_qrisk_g09", "recrl",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09.yaml --ray --workers 2"),
+    ("farm-qrisk (gamma_safe 0.9), PPO's ratio on the proposed action of replaced steps"
+     " (ppo.learn_actions: proposed)", "farm_qrisk_g09_proposed", "farm-qrisk",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_proposed.yaml --ray"
+     " --workers 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
