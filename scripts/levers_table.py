@@ -12,6 +12,7 @@ results/offline_handover/handover.csv. Regenerate every input with the command i
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 from pathlib import Path
@@ -145,14 +146,19 @@ PROVENANCE = Path("results/provenance/summary.csv")
 from the same offline production as Uni-O4's"""
 
 
+@functools.cache
+def provenance() -> dict[tuple[str, str], dict[str, str]]:
+    """``PROVENANCE`` by (experiment, method), read once; empty when it is not there."""
+    if not PROVENANCE.exists():
+        return {}
+    with PROVENANCE.open() as f:
+        return {(r["experiment"], r["method"]): r for r in csv.DictReader(f)}
+
+
 def same_init(exp: str, method: str) -> str:
     """``same/all`` task-seeds of ``method`` that started from Uni-O4's offline production
     (``?`` where unknown counts; "" where the experiment predates the ledger)."""
-    if not PROVENANCE.exists():
-        return ""
-    with PROVENANCE.open() as f:
-        row = next((r for r in csv.DictReader(f)
-                    if (r["experiment"], r["method"]) == (exp, method)), None)  # fmt: skip
+    row = provenance().get((exp, method))
     if row is None:
         return ""
     same, diff, unknown = (int(row[k]) for k in ("same", "different", "unknown"))

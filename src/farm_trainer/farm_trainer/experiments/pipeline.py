@@ -138,12 +138,12 @@ class TaskPipeline:
         """
         base: dict[str, Decision] = {}
         from_ledger: set[str] = set()  # binary units that only the ledger holds
+        local = {uid for uid in self.units if read_record(self.layout, uid) is not None}
         for uid, unit in self.units.items():
             d = decide(self.layout, unit, self.hashes[uid], self.needs(unit), self.inputs(unit))
             # the ledger stands in only for units of which runs/ knows nothing (a new
             # checkout); a local record (an interrupted run, a deleted output) is the truth
-            local = read_record(self.layout, uid) is not None
-            booked = self.ledger_skip(uid) if d.action == "run" and not local else None
+            booked = self.ledger_skip(uid) if d.action == "run" and uid not in local else None
             if booked is not None:
                 d = booked
                 if not all(kept(Path(p)) for p in unit.outputs):
@@ -166,9 +166,8 @@ class TaskPipeline:
                     continue
                 rebuilt = next((n for n in unit.needs if n in runs), None)
                 if rebuilt is not None:  # made (or resuming) from weights that are to change
-                    local = read_record(self.layout, uid) is not None  # what a run replaces
                     runs[uid] = Decision("run", f"input {rebuilt} is to be rebuilt", self.layout,
-                                         fresh=True, stale=local)  # fmt: skip
+                                         fresh=True, stale=uid in local)  # fmt: skip
                     changed = True
                 elif d is None and uid in from_ledger:
                     needed = next((x for x in self.dependents[uid] if x in runs), None)
@@ -225,7 +224,8 @@ class TaskPipeline:
     def plan(self, stages: Iterable[str] = STAGES) -> list[tuple[Unit, Decision]]:
         """Every selected unit with what a run would do and why (nothing is written)."""
         stages = set(_check_stages(stages))
-        return [(u, self.decide(uid)) for uid, u in self.units.items() if _selected(u, stages)]
+        decisions = self.decide_all()
+        return [(u, decisions[uid]) for uid, u in self.units.items() if _selected(u, stages)]
 
     def check_stale(self, stages: Iterable[str] = STAGES) -> None:
         """With ``rebuild=False``: stop before any work if a unit's record is of another config."""
@@ -288,10 +288,10 @@ class TaskPipeline:
     def _require(self, unit: Unit) -> None:
         """Every unit this one needs is up to date (run now, or skipped / reused)."""
         missing = []
-        for n in unit.needs:
-            if n in self.where:
-                continue
-            d = self.decide(n)
+        todo = [n for n in unit.needs if n not in self.where]
+        decisions = self.decide_all() if todo else {}
+        for n in todo:
+            d = decisions[n]
             if d.action == "run":
                 missing.append(f"{n} ({d.reason})")
             else:
