@@ -141,6 +141,42 @@ def return_diff_se(ours: dict, base: dict) -> float | str:
     return round(math.sqrt(var / (n - 1)), 1)
 
 
+@functools.cache
+def read_runs(exp: str) -> dict[tuple[str, str], dict[str, dict[str, str]]]:
+    """results/<exp>/runs.csv (one row per online run) by (task, method), then seed; empty
+    for an experiment whose report predates it."""
+    path = Path("results", exp, "runs.csv")
+    if not path.exists():
+        return {}
+    out: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+    with path.open() as f:
+        for r in csv.DictReader(f):
+            out.setdefault((r["task"], r["method"]), {})[r["seed"]] = r
+    return out
+
+
+def paired(exp: str, task: str, method: str) -> dict | None:
+    """``method`` against Uni-O4 seed by seed (each pipeline seed's runs share its offline
+    checkpoints): the mean Δreturn ± the s.e. of the per-seed differences, a paired t-test's
+    two-sided p, and the per-seed IR-failure ratios. None without runs.csv or 2 paired seeds."""
+    runs = read_runs(exp)
+    ours, base = runs.get((task, method), {}), runs.get((task, "unio4"), {})
+    seeds = sorted(set(ours) & set(base), key=int)
+    if len(seeds) < 2:
+        return None
+    diffs = [float(ours[s]["return_after"]) - float(base[s]["return_after"]) for s in seeds]
+    mean = sum(diffs) / len(diffs)
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
+    from scipy import stats
+
+    p = float(stats.ttest_rel([float(ours[s]["return_after"]) for s in seeds],
+                              [float(base[s]["return_after"]) for s in seeds]).pvalue)  # fmt: skip
+    ratios = [float(ours[s]["ir_failure_episodes"]) / float(base[s]["ir_failure_episodes"])
+              if float(base[s]["ir_failure_episodes"]) > 0 else math.inf for s in seeds]  # fmt: skip
+    return {"seeds": seeds, "diff": mean, "se": sd / math.sqrt(len(diffs)), "p": p,
+            "ratios": ratios}  # fmt: skip
+
+
 PROVENANCE = Path("results/provenance/summary.csv")
 """``scripts/provenance_audit.py``: per experiment and method, task-seeds whose run started
 from the same offline production as Uni-O4's"""
@@ -177,17 +213,22 @@ def online_row(lever: str, exp: str, method: str, command: str) -> dict | None:
         if not ours or not base or ours["seeds_complete"] != ours["seeds_found"]:
             row.update({f"{s}_ratio": "", f"{s}_ratio_lo": "", f"{s}_ratio_hi": "",
                         f"{s}_return_diff": "", f"{s}_return_diff_se": "",
+                        f"{s}_return_paired": "", f"{s}_ratio_worst_seed": "",
                         f"{s}_precision": "", f"{s}_recall": ""})  # fmt: skip
             continue
         ratio = float(ours["ir_failure_episodes_mean"]) / float(base["ir_failure_episodes_mean"])
         ratios.append(ratio)
         lo, hi = count_ratio_interval(ours, base)
         gate = gate_metrics(exp, task) if method in SINGLE_MODEL_GATES else None
+        pair = paired(exp, task, method)
         row.update({
             f"{s}_ratio": round(ratio, 2), f"{s}_ratio_lo": lo, f"{s}_ratio_hi": hi,
             f"{s}_return_diff": round(float(ours["return_after_mean"])
                                       - float(base["return_after_mean"]), 1),
-            f"{s}_return_diff_se": return_diff_se(ours, base),
+            f"{s}_return_diff_se": return_diff_se(ours, base) if pair is None
+            else round(pair["se"], 1),
+            f"{s}_return_paired": "" if pair is None else "p",
+            f"{s}_ratio_worst_seed": "" if pair is None else round(max(pair["ratios"]), 2),
             f"{s}_precision": "" if gate is None else round(gate[0], 3),
             f"{s}_recall": "" if gate is None else round(gate[1], 2),
         })  # fmt: skip
@@ -311,7 +352,37 @@ def ratio_cell(row: dict, task: str) -> str:
 def return_cell(row: dict, task: str) -> str:
     """``Δreturn ± s.e.`` when the row has the s.e. (one seed and frozen rows do not)."""
     diff, se = row.get(f"{task}_return_diff", ""), row.get(f"{task}_return_diff_se", "")
-    return f"{diff} ± {se}" if se not in ("", None) else str(diff)
+    mark = " p" if row.get(f"{task}_return_paired") else ""
+    return f"{diff} ± {se}{mark}" if se not in ("", None) else str(diff)
+
+
+def paired_table(rows: list[dict]) -> list[str]:
+    """Seed by seed, for the rows whose experiment has runs.csv: each pipeline seed's failure
+    ratio, and the paired Δreturn with its t-test."""
+    lines = ["", "## Seed by seed (`results/<experiment>/runs.csv`)", "",
+             "Each pipeline seed's IR-failure ratio to Uni-O4 (both from that seed's offline",
+             "checkpoints), and the Δreturn paired over seeds: mean ± s.e. of the per-seed",
+             "differences, with a paired t-test's two-sided p (3 seeds: only a large, steady",
+             "difference reaches p < 0.05).", "",
+             "| lever | experiment | task | ratio per seed | Δreturn per seed | paired Δreturn | p |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        for task in TASKS:
+            pair = paired(r["experiment"], task, r["method"])
+            if pair is None:
+                continue
+            runs = read_runs(r["experiment"])
+            ours, base = runs[(task, r["method"])], runs[(task, "unio4")]
+            per = [float(ours[s]["return_after"]) - float(base[s]["return_after"])
+                   for s in pair["seeds"]]  # fmt: skip
+            lines.append(
+                f"| {r['lever']} | `{r['experiment']}` | {SHORT[task]} | "
+                + " / ".join(f"{x:.2f}" for x in pair["ratios"])
+                + " | "
+                + " / ".join(f"{x:+.1f}" for x in per)
+                + f" | {pair['diff']:+.1f} ± {pair['se']:.1f} | {pair['p']:.2f} |"
+            )
+    return lines
 
 
 def main() -> None:
@@ -328,7 +399,8 @@ def main() -> None:
         "",
         "Generated by `python scripts/levers_table.py` from `results/<experiment>/summary.csv` and",
         "`calibration.json`. Δreturn: normalised return after fine-tuning minus Uni-O4's, ± its",
-        "standard error over pipeline seeds (unpaired, so conservative; with 2+ seeds).",
+        "standard error over pipeline seeds (with 2+ seeds): paired (marked p) where the",
+        "experiment's runs.csv gives each seed's runs, else unpaired (conservative).",
         "prec/rec: the gate's precision / recall for an IR failure within H on held-out roll-outs",
         "at the ε_safe used online. Goals: mean ratio ≤ 0.35 and < 1 on every task; Δreturn ≥ −2;",
         "precision ≥ 0.2. In brackets: the ratio's 95 % interval from counting noise alone",
@@ -352,6 +424,7 @@ def main() -> None:
                   if r[f"{SHORT[t]}_precision"] != "" else "" for t in TASKS]  # fmt: skip
         cells += [str(r["steps_per_s"]), str(r.get("same_init", ""))]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += paired_table(rows)
     lines += ["", "| lever | command |", "|---|---|"]
     lines += [f"| {r['lever']} | `{r['command']}` |" for r in rows]
     probe = Path("results/horizon_probe/paper_tables_s0.csv")

@@ -313,6 +313,61 @@ def choose_anyof_eps(
             "curve": curve}  # fmt: skip
 
 
+def choose_qrisk_for_recall(
+    c_h: tuple[np.ndarray, np.ndarray],
+    qrisk: tuple[np.ndarray, np.ndarray],
+    labels: np.ndarray,
+    min_recall: float,
+    max_expert_firing: float,
+    c_h_eps_safe: float | None = None,
+    ceiling: float = 0.3,
+    qrisk_grid: Sequence[float] = QRISK_GRID,
+) -> dict:
+    """farm-qrisk's Q-risk threshold lowered per task until the any-of gate (C_H >
+    ``c_h_eps_safe`` or Q-risk > threshold) catches ``min_recall`` of the positive held-out rows.
+
+    ``c_h`` and ``qrisk`` are (held-out scores, expert scores); C_H keeps FARM's own threshold.
+    Candidates are ``ceiling`` (the shared default) and the grid values below it, so no task
+    alarms less than it would at the default. False alarms on the scripted expert may rise to
+    ``max_expert_firing`` (or stay at the ceiling's rate, if that is higher). The largest
+    candidate in that budget whose recall reaches ``min_recall`` wins (the fewest alarms that do
+    the job); when none reaches it, the in-budget candidate with the most recall
+    (``recall_met`` False; without held-out failures: the ceiling). The dict is in
+    ``read_anyof_eps``' format, with the curve.
+    """
+    if c_h_eps_safe is None:
+        raise CalibrationError("choose_qrisk_for_recall needs C_H's own threshold (c_h_eps_safe)")
+    labels = np.asarray(labels, dtype=bool).reshape(-1)
+    (c_held, c_exp), (q_held, q_exp) = ((np.asarray(a).reshape(-1) for a in pair)
+                                        for pair in (c_h, qrisk))  # fmt: skip
+    if not (len(c_held) == len(q_held) == len(labels)) or len(c_exp) != len(q_exp):
+        raise CalibrationError("C_H, Q-risk and labels must score the same rows")
+    if len(labels) == 0 or len(c_exp) == 0:
+        raise CalibrationError("choose_qrisk_for_recall needs held-out and expert rows")
+    candidates = sorted({float(ceiling), *(float(e) for e in qrisk_grid if e < ceiling)},
+                        reverse=True)  # fmt: skip
+    if candidates[-1] < 0:
+        raise CalibrationError("threshold grids must be non-negative")
+    curve = []
+    for eq in candidates:
+        alarm = (c_held > c_h_eps_safe) | (q_held > eq)
+        tp = int((alarm & labels).sum())
+        curve.append({"qrisk_eps_safe": eq, "recall": tp / max(int(labels.sum()), 1),
+                      "precision": tp / int(alarm.sum()) if alarm.any() else 0.0,
+                      "firing_rate": float(alarm.mean()),
+                      "expert_firing_rate": float(((c_exp > c_h_eps_safe) | (q_exp > eq)).mean())})  # fmt: skip
+    budget = max(max_expert_firing, curve[0]["expert_firing_rate"])
+    ok = [c for c in curve if c["expert_firing_rate"] <= budget]  # the ceiling always is
+    met = [c for c in ok if c["recall"] >= min_recall]
+    chosen = met[0] if met else max(ok, key=lambda c: c["recall"])
+    return {"eps_safe": float(c_h_eps_safe), "qrisk_eps_safe": chosen["qrisk_eps_safe"],
+            "recall": chosen["recall"], "precision": chosen["precision"],
+            "firing_rate": chosen["firing_rate"],
+            "expert_firing_rate": chosen["expert_firing_rate"], "recall_met": bool(met),
+            "min_recall": min_recall, "max_expert_firing": max_expert_firing,
+            "expert_budget": budget, "ceiling": float(ceiling), "curve": curve}  # fmt: skip
+
+
 def read_anyof_eps(path: str) -> tuple[float, float]:
     """(eps_safe, qrisk_eps_safe) that ``choose_anyof_eps`` wrote; ``OFF`` for a member left
     out."""

@@ -163,3 +163,39 @@ def test_choose_anyof_eps_can_spend_no_more_alarms_than_c_h_alone():
     with pytest.raises(CalibrationError, match="set both"):
         choose_anyof_eps((c_h, expert), (q, expert), labels, 0.5, 0.0, 0.0,
                          budget_qrisk_eps_safe=0.5)  # fmt: skip
+
+
+def test_choose_qrisk_for_recall_lowers_q_risk_only_as_far_as_the_recall_needs():
+    """C_H keeps its threshold; Q-risk's falls from the ceiling to the largest value that
+    catches min_recall of the failures, within the expert's false-alarm budget."""
+    from farm_safety_critic.calibration import choose_qrisk_for_recall
+
+    labels = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
+    c_h = np.array([0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # catches 1 of 4
+    q = np.array([0.0, 0.35, 0.25, 0.12, 0.15, 0.0, 0.0, 0.0, 0.0, 0.0])
+    c_exp, q_exp = np.zeros(4), np.array([0.0, 0.0, 0.0, 0.18])  # Q-risk < 0.18: an expert alarm
+
+    def choose(min_recall, max_expert_firing, **kw):
+        return choose_qrisk_for_recall((c_h, c_exp), (q, q_exp), labels, min_recall,
+                                       max_expert_firing, c_h_eps_safe=0.5, **kw)  # fmt: skip
+
+    at = choose(0.7, 0.0, ceiling=0.3, qrisk_grid=(0.1, 0.2, 0.3, 0.5))
+    assert at["qrisk_eps_safe"] == 0.2 and at["recall"] == 0.75 and at["recall_met"]
+    assert [c["qrisk_eps_safe"] for c in at["curve"]] == [0.3, 0.2, 0.1]  # none above the ceiling
+    assert at["eps_safe"] == 0.5  # C_H's own threshold, unchanged
+    # recall 1.0 needs 0.1, whose expert alarm is over budget: the most recall in budget, flagged
+    short = choose(1.0, 0.0, ceiling=0.3, qrisk_grid=(0.1, 0.2))
+    assert short["qrisk_eps_safe"] == 0.2 and not short["recall_met"]
+    # a budget that allows the expert alarm reaches it
+    full = choose(1.0, 0.25, ceiling=0.3, qrisk_grid=(0.1, 0.2))
+    assert full["qrisk_eps_safe"] == 0.1 and full["recall"] == 1.0
+    # already met at the ceiling: unchanged
+    assert choose(0.25, 0.0, ceiling=0.3, qrisk_grid=(0.1, 0.2))["qrisk_eps_safe"] == 0.3
+    with pytest.raises(CalibrationError, match="c_h_eps_safe"):
+        choose_qrisk_for_recall((c_h, c_exp), (q, q_exp), labels, 0.5, 0.0)
+    none = choose_qrisk_for_recall(
+        (c_h, c_exp), (q, q_exp), np.zeros(10, bool), 0.5, 0.0, c_h_eps_safe=0.5
+    )  # no failures to catch: the default stays
+    assert none["qrisk_eps_safe"] == 0.3 and not none["recall_met"]
+    with pytest.raises(CalibrationError, match="same rows"):
+        choose_qrisk_for_recall((c_h, c_exp), (q[:5], q_exp), labels, 0.5, 0.0, c_h_eps_safe=0.5)

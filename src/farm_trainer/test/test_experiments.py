@@ -1,6 +1,7 @@
 """Experiment pipeline: smoke config end to end, stage-level resume, report math, config errors."""
 
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -146,6 +147,10 @@ def test_paper_tables_over_pipeline_seeds(tmp_path):
     assert float(rows["farm"]["return_before"]) == 50.0  # mean over the two pipelines
     assert float(rows["farm"]["return_before_std"]) == 10.0
     assert float(rows["farm"]["ir_failure_episodes_mean"]) == 5.0
+    per_run = {(r["method"], r["seed"]): r for r in read_csv(out / "runs.csv")}  # seed by seed
+    assert float(per_run[("farm", "0")]["ir_failure_episodes"]) == 4.0
+    assert float(per_run[("farm", "1")]["ir_failure_episodes"]) == 6.0
+    assert float(per_run[("cpo", "1")]["return_after"]) == 30.0
     tables = (out / "paper_tables.md").read_text()
     assert "| FARM | 900.0 ± 0.0 [90.0 ± 0.0] |" in tables
     assert "| CPO | 200.0 ± 100.0 [20.0 ± 10.0] |" in tables
@@ -207,6 +212,12 @@ def test_config_rejects_bad_input(tmp_path):
         config_from_dict({"gate": {"anyof_rule": {"max_firing": 0.1, "max_expert_firing": 0.1}}})
     with pytest.raises(ExperimentConfigError, match="unknown key .*gate.anyof_rule.recal"):
         config_from_dict({"gate": {"anyof_rule": {"recal": 0.1}}})
+    recall = {"min_recall": 0.9, "recall_within": 10, "max_expert_firing": 0.05}
+    assert config_from_dict({"gate": {"anyof_rule": recall}}).gate.anyof_rule == recall
+    with pytest.raises(ExperimentConfigError, match="recall_within"):
+        config_from_dict({"gate": {"anyof_rule": {**recall, "recall_within": 0.5}}})
+    with pytest.raises(ExperimentConfigError, match="max_expert_firing"):
+        config_from_dict({"gate": {"anyof_rule": {"min_recall": 0.9}}})
     with pytest.raises(ExperimentConfigError, match="failure_policy"):
         config_from_dict({"data": {"failure_policy": "human"}})
     bad = tmp_path / "bad.yaml"
@@ -340,3 +351,15 @@ def test_farm_qrisk_cal_runs_at_the_thresholds_its_calibration_chose(tmp_path):
     assert len(gate.members) == sum(v is not None for v in
                                     (chosen["eps_safe"], chosen["qrisk_eps_safe"]))  # fmt: skip
     assert (root / "online" / "farm-qrisk-cal_s0" / "policy_final.safetensors").exists()
+
+    # the recall rule: C_H at FARM's threshold, Q-risk's lowered from gate.qrisk_eps_safe
+    from farm_trainer.experiments.stages.calibration import choose_anyof_eps
+
+    rule = {"min_recall": 0.9, "recall_within": 10, "max_expert_firing": 0.05}
+    recall_cfg = cfg.replace(gate=dataclasses.replace(cfg.gate, anyof_rule=rule))
+    recall = TaskPipeline(recall_cfg, "BoundedPush-v0", tmp_path, log=lambda s: None)
+    unit = recall.units["calibration/anyof_eps"]
+    assert unit.config["gate"]["qrisk_eps_safe"] == cfg.gate.qrisk_eps_safe  # in its hash
+    chosen = choose_anyof_eps(recall.ctx)
+    assert chosen["eps_safe"] == farm_eps and chosen["qrisk_eps_safe"] <= chosen["ceiling"]
+    assert chosen["recall_met"] == (chosen["recall"] >= 0.9)

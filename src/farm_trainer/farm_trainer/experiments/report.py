@@ -8,6 +8,8 @@ table.md           Table II-like failure-episode table with the FARM / Uni-O4 ra
 fig4_failures.png  cumulative IR-failure episodes vs env steps (mean +- std over seeds)
 fig5_returns.png   normalised return before / after fine-tuning
 latency.csv        SafetyGate.__call__ p50 / p99 at batch 1 and 16; online steps/s
+runs.csv           one row per online run (task, method, seed): IR-failure episodes and return
+                   after, so methods can be compared seed by seed (paired over pipeline seeds)
 """
 
 from __future__ import annotations
@@ -250,6 +252,21 @@ def summary_rows(results: list[TaskResult]) -> list[dict[str, Any]]:
     return rows
 
 
+RUN_FIELDS = ["task", "method", "seed", "complete", "env_steps", "ir_failure_episodes",
+              "episodes", "return_after", "raw_return_after"]  # fmt: skip
+
+
+def run_rows(results: list[TaskResult]) -> list[dict[str, Any]]:
+    """One row per online run: what ``summary_rows`` averages, before it is averaged."""
+    return [
+        {"task": tr.task, "method": method, "seed": r.seed, "complete": int(r.complete),
+         "env_steps": r.last["env_steps"], "ir_failure_episodes": r.last["ir_failure_episodes"],
+         "episodes": r.last["episodes"], "return_after": _eval_norm(r.eval_final),
+         "raw_return_after": _float((r.eval_final or {}).get("return_mean"))}
+        for tr in results for method, runs in tr.runs.items() for r in runs
+    ]  # fmt: skip
+
+
 def _fmt(v: Any) -> str:
     """CSV cell: floats with 6 significant digits, NaN as an empty cell."""
     if isinstance(v, float):
@@ -484,6 +501,7 @@ def write_report(
     results = [load_task(cfg, t, runs_dir, ledger) for t in cfg.tasks]
     rows = summary_rows(results)
     write_text(out / "summary.csv", _csv_text(SUMMARY_FIELDS, rows))
+    write_text(out / "runs.csv", _csv_text(RUN_FIELDS, run_rows(results)))
     write_text(out / "table.md", markdown_table(cfg, rows, results))
     write_text(out / "latency.csv", _csv_text(LATENCY_FIELDS, latency_rows(results, rows)))
     write_json(out / "calibration.json", {

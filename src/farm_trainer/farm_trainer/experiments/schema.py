@@ -129,9 +129,21 @@ def check_eps_rule(raw: Any, where: str) -> None:
 
 
 def check_anyof_rule(raw: Any, where: str) -> None:
-    """Keyword arguments of ``calibration.choose_anyof_eps`` (after the scores and labels)."""
-    from farm_safety_critic.calibration import choose_anyof_eps
+    """Keyword arguments of ``calibration.choose_anyof_eps`` (after the scores and labels), or,
+    with ``min_recall``, of ``calibration.choose_qrisk_for_recall`` plus ``recall_within`` (the
+    label's look-ahead, steps; default the gate's H)."""
+    from farm_safety_critic.calibration import choose_anyof_eps, choose_qrisk_for_recall
 
+    if isinstance(raw, dict) and "min_recall" in raw:
+        raw = dict(raw)
+        within = raw.pop("recall_within", 1)
+        if not (type_ok(within, int) and within >= 1):
+            raise ExperimentConfigError(
+                f"{where}.recall_within must be an int >= 1, got {within!r}"
+            )
+        _check_rule(choose_qrisk_for_recall, 3, raw, where,
+                    set_by_stage=("c_h_eps_safe", "ceiling"))  # fmt: skip
+        return
     _check_rule(choose_anyof_eps, 3, raw, where, set_by_stage=("c_h_eps_safe",))
 
 

@@ -58,6 +58,8 @@ def units(ctx: TaskContext) -> list[Unit]:
     if g.anyof_rule is not None and any(calibrates_anyof(m) for m in cfg.methods):
         config = {"gate": {"horizon": g.horizon, "gamma_risk": g.gamma_risk,
                            "anyof_rule": g.anyof_rule}}  # fmt: skip
+        if "min_recall" in g.anyof_rule:  # Q-risk's candidates start at the shared threshold
+            config["gate"]["qrisk_eps_safe"] = g.qrisk_eps_safe
         out.append(unit("anyof_eps", ANYOF_EPS, config, (*GATE_NEEDS, "qrisk", *eps_need),
                         lambda: choose_anyof_eps(ctx)))  # fmt: skip
     latency_cfg = {**scored, "latency_calls": cfg.latency_calls}
@@ -94,22 +96,27 @@ def choose_anyof_eps(ctx: TaskContext) -> dict[str, Any]:
     """``calibration.choose_anyof_eps``: farm-qrisk-cal's C_H and Q-risk thresholds, from FARM's
     C_H of the offline task policy and Recovery RL's Q-risk on held-out noisy roll-outs and on
     the scripted expert (``anyof_rule.firing_vs_c_h``: against C_H alone at FARM's own
-    threshold)."""
+    threshold). With ``anyof_rule.min_recall``: ``calibration.choose_qrisk_for_recall``, C_H
+    at FARM's threshold and Q-risk's lowered from ``gate.qrisk_eps_safe`` until the pair catches
+    that share of "IR failure within ``recall_within`` steps"."""
     from farm_safety_critic import calibration as cal
     from farm_trainer.methods import filter_factory
 
     g = ctx.cfg.gate
     rule = dict(g.anyof_rule)
-    if rule.get("firing_vs_c_h") is not None:
+    recall_rule = "min_recall" in rule  # keep C_H's threshold, lower Q-risk's to a recall
+    within = rule.pop("recall_within", g.horizon)
+    if recall_rule or rule.get("firing_vs_c_h") is not None:
         rule["c_h_eps_safe"] = ctx.eps_safe("farm")
     heldout, expert = ctx.dataset("heldout"), ctx.dataset("expert")
     c_h = ctx.gate("farm", eps_safe=g.eps_safe).scores  # scores do not depend on the threshold
     qrisk = filter_factory("recrl", ctx.artifacts(), g.method_params())(None).scores
-    return cal.choose_anyof_eps(
-        (cal.score_dataset(c_h, heldout), cal.score_dataset(c_h, expert)),
-        (cal.score_dataset(qrisk, heldout), cal.score_dataset(qrisk, expert)),
-        cal.failure_within(heldout, g.horizon), **rule,
-    )  # fmt: skip
+    scores = ((cal.score_dataset(c_h, heldout), cal.score_dataset(c_h, expert)),
+              (cal.score_dataset(qrisk, heldout), cal.score_dataset(qrisk, expert)))  # fmt: skip
+    if recall_rule:
+        return cal.choose_qrisk_for_recall(*scores, cal.failure_within(heldout, within),
+                                           ceiling=g.qrisk_eps_safe, **rule)  # fmt: skip
+    return cal.choose_anyof_eps(*scores, cal.failure_within(heldout, g.horizon), **rule)
 
 
 def score_report(ctx: TaskContext, scorer: Any, eps_safe: float) -> dict[str, Any]:
