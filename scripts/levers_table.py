@@ -88,6 +88,11 @@ LEVERS = (
      " (ppo.learn_actions: proposed)", "farm_qrisk_g09_proposed", "farm-qrisk",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_proposed.yaml --ray"
      " --workers 2"),
+    ("farm-qrisk (gamma_safe 0.9), Q-risk's threshold lowered per task until the gate catches"
+     " 90 % of held-out failures within 10 steps (farm-qrisk-cal, recall rule)",
+     "farm_qrisk_g09_recall", "farm-qrisk-cal",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_recall.yaml --ray"
+     " --workers 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
