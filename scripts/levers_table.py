@@ -253,12 +253,14 @@ FROZEN = Path("results/levers/frozen.csv")
 were generated, placed before the row of the same experiment's successor"""
 
 
+FROZEN_MARK = " (frozen: its runs are lost)"
+
+
 def frozen_rows() -> list[dict]:
     if not FROZEN.exists():
         return []
     with FROZEN.open() as f:
-        return [{**r, "lever": r["lever"] + " (frozen: its runs are lost)"}
-                for r in csv.DictReader(f)]  # fmt: skip
+        return [{**r, "lever": r["lever"] + FROZEN_MARK} for r in csv.DictReader(f)]
 
 
 def probe_cell(row: dict | None, key: str = "failures_with_recovery") -> str:
@@ -372,6 +374,8 @@ def paired_table(rows: list[dict]) -> list[str]:
              "| lever | experiment | task | ratio per seed | Δreturn per seed | paired Δreturn | p |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
+        if r["lever"].endswith(FROZEN_MARK):  # its experiment's runs.csv: the successor runs
+            continue
         for task in TASKS:
             pair = paired(r["experiment"], task, r["method"])
             if pair is None:
