@@ -93,6 +93,10 @@ LEVERS = (
      "farm_qrisk_g09_recall", "farm-qrisk-cal",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_recall.yaml --ray"
      " --workers 2"),
+    ("the recall rule at 95 % (Soccer only: the other tasks' thresholds are the 90 % rule's)",
+     "farm_qrisk_g09_recall95", "farm-qrisk-cal",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_recall95.yaml"
+     " --tasks BoundedSoccer-v0 --ray --workers 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
