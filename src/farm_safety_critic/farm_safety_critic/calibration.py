@@ -230,6 +230,38 @@ OFF = float("inf")
 """a member threshold that never fires (``score > inf`` is false): the member is left out"""
 
 
+def _anyof_inputs(
+    c_h: tuple[np.ndarray, np.ndarray],
+    qrisk: tuple[np.ndarray, np.ndarray],
+    labels: np.ndarray,
+    rule: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, C_H held-out, C_H expert, Q-risk held-out, Q-risk expert) as flat arrays, checked
+    to score the same rows; ``rule`` names the caller in the error."""
+    labels = np.asarray(labels, dtype=bool).reshape(-1)
+    (c_held, c_exp), (q_held, q_exp) = ((np.asarray(a).reshape(-1) for a in pair)
+                                        for pair in (c_h, qrisk))  # fmt: skip
+    if not (len(c_held) == len(q_held) == len(labels)) or len(c_exp) != len(q_exp):
+        raise CalibrationError("C_H, Q-risk and labels must score the same rows")
+    if len(labels) == 0 or len(c_exp) == 0:
+        raise CalibrationError(f"{rule} needs held-out and expert rows")
+    return labels, c_held, c_exp, q_held, q_exp
+
+
+def _anyof_point(
+    inputs: tuple[np.ndarray, ...], eps_safe: float, qrisk_eps_safe: float
+) -> dict[str, float]:
+    """Recall, precision and firing rate (held-out, expert) of the alarm C_H > ``eps_safe`` or
+    Q-risk > ``qrisk_eps_safe`` (recall 0.0 without positives)."""
+    labels, c_held, c_exp, q_held, q_exp = inputs
+    alarm = (c_held > eps_safe) | (q_held > qrisk_eps_safe)
+    tp = int((alarm & labels).sum())
+    return {"recall": tp / max(int(labels.sum()), 1),
+            "precision": tp / int(alarm.sum()) if alarm.any() else 0.0,
+            "firing_rate": float(alarm.mean()),
+            "expert_firing_rate": float(((c_exp > eps_safe) | (q_exp > qrisk_eps_safe)).mean())}  # fmt: skip
+
+
 def choose_anyof_eps(
     c_h: tuple[np.ndarray, np.ndarray],
     qrisk: tuple[np.ndarray, np.ndarray],
@@ -261,14 +293,8 @@ def choose_anyof_eps(
     only chooses how to spend them. With ``budget_qrisk_eps_safe`` the reference is farm-qrisk's
     gate instead: C_H > ``c_h_eps_safe`` or Q-risk > ``budget_qrisk_eps_safe``.
     """
-    labels = np.asarray(labels, dtype=bool).reshape(-1)
-    (c_held, c_exp), (q_held, q_exp) = c_h, qrisk
-    c_held, q_held = np.asarray(c_held).reshape(-1), np.asarray(q_held).reshape(-1)
-    c_exp, q_exp = np.asarray(c_exp).reshape(-1), np.asarray(q_exp).reshape(-1)
-    if not (len(c_held) == len(q_held) == len(labels)) or len(c_exp) != len(q_exp):
-        raise CalibrationError("C_H, Q-risk and labels must score the same rows")
-    if len(labels) == 0 or len(c_exp) == 0:
-        raise CalibrationError("choose_anyof_eps needs held-out and expert rows")
+    inputs = _anyof_inputs(c_h, qrisk, labels, "choose_anyof_eps")
+    _, c_held, _, q_held, _ = inputs
     if any(e < 0 for e in (*grid, *qrisk_grid)):
         raise CalibrationError("threshold grids must be non-negative")
     if firing_vs_c_h is not None:
@@ -285,16 +311,9 @@ def choose_anyof_eps(
         for eq in (*sorted(qrisk_grid), OFF):
             if ec == OFF and eq == OFF:
                 continue
-            alarm = (c_held > ec) | (q_held > eq)
-            tp = int((alarm & labels).sum())
-            curve.append({
-                "eps_safe": None if ec == OFF else float(ec),
-                "qrisk_eps_safe": None if eq == OFF else float(eq),
-                "recall": tp / int(labels.sum()) if labels.any() else 0.0,
-                "precision": tp / int(alarm.sum()) if alarm.any() else 0.0,
-                "firing_rate": float(alarm.mean()),
-                "expert_firing_rate": float(((c_exp > ec) | (q_exp > eq)).mean()),
-            })  # fmt: skip
+            curve.append({"eps_safe": None if ec == OFF else float(ec),
+                          "qrisk_eps_safe": None if eq == OFF else float(eq),
+                          **_anyof_point(inputs, ec, eq)})  # fmt: skip
     ok = [c for c in curve
           if c["firing_rate"] <= max_firing and c["expert_firing_rate"] <= max_expert_firing]  # fmt: skip
     precise = [c for c in ok if c["precision"] >= min_precision]
@@ -337,25 +356,12 @@ def choose_qrisk_for_recall(
     """
     if c_h_eps_safe is None:
         raise CalibrationError("choose_qrisk_for_recall needs C_H's own threshold (c_h_eps_safe)")
-    labels = np.asarray(labels, dtype=bool).reshape(-1)
-    (c_held, c_exp), (q_held, q_exp) = ((np.asarray(a).reshape(-1) for a in pair)
-                                        for pair in (c_h, qrisk))  # fmt: skip
-    if not (len(c_held) == len(q_held) == len(labels)) or len(c_exp) != len(q_exp):
-        raise CalibrationError("C_H, Q-risk and labels must score the same rows")
-    if len(labels) == 0 or len(c_exp) == 0:
-        raise CalibrationError("choose_qrisk_for_recall needs held-out and expert rows")
+    inputs = _anyof_inputs(c_h, qrisk, labels, "choose_qrisk_for_recall")
     candidates = sorted({float(ceiling), *(float(e) for e in qrisk_grid if e < ceiling)},
                         reverse=True)  # fmt: skip
     if candidates[-1] < 0:
         raise CalibrationError("threshold grids must be non-negative")
-    curve = []
-    for eq in candidates:
-        alarm = (c_held > c_h_eps_safe) | (q_held > eq)
-        tp = int((alarm & labels).sum())
-        curve.append({"qrisk_eps_safe": eq, "recall": tp / max(int(labels.sum()), 1),
-                      "precision": tp / int(alarm.sum()) if alarm.any() else 0.0,
-                      "firing_rate": float(alarm.mean()),
-                      "expert_firing_rate": float(((c_exp > c_h_eps_safe) | (q_exp > eq)).mean())})  # fmt: skip
+    curve = [{"qrisk_eps_safe": eq, **_anyof_point(inputs, c_h_eps_safe, eq)} for eq in candidates]
     budget = max(max_expert_firing, curve[0]["expert_firing_rate"])
     ok = [c for c in curve if c["expert_firing_rate"] <= budget]  # the ceiling always is
     met = [c for c in ok if c["recall"] >= min_recall]
