@@ -21,14 +21,7 @@ import numpy.typing as npt
 
 from failurebench_sim.core import REWARD_SCALE
 from failurebench_sim.make import make_env
-
-HAND, OBJ, OBJ_QUAT, OBJ2, GOAL = (
-    slice(0, 3),
-    slice(4, 7),
-    slice(7, 11),
-    slice(11, 14),
-    slice(36, 39),
-)
+from failurebench_sim.observation import GOAL, HAND, OBJ, OBJ2, OBJ_QUAT
 
 
 class StateLabeler:

@@ -24,6 +24,14 @@ OBS_DIM = 39
 FRAME_DIM = 18
 MAX_OBJECTS = 2
 GRIPPER_FULL_OPEN_M = 0.1  # MetaWorld normalises the finger distance by 0.1 m
+HAND, OBJ, OBJ_QUAT, OBJ2, GOAL = (
+    slice(0, 3),
+    slice(4, 7),
+    slice(7, 11),
+    slice(11, 14),
+    slice(36, 39),
+)
+"""slots of the current frame's hand xyz, object 1 xyz and quaternion, object 2 xyz; the goal"""
 
 
 class ObservationError(ValueError):

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from failurebench_sim.observation import HAND, OBJ
+
 
 class DatasetError(ValueError):
     """A dataset that cannot be sliced safely (shapes, non-finite values, episode ids)."""
@@ -170,11 +172,38 @@ def lookahead_costs(tr: Transitions, steps: int, discount: float) -> np.ndarray:
     return target
 
 
+def last_touch_costs(tr: Transitions, radius: float, window: int) -> np.ndarray:
+    """Cost 1 from the hand's last approach to the object up to the IR failure that follows.
+
+    For each failure step f: the steps t in [t_k, f], t_k the last step of f's segment at or
+    before f with the hand within ``radius`` of object 1 (observation slots ``HAND``, ``OBJ``),
+    at most ``window`` steps back (the window's first step where the hand never came that near).
+    A ball kicked off course is lost at the kick, though it leaves the table tens of steps later
+    (``scripts/failure_lead_time.py``): in hindsight every state of its free run, and the kick
+    itself, needed a recovery. ``radius = 0`` returns the costs unchanged.
+    """
+    if radius < 0 or window < 0:
+        raise DatasetError(f"need radius >= 0 and window >= 0, got {radius}, {window}")
+    target = tr.costs.astype(np.float32).copy()
+    if radius == 0:
+        return target
+    stop, idx = episode_stop(tr), np.arange(len(tr))
+    opens = np.r_[True, stop[1:] != stop[:-1]]
+    start = np.maximum.accumulate(np.where(opens, idx, 0))  # first row of t's segment
+    near = np.linalg.norm(tr.observations[:, HAND] - tr.observations[:, OBJ], axis=1) < radius
+    for f in np.flatnonzero(tr.costs > 0):
+        lo = max(int(start[f]), int(f) - window)
+        touched = np.flatnonzero(near[lo : f + 1])
+        target[lo + (touched[-1] if len(touched) else 0) : f + 1] = 1.0
+    return target
+
+
 class SequenceSampler:
     """Samples ``SliceBatch``es of H+1 steps with a fixed fraction of failure slices.
 
     ``cost_lookahead`` > 0 replaces the binary costs by ``lookahead_costs`` (soft targets for the
-    constraint head); failure slices are then those with any positive target.
+    constraint head), ``cost_touch_radius`` > 0 by ``last_touch_costs`` (both: the look-ahead of
+    the latter); failure slices are then those with any positive target.
     """
 
     def __init__(
@@ -185,12 +214,16 @@ class SequenceSampler:
         seed: int = 0,
         cost_lookahead: int = 0,
         cost_discount: float = 0.9,
+        cost_touch_radius: float = 0.0,
+        cost_touch_window: int = 60,
     ) -> None:
         if horizon < 0:
             raise DatasetError(f"horizon must be >= 0, got {horizon}")
         if failure_fraction > 1:
             raise DatasetError(f"failure_fraction must be <= 1, got {failure_fraction}")
         self.data = concat_datasets(datasets)
+        if cost_touch_radius:
+            self.data.costs = last_touch_costs(self.data, cost_touch_radius, cost_touch_window)
         if cost_lookahead:
             self.data.costs = lookahead_costs(self.data, cost_lookahead, cost_discount)
         self.horizon = horizon

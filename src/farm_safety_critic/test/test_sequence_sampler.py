@@ -105,3 +105,25 @@ def test_lookahead_costs_discount_back_from_the_failure_within_its_episode():
                         cost_discount=0.5)  # fmt: skip
     assert s.data.costs.tolist() == y.tolist()
     assert s.failure_starts.tolist() == [5, 6, 7]  # soft positives count as failure slices
+
+
+def test_last_touch_costs_mark_the_run_from_the_last_approach_to_the_failure():
+    from farm_safety_critic.sequence_sampler import last_touch_costs
+
+    ds = _toy(lengths=(3, 6, 2), fail_episode=1)  # episode 1 = rows 3..8, failure on row 8
+    ds.observations = np.zeros((11, 7), np.float32)  # hand 0:3, object 4:7 (MetaWorld's slots)
+    ds.next_observations = ds.observations
+    ds.observations[:, 4:7] = 1.0  # the object far from the hand ...
+    ds.observations[[1, 4, 5], 0:3] = 1.0  # ... but near it on rows 1 (episode 0), 4 and 5
+    tr = SequenceSampler(ds, horizon=1).data
+    assert last_touch_costs(tr, 0.05, 60).tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0]
+    assert last_touch_costs(tr, 0.05, 2).tolist() == [0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0]
+    ds.observations[:, 0:3] = 0.0  # never near: the whole window (never past the segment)
+    tr = SequenceSampler(ds, horizon=1).data
+    assert last_touch_costs(tr, 0.05, 60).tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0]
+    assert last_touch_costs(tr, 0.0, 60).tolist() == tr.costs.tolist()
+    with pytest.raises(DatasetError):
+        last_touch_costs(tr, -1.0, 60)
+    s = SequenceSampler(ds, horizon=0, cost_touch_radius=0.05, cost_touch_window=1)
+    assert s.data.costs.tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0]
+    assert s.failure_starts.tolist() == [7, 8]

@@ -34,7 +34,11 @@ from farm_safety_critic.sequence_sampler import (
     Transitions,
 )
 from farm_trainer.online.rollout import Rollout
-from farm_trainer.safety.train_world_model import WorldModelTrainConfig, WorldModelUpdater
+from farm_trainer.safety.train_world_model import (
+    WorldModelTrainConfig,
+    WorldModelUpdater,
+    cost_targets,
+)
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,7 @@ class ConstraintRefresh(nn.Module):
         self.register_buffer("state", torch.zeros(4, dtype=torch.int64))
         # updates seen, refreshes kept, refreshes undone, failure steps not yet trained on
         self.offline = SequenceSampler(offline, train.horizon, train.failure_fraction, seed,
-                                       train.cost_lookahead, train.cost_discount)  # fmt: skip
+                                       **cost_targets(train))  # fmt: skip
         self.heldout, self.seed = heldout, seed
         self.heldout_labels = failure_within(heldout, gate.horizon)
         first = self.heldout_report()
@@ -225,7 +229,7 @@ class ConstraintRefresh(nn.Module):
         before = copy.deepcopy(self.world_model.state_dict())
         online = SequenceSampler([self.buffer.transitions()], self.train_cfg.horizon,
                                  self.train_cfg.failure_fraction, self.seed + int(self.state[0]),
-                                 self.train_cfg.cost_lookahead, self.train_cfg.cost_discount)  # fmt: skip
+                                 **cost_targets(self.train_cfg))  # fmt: skip
         n_on = max(1, round(self.cfg.online_fraction * self.cfg.batch))
         losses = []
         for _ in range(self.cfg.steps):

@@ -30,7 +30,7 @@ from farm_safety_critic.calibration import calibration_summary, failure_within
 from farm_safety_critic.gate import Policy
 from farm_safety_critic.qrisk import QRisk, QRiskConfig, qrisk_loss
 from farm_safety_critic.sequence_sampler import SequenceSampler, TransitionDataset, concat_datasets
-from farm_trainer.safety.train_world_model import metrics_path
+from farm_trainer.safety.train_world_model import cost_targets, metrics_path
 
 
 @dataclass
@@ -44,6 +44,10 @@ class QRiskTrainConfig:
     failure_fraction: float = 0.25  # Recovery RL's pos_fraction
     eps_safe: float = 0.3  # only for the evaluation metrics
     label_horizon: int = 3  # "failure within H steps" for the evaluation metrics
+    cost_lookahead: int = 0  # the cost targets, as in ``WorldModelTrainConfig``
+    cost_discount: float = 0.9
+    cost_touch_radius: float = 0.0
+    cost_touch_window: int = 60
     log_every: int = 100
 
 
@@ -83,7 +87,7 @@ def train_qrisk(
         raise ValueError(f"steps and batch must be >= 1, got {steps}, {batch}")
     cfg = config or QRiskTrainConfig()
     torch.manual_seed(seed)
-    sampler = SequenceSampler(datasets, horizon=1, failure_fraction=cfg.failure_fraction, seed=seed)
+    sampler = SequenceSampler(datasets, 1, cfg.failure_fraction, seed, **cost_targets(cfg))
     mean, std = sampler.obs_stats()
     model = QRisk(QRiskConfig(sampler.obs_dim, sampler.act_dim, cfg.hidden), mean, std).to(device)
     optim = torch.optim.Adam(model.online_parameters(), lr=cfg.lr, foreach=True)

@@ -59,8 +59,19 @@ class WorldModelTrainConfig:
     """> 0: train the constraint head on ``lookahead_costs`` (soft targets up to this many steps
     before a failure, discounted by ``cost_discount``) instead of the binary failure-step cost"""
     cost_discount: float = 0.9
+    cost_touch_radius: float = 0.0
+    """> 0: train the constraint head on ``last_touch_costs`` (cost 1 from the hand's last
+    approach within this radius of the object to the failure that follows, at most
+    ``cost_touch_window`` steps back)"""
+    cost_touch_window: int = 60
     model: dict[str, Any] = field(default_factory=dict)  # WorldModelConfig overrides
     loss: LossConfig = field(default_factory=LossConfig)
+
+
+def cost_targets(cfg: Any) -> dict[str, Any]:
+    """The ``SequenceSampler`` cost-target options of a world-model or Q-risk train config."""
+    return {k: getattr(cfg, k) for k in
+            ("cost_lookahead", "cost_discount", "cost_touch_radius", "cost_touch_window")}  # fmt: skip
 
 
 class WorldModelUpdater:
@@ -138,8 +149,9 @@ def train_world_model(
         raise ValueError(f"steps and batch must be >= 1, got {steps}, {batch}")
     cfg = config or WorldModelTrainConfig()
     torch.manual_seed(seed)
-    sampler = SequenceSampler(datasets, cfg.horizon, cfg.failure_fraction, seed=seed,
-                              cost_lookahead=cfg.cost_lookahead, cost_discount=cfg.cost_discount)  # fmt: skip
+    sampler = SequenceSampler(
+        datasets, cfg.horizon, cfg.failure_fraction, seed, **cost_targets(cfg)
+    )
     mean, std = sampler.obs_stats()
     model_cfg = WorldModelConfig(obs_dim=sampler.obs_dim, act_dim=sampler.act_dim, **cfg.model)
     model = WorldModel(model_cfg, obs_mean=mean, obs_std=std).to(device)
