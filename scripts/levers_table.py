@@ -97,6 +97,11 @@ LEVERS = (
      "farm_qrisk_g09_recall95", "farm-qrisk-cal",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_recall95.yaml"
      " --tasks BoundedSoccer-v0 --ray --workers 2"),
+    ("the chosen setting with both critics trained on cost 1 from the hand's last approach to"
+     " the ball up to the failure (last_touch_costs; Soccer only)",
+     "farm_qrisk_g09_touch", "farm-qrisk-cal",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_touch.yaml --ray"
+     " --workers 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the

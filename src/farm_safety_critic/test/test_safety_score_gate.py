@@ -137,12 +137,17 @@ def test_gate_satisfies_action_filter_contract():
 
 
 def test_gate_without_a_recovery_checkpoint_holds_still(tmp_path):
-    """``build_gate(..., None)`` (method farm-hold): where C_H fires, the arm holds still."""
+    """``build_gate(..., None)`` (method farm-hold) and farm-qrisk-cal-hold (the any-of gate,
+    calibrated as farm-qrisk-cal): where the gate fires, the arm holds still."""
     from farm_safety_critic.gate import build_gate
-    from farm_trainer.methods import Artifacts, MethodParams, filter_factory
+    from farm_safety_critic.qrisk import QRisk, QRiskConfig
+    from farm_trainer.methods import Artifacts, MethodParams, calibrates_anyof, filter_factory
 
     wm = WorldModel(WorldModelConfig(OBS_DIM, ACT_DIM, latent_dim=8, mlp_dim=8, enc_dim=8))
     wm.save(tmp_path / "wm.safetensors")
+    mean, std = np.zeros(OBS_DIM, np.float32), np.ones(OBS_DIM, np.float32)
+    QRisk(QRiskConfig(OBS_DIM, ACT_DIM, 8), mean, std).save(tmp_path / "q.safetensors")
+    assert calibrates_anyof("farm-qrisk-cal-hold")
     obs, prop = np.zeros((3, OBS_DIM), np.float32), np.full((3, ACT_DIM), 0.7, np.float32)
     for gate in (
         build_gate(tmp_path / "wm.safetensors", RecordingPolicy(0.7), None, eps_safe=-1.0),
@@ -150,6 +155,11 @@ def test_gate_without_a_recovery_checkpoint_holds_still(tmp_path):
             "farm-hold",
             Artifacts(world_model=tmp_path / "wm.safetensors"),
             MethodParams(eps_safe=-1.0),
+        )(RecordingPolicy(0.7)),  # fmt: skip
+        filter_factory(
+            "farm-qrisk-cal-hold",
+            Artifacts(world_model=tmp_path / "wm.safetensors", qrisk=tmp_path / "q.safetensors"),
+            MethodParams(eps_safe=1e-9, qrisk_eps_safe=1e-9),  # any-of: thresholds > 0
         )(RecordingPolicy(0.7)),  # fmt: skip
     ):
         d = gate(obs, prop)  # C_H >= 0 > eps: every row is replaced

@@ -8,6 +8,7 @@ with ONE set of hyper-parameters (``MethodParams``). The gates themselves come f
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -108,13 +109,14 @@ def _recrl(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     return lambda actor: build_qrisk_gate(a.qrisk, a.recovery, eps_safe=p.qrisk_eps_safe)
 
 
-def _farm_qrisk(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+def _farm_qrisk(a: Artifacts, p: MethodParams, seed: int, hold: bool = False) -> FilterFactory:
+    """The any-of gate (C_H or Q-risk); ``hold``: its recovery holds still instead of pi_rec."""
     from farm_safety_critic.gate import AnyOfGate, SafetyGate, load_recovery
     from farm_safety_critic.qrisk import QRisk, QRiskGate
     from farm_safety_critic.world_model import WorldModel
 
     world_model, qrisk = WorldModel.load(a.world_model), QRisk.load(a.qrisk)
-    recovery = load_recovery(a.recovery, world_model.cfg, "cpu")
+    recovery = load_recovery(None if hold else a.recovery, world_model.cfg, "cpu")
 
     if math.isinf(p.eps_safe) and math.isinf(p.qrisk_eps_safe):
         raise MethodError("an any-of gate needs C_H's or Q-risk's threshold finite")
@@ -280,6 +282,9 @@ METHODS: dict[str, Method] = {
                " data (gate.anyof_rule: the most recall at a precision floor; a member may be"
                " left out)", ("world_model", "qrisk", "recovery"), (*_GATE, "qrisk_eps_safe"),
                _farm_qrisk),
+        Method("farm-qrisk-cal-hold", "farm-qrisk-cal whose recovery holds still (declines the"
+               " action, as farm-hold)", ("world_model", "qrisk"), (*_GATE, "qrisk_eps_safe"),
+               functools.partial(_farm_qrisk, hold=True)),
         Method("farm-qrisk-pid", "farm-qrisk with eps_safe steered online to a target IR-failure"
                " rate (farm-pid's PI rule; it scales both thresholds)",
                ("world_model", "qrisk", "recovery"), (*_GATE, "qrisk_eps_safe", *_PID),
@@ -314,7 +319,7 @@ def uses_qrisk(name: str) -> bool:
 def calibrates_anyof(name: str) -> bool:
     """Whether method ``name``'s two thresholds are chosen together on held-out data
     (``calibration.choose_anyof_eps``) rather than C_H's alone."""
-    return name == "farm-qrisk-cal"
+    return name in ("farm-qrisk-cal", "farm-qrisk-cal-hold")
 
 
 def uses_ensemble(name: str) -> bool:
