@@ -1,7 +1,8 @@
 """``arbiter_node``: the recovery arbiter (Eq. 11) that commands the Cartesian controller.
 
 Pairs each frame's observation, proposed action and safety assessment by stamp, asks the
-``RecoveryDecider`` (which holds the fixed recovery policy) for the action to execute, turns it
+``RecoveryDecider`` (which holds the fixed recovery policy, or the arm still with ``recovery:
+hold``) for the action to execute, turns it
 into an end-effector target with ``command.action_to_target``, passes target and gripper through
 the hard ``Shield`` (workspace box, step and speed limits, gripper range: not learned, applied
 to task and recovery actions alike) and publishes them stamped with the frame. Every decision
@@ -51,7 +52,7 @@ from failurebench_sim.nodes.ros_io import (
 from failurebench_sim.stamp_sync import ExactPairer
 from failurebench_sim.twin import GRIPPER_DOWN_XYZW
 from farm_policies.checkpoint import load_actor_value
-from farm_safety_critic.decider import RecoveryDecider
+from farm_safety_critic.decider import RecoveryDecider, hold_still
 from farm_safety_critic.nodes.eps_param import use_eps_safe_file
 from farm_safety_critic.reflex import message_class, stopped_reason
 from farm_safety_critic.shield import Shield, ShieldLimits, load_limits
@@ -72,6 +73,9 @@ TWIN_HAND_BOX = ShieldLimits(low=(-0.5, 0.4, 0.05), high=(0.5, 1.0, 0.5))
 @dataclass
 class ArbiterNodeConfig:
     recovery_checkpoint: str = ""
+    # "policy": recovery_checkpoint's pi_rec runs where the gate fires; "hold": the arm holds
+    # still there instead (declines the action: methods farm-hold, farm-qrisk-cal-hold)
+    recovery: str = "policy"
     eps_safe: float = 0.3
     eps_safe_file: str = ""  # calibration/eps_safe.json of the task: overrides eps_safe
     command_rate_hz: float = 0.0  # republish the latest target (0: only on decisions)
@@ -91,6 +95,18 @@ class ArbiterNodeConfig:
     robot_mode_field: str = "robot_mode"
 
 
+def recovery_policy(c: ArbiterNodeConfig):
+    """The recovery the arbiter runs where the gate fires (``ArbiterNodeConfig.recovery``)."""
+    if c.recovery == "hold":
+        return hold_still(ACT)
+    if c.recovery != "policy":
+        raise ValueError(f"recovery must be 'policy' or 'hold', got {c.recovery!r}")
+    if not c.recovery_checkpoint:
+        raise ValueError("recovery 'policy' needs recovery_checkpoint (or set recovery: hold)")
+    recovery, _, _ = load_actor_value(c.recovery_checkpoint)
+    return recovery.eval()
+
+
 class ArbiterNode(Node):
     """Eq. 11 on the graph; composable (``ArbiterNode(**node_kwargs)``)."""
 
@@ -99,8 +115,7 @@ class ArbiterNode(Node):
         fixed = [n for n in ArbiterNodeConfig.__dataclass_fields__ if n not in LIVE]
         self.cfg = c = declare_from_dataclass(self, ArbiterNodeConfig(), RANGES, read_only=fixed)
         use_eps_safe_file(self, c)
-        recovery, _, _ = load_actor_value(c.recovery_checkpoint)
-        self.decider = RecoveryDecider(recovery.eval(), c.eps_safe, ACT)
+        self.decider = RecoveryDecider(recovery_policy(c), c.eps_safe, ACT)
         limits = load_limits(c.shield_file, c.robot, c.task) if c.shield_file else TWIN_HAND_BOX
         self.shield = Shield(limits)
         self.pairer = ExactPairer(("obs", "proposed", "assessment"))
