@@ -97,11 +97,26 @@ LEVERS = (
      "farm_qrisk_g09_recall95", "farm-qrisk-cal",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_recall95.yaml"
      " --tasks BoundedSoccer-v0 --ray --workers 2"),
-    ("the chosen setting with both critics trained on cost 1 from the hand's last approach to"
-     " the ball up to the failure (last_touch_costs; Soccer only)",
-     "farm_qrisk_g09_touch", "farm-qrisk-cal",
+    ("farm-qrisk-cal (recall rule) with both critics trained on cost 1 from the hand's last"
+     " approach to the object up to the failure (last_touch_costs; Push and Soccer: the object"
+     " run out)", "farm_qrisk_g09_touch", "farm-qrisk-cal",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_touch.yaml --ray"
      " --workers 2"),
+    ("the same, the arm holding still where the gate fires (farm-qrisk-cal-hold; Push and"
+     " Soccer)", "farm_qrisk_g09_touch", "farm-qrisk-cal-hold",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_touch.yaml --ray"
+     " --workers 2"),
+    ("farm-qrisk-cal-hold with the usual constraint targets (the failure step)",
+     "farm_qrisk_g09_hold", "farm-qrisk-cal-hold",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_hold.yaml --ray"
+     " --workers 2"),
+    ("farm-qrisk-cal-hold everywhere, run-out targets on Soccer only (a per-task choice made"
+     " on these same runs: farm_qrisk_g09_touch on Soccer, farm_qrisk_g09_hold elsewhere)",
+     {"BoundedPush-v0": ("farm_qrisk_g09_hold", "farm-qrisk-cal-hold"),
+      "BoundedSoccer-v0": ("farm_qrisk_g09_touch", "farm-qrisk-cal-hold"),
+      "FragilePushWall-v0": ("farm_qrisk_g09_hold", "farm-qrisk-cal-hold"),
+      "ObstructedPush-v0": ("farm_qrisk_g09_hold", "farm-qrisk-cal-hold")},
+     "farm-qrisk-cal-hold", "the commands of the two rows"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
@@ -212,13 +227,19 @@ def same_init(exp: str, method: str) -> str:
     return f"{same}/{same + diff + unknown}" + (f" ({unknown} ?)" if unknown else "")
 
 
-def online_row(lever: str, exp: str, method: str, command: str) -> dict | None:
-    summary = read_summary(exp)
-    if not summary:
+def online_row(lever: str, exp: str | dict, method: str, command: str) -> dict | None:
+    """One lever's row; ``exp`` an experiment, or {task: (experiment, method)} for a per-task
+    choice that takes each task from its own run (each against its experiment's Uni-O4;
+    ``method`` then only names the row)."""
+    by_task = exp if isinstance(exp, dict) else dict.fromkeys(TASKS, (exp, method))
+    if not any(read_summary(e) for e, _ in by_task.values()):
         return None
-    row: dict = {"lever": lever, "experiment": exp, "method": method}
+    names = list(dict.fromkeys(e for e, _ in by_task.values()))
+    row: dict = {"lever": lever, "experiment": " + ".join(names), "method": method}
     ratios = []
     for task in TASKS:
+        exp, method = by_task.get(task, ("", method))
+        summary = read_summary(exp) if exp else {}
         ours, base = summary.get((task, method)), summary.get((task, "unio4"))
         s = SHORT[task]
         if not ours or not base or ours["seeds_complete"] != ours["seeds_found"]:
@@ -249,7 +270,7 @@ def online_row(lever: str, exp: str, method: str, command: str) -> dict | None:
     sps = row.pop("steps_per_s", [])
     row["mean_ratio"] = round(sum(ratios) / len(ratios), 2) if ratios else ""
     row["steps_per_s"] = round(sum(sps) / len(sps)) if sps else ""
-    row["same_init"] = same_init(exp, method)
+    row["same_init"] = " + ".join(dict.fromkeys(same_init(e, m) for e, m in by_task.values()))
     row["command"] = command
     return row
 
