@@ -74,15 +74,10 @@ def two_fold(ctx, heldout, c: tuple, q: tuple) -> list[dict]:
     for fit in (odd, ~odd):
         test = ~fit
         eps = cal.choose_eps_safe(c[0][fit], labels[fit], c[1], **g.eps_rule)["eps_safe"]
-        rule = dict(g.anyof_rule)
-        if "min_recall" in rule or rule.get("firing_vs_c_h") is not None:
-            rule["c_h_eps_safe"] = eps  # FARM's threshold of this fold
-        if "min_recall" in rule:  # the recall rule (as stages.calibration.choose_anyof_eps)
-            within = cal.failure_within(heldout, rule.pop("recall_within", g.horizon))
-            pair = cal.choose_qrisk_for_recall((c[0][fit], c[1]), (q[0][fit], q[1]),
-                                               within[fit], ceiling=g.qrisk_eps_safe, **rule)  # fmt: skip
-        else:
-            pair = cal.choose_anyof_eps((c[0][fit], c[1]), (q[0][fit], q[1]), labels[fit], **rule)
+        pair = cal.choose_by_anyof_rule(  # C_H at FARM's threshold of this fold
+            (c[0][fit], c[1]), (q[0][fit], q[1]),
+            lambda n, fit=fit: cal.failure_within(heldout, n)[fit],
+            g.anyof_rule, g.horizon, eps, g.qrisk_eps_safe)  # fmt: skip
         ec, eq = (cal.OFF if pair[k] is None else pair[k] for k in ("eps_safe", "qrisk_eps_safe"))
         alarms = {"C_H (farm) 2-fold": c[0][test] > eps,
                   f"{CAL} 2-fold": (c[0][test] > ec) | (q[0][test] > eq)}  # fmt: skip

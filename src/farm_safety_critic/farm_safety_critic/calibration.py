@@ -7,8 +7,9 @@ Label of dataset row t: some cost > 0 among rows t, t+1, ..., t+H of the same ep
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -330,6 +331,35 @@ def choose_anyof_eps(
             "budget_qrisk_eps_safe": budget_qrisk_eps_safe,
             "max_expert_firing": max_expert_firing, "min_precision": min_precision,
             "curve": curve}  # fmt: skip
+
+
+def anyof_rule_uses_c_h_eps(rule: Mapping[str, Any]) -> bool:
+    """Whether ``gate.anyof_rule`` reads FARM's own C_H threshold (the recall rule keeps it;
+    ``firing_vs_c_h`` budgets alarms against it)."""
+    return "min_recall" in rule or rule.get("firing_vs_c_h") is not None
+
+
+def choose_by_anyof_rule(
+    c_h: tuple[np.ndarray, np.ndarray],
+    qrisk: tuple[np.ndarray, np.ndarray],
+    labels_within: Callable[[int], np.ndarray],
+    rule: Mapping[str, Any],
+    horizon: int,
+    c_h_eps_safe: float | None = None,
+    qrisk_ceiling: float = 0.3,
+) -> dict:
+    """farm-qrisk-cal's pair by ``gate.anyof_rule``: ``choose_qrisk_for_recall`` when the rule
+    has ``min_recall`` (labels "failure within ``recall_within``", Q-risk's candidates from
+    ``qrisk_ceiling`` down), else ``choose_anyof_eps`` (labels "failure within ``horizon``").
+    ``labels_within(L)``: the held-out rows' labels for a failure within L steps."""
+    rule = dict(rule)
+    within = rule.pop("recall_within", horizon)
+    if anyof_rule_uses_c_h_eps(rule):
+        rule["c_h_eps_safe"] = c_h_eps_safe
+    if "min_recall" in rule:
+        return choose_qrisk_for_recall(c_h, qrisk, labels_within(within), ceiling=qrisk_ceiling,
+                                       **rule)  # fmt: skip
+    return choose_anyof_eps(c_h, qrisk, labels_within(horizon), **rule)
 
 
 def choose_qrisk_for_recall(

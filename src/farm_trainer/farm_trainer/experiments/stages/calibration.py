@@ -103,20 +103,14 @@ def choose_anyof_eps(ctx: TaskContext) -> dict[str, Any]:
     from farm_trainer.methods import filter_factory
 
     g = ctx.cfg.gate
-    rule = dict(g.anyof_rule)
-    recall_rule = "min_recall" in rule  # keep C_H's threshold, lower Q-risk's to a recall
-    within = rule.pop("recall_within", g.horizon)
-    if recall_rule or rule.get("firing_vs_c_h") is not None:
-        rule["c_h_eps_safe"] = ctx.eps_safe("farm")
+    c_h_eps = ctx.eps_safe("farm") if cal.anyof_rule_uses_c_h_eps(g.anyof_rule) else None
     heldout, expert = ctx.dataset("heldout"), ctx.dataset("expert")
     c_h = ctx.gate("farm", eps_safe=g.eps_safe).scores  # scores do not depend on the threshold
     qrisk = filter_factory("recrl", ctx.artifacts(), g.method_params())(None).scores
     scores = ((cal.score_dataset(c_h, heldout), cal.score_dataset(c_h, expert)),
               (cal.score_dataset(qrisk, heldout), cal.score_dataset(qrisk, expert)))  # fmt: skip
-    if recall_rule:
-        return cal.choose_qrisk_for_recall(*scores, cal.failure_within(heldout, within),
-                                           ceiling=g.qrisk_eps_safe, **rule)  # fmt: skip
-    return cal.choose_anyof_eps(*scores, cal.failure_within(heldout, g.horizon), **rule)
+    return cal.choose_by_anyof_rule(*scores, lambda n: cal.failure_within(heldout, n),
+                                    g.anyof_rule, g.horizon, c_h_eps, g.qrisk_eps_safe)  # fmt: skip
 
 
 def score_report(ctx: TaskContext, scorer: Any, eps_safe: float) -> dict[str, Any]:
