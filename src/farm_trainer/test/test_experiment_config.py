@@ -21,7 +21,7 @@ PINNED_SHA256 = {'demo': '11585d9629e31abc0b50ff456822c4431cf947e7038a3dcaf30bc7
 (``inputs`` is new and not part of what the stages read; so are fields added later while they
 hold their defaults: ``LATER_FIELDS``)."""
 
-LATER_FIELDS = {"pipeline_seeds": False}
+LATER_FIELDS = {"pipeline_seeds": False, "task_overrides": {}}
 LATER_GATE_FIELDS = {"cost_limit": 0.05, "lr_lambda": 0.05, "p3o_kappa": 20.0,
                      "cpo_target_kl": 0.01, "eps_target_rate": 0.05, "eps_kp": 2.0,
                      "eps_ki": 0.2, "refresh_every": 5, "refresh_steps": 200,
@@ -89,6 +89,14 @@ def test_inputs_name_other_experiments_and_are_not_inherited():
         ({"evaluation": {"episodes": True}}, "evaluation.episodes"),
         ({"inputs": {"offlin": "headline"}}, "inputs.offlin"),
         ({"extends": "base.yaml"}, "extends"),
+        (
+            {"task_overrides": {"BoundedSoccer-v0": {"qrisk": {"train": {"cost_touch_radiu": 1}}}}},
+            "task_overrides.BoundedSoccer-v0.qrisk.train.cost_touch_radiu",
+        ),
+        (
+            {"task_overrides": {"BoundedSoccer-v0": {"seeds": [1]}}},
+            "task_overrides.BoundedSoccer-v0",
+        ),
     ],
 )
 def test_typo_or_wrong_type_in_any_section_fails_at_load_naming_the_key(raw, key):
@@ -115,3 +123,29 @@ def test_extends_deep_merges_and_keeps_the_childs_name(tmp_path):
     assert cfg.name == "child"
     assert cfg.world_model.train["model"] == {"latent_dim": 32, "mlp_dim": 128, "enc_dim": 128}
     assert cfg.world_model.steps == 1000 and cfg.offline["bc_steps"] == 2000
+
+
+def test_task_overrides_change_one_tasks_config_and_their_inputs_are_not_inherited(tmp_path):
+    """``for_task``: the override merged on top for its task only; per-task ``inputs`` follow
+    the pipeline seed like the experiment's own and, like them, are not inherited."""
+    from farm_trainer.experiments.config import pipeline_of
+
+    touch = {"cost_touch_radius": 0.06, "cost_touch_window": 60}
+    (tmp_path / "parent.yaml").write_text(
+        f"extends: {CONFIGS / 'demo.yaml'}\ntasks: [BoundedPush-v0, BoundedSoccer-v0]\n"
+        f"pipeline_seeds: true\ninputs: {{data: other}}\n"
+        f"task_overrides: {{BoundedSoccer-v0: {{qrisk: {{train: {touch}}},"
+        f" inputs: {{qrisk: touchy}}}}}}\n"
+    )
+    cfg = load_config(tmp_path / "parent.yaml")
+    soccer = cfg.for_task("BoundedSoccer-v0")
+    assert soccer.qrisk.train == touch and soccer.qrisk.steps == cfg.qrisk.steps
+    assert soccer.inputs == {"data": "other", "qrisk": "touchy"} and soccer.task_overrides == {}
+    assert cfg.for_task("BoundedPush-v0") is cfg and cfg.qrisk.train == {}
+    seeded = pipeline_of(cfg, 2).for_task("BoundedSoccer-v0")
+    assert seeded.inputs == {"data": "other/s2", "qrisk": "touchy/s2"}
+    assert seeded.qrisk.seed == cfg.qrisk.seed + 2 and seeded.qrisk.train == touch
+
+    (tmp_path / "child.yaml").write_text("extends: parent.yaml\n")
+    child = load_config(tmp_path / "child.yaml").for_task("BoundedSoccer-v0")
+    assert child.qrisk.train == touch and child.inputs == {}

@@ -21,6 +21,7 @@ from farm_trainer.experiments import (
     write_report,
 )
 from farm_trainer.experiments.cli import main as pipeline_main
+from farm_trainer.experiments.config import pipeline_of
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[3]
@@ -363,3 +364,18 @@ def test_farm_qrisk_cal_runs_at_the_thresholds_its_calibration_chose(tmp_path):
     chosen = choose_anyof_eps(recall.ctx)
     assert chosen["eps_safe"] == farm_eps and chosen["qrisk_eps_safe"] <= chosen["ceiling"]
     assert chosen["recall_met"] == (chosen["recall"] >= 0.9)
+
+
+def test_a_per_task_experiment_reuses_each_tasks_units_by_hash():
+    """farm_qrisk_g09_pertask: Push's units hash as farm_qrisk_g09_hold's, Soccer's (run-out
+    constraint targets) as farm_qrisk_g09_touch's, so both productions are reused as they are."""
+    configs = ROOT / "config" / "experiments"
+    pertask, hold, touch = (load_config(configs / f"farm_qrisk_g09{n}.yaml")
+                            for n in ("_pertask", "_hold", "_touch"))  # fmt: skip
+    for task, other in (("BoundedPush-v0", hold), ("BoundedSoccer-v0", touch)):
+        a = TaskPipeline(pipeline_of(pertask, 1), task, "/nonexistent", log=lambda s: None)
+        b = TaskPipeline(pipeline_of(other, 1), task, "/nonexistent", log=lambda s: None)
+        assert a.hashes == {u: b.hashes[u] for u in a.hashes}
+    soccer = TaskPipeline(pipeline_of(pertask, 1), "BoundedSoccer-v0", "/nonexistent")
+    assert soccer.units["world_model"].config["world_model"]["train"]["cost_touch_window"] == 60
+    assert soccer.inputs(soccer.units["qrisk"]) == ["farm_qrisk_g09_touch/s1"]

@@ -107,7 +107,7 @@ def test_replace_everything_filter_is_recorded(tmp_path):
     trainer.close()
 
 
-@pytest.mark.parametrize("learn", ["executed", "proposed"])
+@pytest.mark.parametrize("learn", ["executed", "proposed", "own"])
 def test_ppo_learns_on_the_chosen_actions_of_replaced_steps(tmp_path, learn):
     """``learn_actions``: the stored old log-prob and the batch's actions are the executed
     (recovery) actions, or the task policy's own proposals (Recovery RL's relabelling)."""
@@ -122,6 +122,10 @@ def test_ppo_learns_on_the_chosen_actions_of_replaced_steps(tmp_path, learn):
     np.testing.assert_allclose(ro.logp.reshape(-1), expected, rtol=1e-5, atol=1e-5)
     batch = trainer.make_batch(ro)
     np.testing.assert_array_equal(batch.actions.numpy(), ro.flat(field).numpy())
+    if learn == "own":  # every step replaced here: none enters the policy loss
+        assert batch.policy_mask is not None and not batch.policy_mask.any()
+    else:
+        assert batch.policy_mask is None
     ro.logp[:] = 0.0
     trainer.learner.annotate(ro)  # the stream learner's recompute takes the same actions
     np.testing.assert_allclose(ro.logp.reshape(-1), expected, rtol=1e-5, atol=1e-5)

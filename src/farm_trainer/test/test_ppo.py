@@ -92,3 +92,30 @@ def test_non_finite_loss_skips_the_step_and_keeps_weights():
     up._step(up.opt_actor, actor, torch.tensor(float("nan"), requires_grad=True), 0.5)
     assert up.skipped_steps == 1
     assert all(torch.equal(a, b) for a, b in zip(before, actor.parameters(), strict=True))
+
+
+def test_a_policy_mask_keeps_masked_steps_out_of_the_policy_loss():
+    """``learn_actions: own``: the update does not depend on the advantages of masked (replaced)
+    steps, and the loss is the kept steps' mean."""
+    new, old = torch.zeros(4), torch.zeros(4)
+    adv, mask = torch.tensor([1.0, 2.0, 30.0, -40.0]), torch.tensor([1.0, 1.0, 0.0, 0.0])
+    assert ppo_clip_loss(new, old, adv, 0.2, mask) == pytest.approx(-1.5)
+    assert ppo_clip_loss(new, old, adv, 0.2, torch.zeros(4)) == 0.0
+
+    def trained(masked_adv: float) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        actor = TanhGaussianActor(3, 2, hidden=8, depth=1)
+        critic = ValueNet(3, hidden=8, depth=1)
+        ppo = PPOUpdater(actor, critic, PPOConfig(minibatch_size=16, epochs=2, lr_actor=1e-3))
+        gen = torch.Generator().manual_seed(1)
+        obs, act = torch.randn(64, 3, generator=gen), torch.rand(64, 2, generator=gen) - 0.5
+        with torch.no_grad():
+            logp = actor.log_prob(obs, act)
+        keep = (torch.arange(64) % 3 != 0).float()
+        adv = torch.where(keep > 0, torch.randn(64, generator=gen), torch.full((64,), masked_adv))
+        batch = PPOBatch(obs, act, logp, adv, torch.ones(64), torch.zeros(64), policy_mask=keep)
+        ppo.update(batch, generator=torch.Generator().manual_seed(2))
+        return [q.detach().clone() for q in actor.parameters()]
+
+    a, b = trained(100.0), trained(-100.0)
+    assert all(torch.allclose(x, y) for x, y in zip(a, b, strict=True))

@@ -185,6 +185,10 @@ class ExperimentConfig:
     """True: each seed is a whole pipeline (data, offline stage, world model, online run) under
     ``runs/<name>/s<seed>/``; False: one pipeline (seed-0 data and checkpoints), seeds vary the
     online stage only (``seed_configs``)"""
+    task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """task -> a mapping merged onto this config for that task's pipeline only (``for_task``),
+    e.g. constraint targets or ``inputs`` chosen per task; the other tasks' units keep their
+    hashes"""
 
     def __post_init__(self) -> None:
         bad = [m for m in self.methods if m not in METHODS]
@@ -221,6 +225,26 @@ class ExperimentConfig:
             raise ExperimentConfigError(
                 f"data.near_failure_transitions must be >= 0, got {self.data.near_failure_transitions}"
             )
+        for task, over in self.task_overrides.items():
+            if not isinstance(over, dict):
+                raise ExperimentConfigError(
+                    f"task_overrides.{task} must be a mapping, got {over!r}"
+                )
+            fixed = sorted(set(over) & _NOT_PER_TASK)
+            if fixed:
+                raise ExperimentConfigError(
+                    f"task_overrides.{task}: {fixed} cannot differ between tasks of one experiment"
+                )
+            self.for_task(task)  # every key checked now, not when the task's pipeline starts
+
+    def for_task(self, task: str) -> ExperimentConfig:
+        """This config as ``task``'s pipeline runs it: ``task_overrides[task]`` merged on top
+        (``deep_merge``, checked like a YAML file); ``self`` where the task has none."""
+        over = self.task_overrides.get(task)
+        if not over:
+            return self
+        raw = deep_merge({**self.to_dict(), "task_overrides": {}}, over)
+        return config_from_dict(raw, f"{self.name}.task_overrides.{task}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -229,6 +253,9 @@ class ExperimentConfig:
         """A copy with top-level fields replaced (validated again)."""
         return dataclasses.replace(self, **changes)
 
+
+_NOT_PER_TASK = {"name", "tasks", "methods", "seeds", "pipeline_seeds", "task_overrides"}
+"""what one experiment shares across its tasks (``task_overrides`` may not change it)"""
 
 PIPELINE_SEED_DIR = "s{seed}"
 """sub-experiment of pipeline seed ``seed``: ``runs/<name>/s<seed>/<task>/``"""
@@ -255,10 +282,19 @@ def seed_configs(cfg: ExperimentConfig) -> list[ExperimentConfig]:
             offline={**cfg.offline, "seed": int(cfg.offline.get("seed", 0)) + s},
             world_model=dataclasses.replace(cfg.world_model, seed=cfg.world_model.seed + s),
             qrisk=dataclasses.replace(cfg.qrisk, seed=cfg.qrisk.seed + s),
-            inputs={k: f"{v}/{PIPELINE_SEED_DIR.format(seed=s)}" for k, v in cfg.inputs.items()},
+            inputs=_seeded_inputs(cfg.inputs, s),
+            task_overrides={
+                t: {**o, "inputs": _seeded_inputs(o["inputs"], s)} if "inputs" in o else o
+                for t, o in cfg.task_overrides.items()
+            },
         )
         out.append(sub)
     return out
+
+
+def _seeded_inputs(inputs: dict[str, str], seed: int) -> dict[str, str]:
+    """``inputs`` naming the other experiments' pipelines of pipeline seed ``seed``."""
+    return {k: f"{v}/{PIPELINE_SEED_DIR.format(seed=seed)}" for k, v in inputs.items()}
 
 
 def pipeline_of(cfg: ExperimentConfig, seed: int) -> ExperimentConfig:
@@ -341,6 +377,9 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     base = read_yaml(path.parent / parent, (*seen, path))
     for own in ("name", "inputs"):  # an experiment's own (name default: its file name)
         base.pop(own, None)
+    for over in (base.get("task_overrides") or {}).values():
+        if isinstance(over, dict):
+            over.pop("inputs", None)  # per-task inputs are the experiment's own too
     return deep_merge(base, raw)
 
 

@@ -91,6 +91,7 @@ class TaskPipeline:
         """``ledger``: the ledger directory (``results/ledger``) to skip finished units from."""
         from failurebench_sim.datasets import resolve_env_id
 
+        cfg = cfg.for_task(task)
         self.cfg, self.task, self.log, self.rebuild = cfg, task, log, rebuild
         self.layout = TaskLayout(Path(runs_dir), cfg.name, task)
         self.ctx = TaskContext(cfg, task, resolve_env_id(task), self.layout, self.locate,

@@ -125,6 +125,7 @@ def load_task(
 def _load_pipeline(
     cfg: ExperimentConfig, task: str, runs_dir: str | Path, ledger: str | Path | None = None
 ) -> TaskResult:
+    cfg = cfg.for_task(task)
     layout = TaskLayout(Path(runs_dir), cfg.name, task)
     book = None if ledger is None else ledger_layout(ledger, layout)
 

@@ -20,7 +20,7 @@ from farm_policies import CheckpointError, TanhGaussianActor, ValueNet, instanti
 from farm_trainer.online.cost import CostHook
 from farm_trainer.online.gae import compute_gae
 from farm_trainer.online.ppo import PPOBatch, PPOConfig, PPOUpdater
-from farm_trainer.online.rollout import Rollout, learned_field
+from farm_trainer.online.rollout import Rollout, learned_field, policy_mask
 
 LEARNER_KIND = "online_trainer"
 
@@ -106,6 +106,7 @@ class PPOLearner:
             logp=ro.flat("logp"),
             advantages=adv.reshape(-1), returns=ret.reshape(-1), values=ro.flat("values"),
             cost_advantages=None if cost_adv is None else cost_adv.reshape(-1),
+            policy_mask=policy_mask(ro, p.learn_actions),
         )  # fmt: skip
 
     def update(self, ro: Rollout) -> dict[str, float]:

@@ -39,7 +39,8 @@ class PPOConfig:
     normalize_advantages: bool = True
     learn_actions: str = "executed"
     """the actions PPO's ratio is taken on where the gate replaced one: ``executed`` (the
-    paper: what ran) or ``proposed`` (the task policy's proposal; Recovery RL's relabelling)"""
+    paper: what ran), ``proposed`` (the task policy's proposal; Recovery RL's relabelling) or
+    ``own`` (none: replaced steps leave the policy loss, ``rollout.policy_mask``)"""
 
     def __post_init__(self) -> None:
         learned_field(self.learn_actions)  # raises ValueError on an unknown value
@@ -51,13 +52,18 @@ class PPOConfig:
 LOG_RATIO_BOUND = 20.0
 
 
-def ppo_clip_loss(new_logp: Tensor, old_logp: Tensor, adv: Tensor, clip: float) -> Tensor:
-    """Negative PPO-clip objective (Eq. 3): -E[min(rho * A, clip(rho, 1-eps, 1+eps) * A)]."""
+def ppo_clip_loss(
+    new_logp: Tensor, old_logp: Tensor, adv: Tensor, clip: float, mask: Tensor | None = None
+) -> Tensor:
+    """Negative PPO-clip objective (Eq. 3): -E[min(rho * A, clip(rho, 1-eps, 1+eps) * A)],
+    the mean over the steps ``mask`` keeps (all without one; 0 where it keeps none)."""
     # beyond e^+-20 the ratio is deep in the clipped range anyway; the clamp keeps exp() finite
     # for off-policy (recovery) actions whose log-probabilities under pi_task are very low
     ratio = (new_logp - old_logp).clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND).exp()
     surrogate = torch.min(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv)
-    return -surrogate.mean()
+    if mask is None:
+        return -surrogate.mean()
+    return -(surrogate * mask).sum() / mask.sum().clamp(min=1.0)
 
 
 def value_loss(new_v: Tensor, old_v: Tensor, returns: Tensor, clip: float | None) -> Tensor:
@@ -74,6 +80,15 @@ def gaussian_entropy(log_std: Tensor) -> Tensor:
     return (log_std + 0.5 * (1.0 + math.log(2.0 * math.pi))).sum(-1)
 
 
+def normalized_advantages(adv: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Advantages with zero mean and unit std over the steps ``mask`` keeps (all without one);
+    unchanged where fewer than two are kept."""
+    kept = adv if mask is None else adv[mask > 0]
+    if len(kept) < 2:
+        return adv
+    return (adv - kept.mean()) / (kept.std() + 1e-8)
+
+
 @dataclass
 class PPOBatch:
     """Flattened on-policy batch; ``actions`` are the EXECUTED actions."""
@@ -86,6 +101,8 @@ class PPOBatch:
     values: Tensor
     cost_advantages: Tensor | None = None
     """A_c for cost hooks that shape the actor loss (P3O) or replace its update (CPO)"""
+    policy_mask: Tensor | None = None
+    """1 where a step enters the policy loss, 0 where not (``rollout.policy_mask``); None: all"""
 
     def __len__(self) -> int:
         return self.obs.shape[0]
@@ -164,11 +181,12 @@ class PPOUpdater:
                 idx = perm[start : start + cfg.minibatch_size]
                 obs, act, old_logp = batch.obs[idx], batch.actions[idx], batch.logp[idx]
                 adv = batch.advantages[idx]
-                if cfg.normalize_advantages and len(idx) > 1:
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                mask = None if batch.policy_mask is None else batch.policy_mask[idx]
+                if cfg.normalize_advantages:
+                    adv = normalized_advantages(adv, mask)
                 new_logp, log_std = self.actor.evaluate_actions(obs, act)
                 entropy = gaussian_entropy(log_std).mean()
-                pi_loss = ppo_clip_loss(new_logp, old_logp, adv, cfg.clip)
+                pi_loss = ppo_clip_loss(new_logp, old_logp, adv, cfg.clip, mask)
                 if penalty is not None:
                     pi_loss = pi_loss + penalty(new_logp - old_logp, batch.cost_advantages[idx])
                 if actor_update is None:

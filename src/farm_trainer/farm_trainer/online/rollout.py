@@ -8,14 +8,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-LEARN_ACTIONS = {"executed": "actions", "proposed": "proposed"}
+LEARN_ACTIONS = {"executed": "actions", "proposed": "proposed", "own": "actions"}
 """``PPOConfig.learn_actions`` -> the rollout field PPO's ratio is taken on"""
 
 
 def learned_field(learn_actions: str) -> str:
     """The rollout field holding the actions PPO learns on: ``executed`` (what ran: a recovery
-    action enters as an off-policy sample) or ``proposed`` (the task policy's own proposal;
-    the recovery is then part of the environment, Recovery RL's action relabelling)."""
+    action enters as an off-policy sample), ``proposed`` (the task policy's own proposal;
+    the recovery is then part of the environment, Recovery RL's action relabelling) or ``own``
+    (what ran, the policy loss then only on the steps the task policy's action ran:
+    ``policy_mask``)."""
     try:
         return LEARN_ACTIONS[learn_actions]
     except KeyError:
@@ -65,3 +67,12 @@ class Rollout:
         x = getattr(self, name)
         T, n = self.shape
         return torch.as_tensor(x.reshape(T * n, *x.shape[2:]), dtype=torch.float32)
+
+
+def policy_mask(ro: Rollout, learn_actions: str) -> Tensor | None:
+    """(T * n,) 1.0 where PPO's policy loss counts a step, 0.0 where not; None: every step.
+    ``own``: only steps whose executed action was the task policy's (not replaced by the gate);
+    they still enter the value loss and GAE."""
+    if learn_actions != "own":
+        return None
+    return torch.as_tensor(~ro.replaced.reshape(-1), dtype=torch.float32)
