@@ -379,3 +379,16 @@ def test_a_per_task_experiment_reuses_each_tasks_units_by_hash():
     soccer = TaskPipeline(pipeline_of(pertask, 1), "BoundedSoccer-v0", "/nonexistent")
     assert soccer.units["world_model"].config["world_model"]["train"]["cost_touch_window"] == 60
     assert soccer.inputs(soccer.units["qrisk"]) == ["farm_qrisk_g09_touch/s1"]
+
+
+def test_learn_actions_changes_gated_runs_only():
+    """``online.ppo.learn_actions`` is what PPO learns on where a gate replaced an action: the
+    runs of methods without a gate keep their hashes (and run without it)."""
+    cfg = load_config(SMOKE).replace(methods=["unio4", "farm", "ppo-lag"])
+    ppo = {**cfg.online.ppo, "learn_actions": "own"}
+    own = cfg.replace(online=dataclasses.replace(cfg.online, ppo=ppo))
+    a = TaskPipeline(cfg, "BoundedPush-v0", "/nonexistent", log=lambda s: None)
+    b = TaskPipeline(own, "BoundedPush-v0", "/nonexistent", log=lambda s: None)
+    for run, same in (("unio4_s0", True), ("ppo-lag_s0", True), ("farm_s0", False)):
+        assert (a.hashes[f"online/{run}"] == b.hashes[f"online/{run}"]) is same
+    assert b.units["online/farm_s0"].config["online"]["ppo"] == ppo

@@ -44,11 +44,21 @@ def method_config(ctx: TaskContext, method: str) -> tuple[dict[str, Any], tuple[
     return used, tuple(needs)
 
 
+def ppo_overrides(ctx: TaskContext, method: str) -> dict[str, Any]:
+    """``online.ppo`` as method ``method`` runs it: without ``learn_actions`` for a method
+    with no gate (nothing is replaced, so what PPO learns on where it is cannot matter), so a
+    lever on it leaves the baselines' runs (and hashes) as they are."""
+    if get_method(method).make_filter is not None:
+        return dict(ctx.cfg.online.ppo)
+    return {k: v for k, v in ctx.cfg.online.ppo.items() if k != "learn_actions"}
+
+
 def units(ctx: TaskContext) -> list[Unit]:
-    online = {k: v for k, v in dataclasses.asdict(ctx.cfg.online).items() if k != "tensorboard"}
+    common = {k: v for k, v in dataclasses.asdict(ctx.cfg.online).items() if k != "tensorboard"}
     out = []
     for seed in ctx.cfg.seeds:
         for method in ctx.cfg.methods:
+            online = {**common, "ppo": ppo_overrides(ctx, method)}
             params, needs = method_config(ctx, method)
             config = {"task": ctx.env_id, "method": method, "seed": seed, "online": online,
                       "method_params": params}  # fmt: skip
@@ -71,7 +81,7 @@ def run(ctx: TaskContext, method: str, seed: int, max_updates: int | None = None
     cfg = OnlineConfig(
         env_id=ctx.env_id, total_steps=o.steps, n_envs=o.n_envs, seed=seed, out_dir=str(out),
         init=str(ctx.task_actor_path), checkpoint_every=o.checkpoint_every, method=method,
-        progress=ctx.progress, tensorboard=o.tensorboard, ppo=PPOConfig(**o.ppo),
+        progress=ctx.progress, tensorboard=o.tensorboard, ppo=PPOConfig(**ppo_overrides(ctx, method)),
     )  # fmt: skip
     calibrated = ctx.thresholds(method) if "eps_safe" in get_method(method).params else {}
     params = ctx.cfg.gate.method_params(**calibrated)
