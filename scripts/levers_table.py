@@ -110,13 +110,16 @@ LEVERS = (
      "farm_qrisk_g09_hold", "farm-qrisk-cal-hold",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_hold.yaml --ray"
      " --workers 2"),
-    ("farm-qrisk-cal-hold everywhere, run-out targets on Soccer only (a per-task choice made"
-     " on these same runs: farm_qrisk_g09_touch on Soccer, farm_qrisk_g09_hold elsewhere)",
-     {"BoundedPush-v0": ("farm_qrisk_g09_hold", "farm-qrisk-cal-hold"),
-      "BoundedSoccer-v0": ("farm_qrisk_g09_touch", "farm-qrisk-cal-hold"),
-      "FragilePushWall-v0": ("farm_qrisk_g09_hold", "farm-qrisk-cal-hold"),
-      "ObstructedPush-v0": ("farm_qrisk_g09_hold", "farm-qrisk-cal-hold")},
-     "farm-qrisk-cal-hold", "the commands of the two rows"),
+    ("farm-qrisk-cal-hold everywhere, run-out targets on Soccer only (the per-task choice of"
+     " session 19, made on seeds 0-2; seed 3 out of sample: task_overrides)",
+     "farm_qrisk_g09_pertask", "farm-qrisk-cal-hold",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_pertask.yaml --ray"
+     " --workers 2"),
+    ("farm-qrisk-cal-hold with PPO's policy loss on the task policy's own actions only"
+     " (ppo.learn_actions: own; pipeline seed 3 only)", "farm_qrisk_g09_hold_own",
+     "farm-qrisk-cal-hold",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_hold_own.yaml --ray"
+     " --workers 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the

@@ -94,11 +94,11 @@ def audit(experiment: str) -> list[dict]:
     rows = []
     for sub in seed_configs(cfg):
         for task in sub.tasks:
-            book = TaskLayout(LEDGER, sub.name, task)
+            book, mine = TaskLayout(LEDGER, sub.name, task), sub.for_task(task)  # its inputs
             for seed in sub.seeds:
-                base = audit_run(book, sub, BASELINE, seed)
+                base = audit_run(book, mine, BASELINE, seed)
                 for method in sub.methods:
-                    run = audit_run(book, sub, method, seed)
+                    run = audit_run(book, mine, method, seed)
                     if run is None or base is None:
                         continue
                     rows.append({"experiment": experiment, "pipeline": sub.name,
@@ -119,11 +119,11 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--experiments", nargs="*", help="default: every experiment in the ledger")
+    p.add_argument("--experiments", nargs="*",
+                   help="default: every experiment in the ledger, and every config whose runs"
+                        " all come from other experiments' (inputs)")  # fmt: skip
     args = p.parse_args()
-    names = args.experiments or sorted(
-        d.name for d in LEDGER.iterdir() if d.is_dir() and (CONFIGS / f"{d.name}.yaml").exists()
-    )
+    names = args.experiments or sorted(c.stem for c in CONFIGS.glob("*.yaml"))
     rows = [r for name in names for r in audit(name)]
     summary = summarize(rows)
     out = Path("results/provenance")
