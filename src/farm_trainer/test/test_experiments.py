@@ -392,3 +392,20 @@ def test_learn_actions_changes_gated_runs_only():
     for run, same in (("unio4_s0", True), ("ppo-lag_s0", True), ("farm_s0", False)):
         assert (a.hashes[f"online/{run}"] == b.hashes[f"online/{run}"]) is same
     assert b.units["online/farm_s0"].config["online"]["ppo"] == ppo
+
+
+def test_every_method_of_a_figure_gets_its_own_colour():
+    """Methods without a colour of their own (farm-qrisk-cal-hold, ...) never fall back to
+    matplotlib's first colour, Uni-O4's."""
+    from farm_trainer.experiments.report import method_colors
+
+    methods = [
+        "unio4",
+        "farm-qrisk-cal",
+        "farm",
+        "farm-qrisk-cal-hold",
+        *(f"m{i}" for i in range(9)),
+    ]
+    colors = method_colors(methods)
+    assert colors["unio4"] == "tab:blue" and colors["farm"] == "tab:red"
+    assert len(set(list(colors.values())[:10])) == 10

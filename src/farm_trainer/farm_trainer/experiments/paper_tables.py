@@ -23,12 +23,12 @@ from failurebench_sim.atomic import write_text
 from farm_trainer.experiments.config import ExperimentConfig
 from farm_trainer.experiments.layout import task_name
 from farm_trainer.experiments.report import (
-    COLORS,
     LABELS,
     _csv_text,
     _eval_norm,
     _pm,
     _save_fig,
+    method_colors,
     plot_returns,
     return_before,
 )
@@ -228,6 +228,7 @@ def plot_training_return(results: list[Any], methods: list[str], path: Path) -> 
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.4), squeeze=False)
+    colors = method_colors(methods)
     for ax, tr in zip(axes[0], results, strict=True):
         for m in methods:
             runs = [r for r in tr.runs.get(m, []) if np.isfinite(r.train_return).any()]
@@ -242,7 +243,7 @@ def plot_training_return(results: list[Any], methods: list[str], path: Path) -> 
             y = np.convolve(
                 np.pad(y, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, "valid"
             )  # fmt: skip (a moving mean without the zero-padded ends)
-            ax.plot(x, y, color=COLORS.get(m), label=LABELS.get(m, m), linewidth=1.2)
+            ax.plot(x, y, color=colors[m], label=LABELS.get(m, m), linewidth=1.2)
         ax.set_title(tr.task)
         ax.set_xlabel("env steps")
         ax.axhline(100, color="gray", linestyle="--", linewidth=0.8)

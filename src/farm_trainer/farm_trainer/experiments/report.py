@@ -37,6 +37,18 @@ from farm_trainer.experiments.records import resolve
 
 COLORS = {"unio4": "tab:blue", "farm": "tab:red", "recrl": "tab:green", "mppi": "tab:orange",
           "ppo-lag": "tab:purple", "p3o": "tab:brown", "cpo": "tab:gray"}  # fmt: skip
+_MORE_COLORS = ("tab:cyan", "tab:olive", "tab:pink", "black", "gold", "navy", "teal", "magenta",
+                "lime", "maroon")  # fmt: skip
+"""for methods without a colour of their own, in the order a figure lists them"""
+
+
+def method_colors(methods: list[str]) -> dict[str, str]:
+    """A distinct colour per method: ``COLORS``' own, the others from ``_MORE_COLORS`` in turn
+    (so two methods of one figure never share matplotlib's default first colour)."""
+    more = iter(_MORE_COLORS * (1 + len(methods) // len(_MORE_COLORS)))
+    return {m: COLORS.get(m) or next(more) for m in methods}
+
+
 LABELS = {"unio4": "Uni-O4", "farm": "FARM", "recrl": "Rec-RL", "mppi": "MPPI",
           "ppo-lag": "PPO-Lag", "p3o": "P3O", "cpo": "CPO"}  # fmt: skip
 SUMMARY_FIELDS = [
@@ -433,13 +445,14 @@ def plot_failures(results: list[TaskResult], methods: list[str], path: Path) -> 
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.4), squeeze=False)
+    colors = method_colors(methods)
     for ax, tr in zip(axes[0], results, strict=True):
         for m in methods:
             if m not in tr.runs:
                 continue
             x, mu, sd = _curve(tr.runs[m])
-            ax.plot(x, mu, color=COLORS.get(m), label=LABELS.get(m, m))
-            ax.fill_between(x, mu - sd, mu + sd, color=COLORS.get(m), alpha=0.2, linewidth=0)
+            ax.plot(x, mu, color=colors[m], label=LABELS.get(m, m))
+            ax.fill_between(x, mu - sd, mu + sd, color=colors[m], alpha=0.2, linewidth=0)
         ax.set_title(tr.task)
         ax.set_xlabel("env steps")
         ax.grid(alpha=0.3)
@@ -460,12 +473,12 @@ def plot_returns(
 
     by = {(r["task"], r["method"]): r for r in rows}
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.4), squeeze=False)
-    width = 0.38
+    width, colors = 0.38, method_colors(methods)
     for ax, t in zip(axes[0], tasks, strict=True):
         ms = [m for m in methods if (t, m) in by]
         for i, m in enumerate(ms):
             r = by[(t, m)]
-            c = COLORS.get(m)
+            c = colors[m]
             ax.bar(i - width / 2, np.nan_to_num(r["return_before"]), width, color=c, alpha=0.35,
                    label="before" if i == 0 else None)  # fmt: skip
             ax.bar(i + width / 2, np.nan_to_num(r["return_after_mean"]), width, color=c,
