@@ -13,7 +13,9 @@ that made the recovery demonstrations) wherever the gate replaces an action: if 
 failures the learned recovery does not, the recovery's learning is the bottleneck; if not, the
 demonstrations start too late; ``hold`` (zeros) tells whether the state was lost already when
 the gate fired (a failure even when the arm stops). The task policy's exploration noise is seeded
-per episode, so the variants differ only where their actions do. Writes results/recovery_probe/<experiment>_s<seed>.csv (rows of tasks
+per episode, so the variants differ only where their actions do. Each row also has the mean
+episode return and success rate (what the gate costs the exploring policy's task, before any
+learning). Writes results/recovery_probe/<experiment>_s<seed>.csv (rows of tasks
 not probed this time are kept).
     python scripts/recovery_probe.py --experiment paper_tables --seed 2 --tasks BoundedSoccer-v0
     python scripts/recovery_probe.py --seed 1 --recovery scripted --eps-scales 1.0
@@ -46,7 +48,8 @@ def probe(ctx, method: str, scale: float, episodes: int, window: int, seed0: int
     if gate is not None:
         gate.decider.eps_safe = eps0 * scale  # every member's threshold alike (farm-qrisk)
     env = make_env(ctx.env_id)
-    failed = with_recovery = during = replaced_steps = steps = 0
+    failed = with_recovery = during = replaced_steps = steps = successes = 0
+    ret = 0.0
     try:
         for ep in range(episodes):
             flags: list[bool] = []
@@ -69,6 +72,7 @@ def probe(ctx, method: str, scale: float, episodes: int, window: int, seed0: int
             torch.manual_seed(seed0 + ep)  # the same exploration noise for every variant
             r = run_episode(env, act, seed0 + ep)
             steps, replaced_steps = steps + r.steps, replaced_steps + sum(flags)
+            ret, successes = ret + r.ret, successes + int(r.reached_success)
             if r.ir_failure:
                 failed += 1
                 with_recovery += int(any(flags[-(window + 1) :]))
@@ -79,7 +83,9 @@ def probe(ctx, method: str, scale: float, episodes: int, window: int, seed0: int
             "episodes": episodes, "ir_failure_episodes": failed,
             "failures_with_recovery": with_recovery, "failures_during_recovery": during,
             "failures_missed": failed - with_recovery,
-            "replaced_frac": round(replaced_steps / max(steps, 1), 4)}  # fmt: skip
+            "replaced_frac": round(replaced_steps / max(steps, 1), 4),
+            "return_mean": round(ret / max(episodes, 1), 2),
+            "success_frac": round(successes / max(episodes, 1), 3)}  # fmt: skip
 
 
 class _Hold:
