@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from failurebench_sim.atomic import write_csv
-from failurebench_sim.episodes import run_episode
+from failurebench_sim.episodes import episode_success, run_episode
 from failurebench_sim.make import make_env
 from failurebench_sim.policies import get as scripted_policy
 from farm_policies.checkpoint import load_policy
@@ -72,7 +72,10 @@ def probe(ctx, method: str, scale: float, episodes: int, window: int, seed0: int
             torch.manual_seed(seed0 + ep)  # the same exploration noise for every variant
             r = run_episode(env, act, seed0 + ep)
             steps, replaced_steps = steps + r.steps, replaced_steps + sum(flags)
-            ret, successes = ret + r.ret, successes + int(r.reached_success)
+            ret, successes = (
+                ret + r.ret,
+                successes + episode_success(r.reached_success, r.ir_failure),
+            )
             if r.ir_failure:
                 failed += 1
                 with_recovery += int(any(flags[-(window + 1) :]))

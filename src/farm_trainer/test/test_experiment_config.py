@@ -97,6 +97,17 @@ def test_inputs_name_other_experiments_and_are_not_inherited():
             {"task_overrides": {"BoundedSoccer-v0": {"seeds": [1]}}},
             "task_overrides.BoundedSoccer-v0",
         ),
+        (
+            {
+                "tasks": ["BoundedSoccer-v0"],
+                "task_overrides": {"BoundedSoccer-v0": {"qrisk": {"seed": 3}}},
+            },
+            "qrisk.seed'] cannot differ",
+        ),
+        (
+            {"task_overrides": {"BoundedSocer-v0": {}}},
+            "BoundedSocer-v0'], not tasks of this experiment",
+        ),
     ],
 )
 def test_typo_or_wrong_type_in_any_section_fails_at_load_naming_the_key(raw, key):
@@ -142,6 +153,7 @@ def test_task_overrides_change_one_tasks_config_and_their_inputs_are_not_inherit
     assert soccer.qrisk.train == touch and soccer.qrisk.steps == cfg.qrisk.steps
     assert soccer.inputs == {"data": "other", "qrisk": "touchy"} and soccer.task_overrides == {}
     assert cfg.for_task("BoundedPush-v0") is cfg and cfg.qrisk.train == {}
+    assert cfg.for_task("FailureBench/BoundedSoccer-v0").qrisk.train == touch  # one task, two ids
     seeded = pipeline_of(cfg, 2).for_task("BoundedSoccer-v0")
     assert seeded.inputs == {"data": "other/s2", "qrisk": "touchy/s2"}
     assert seeded.qrisk.seed == cfg.qrisk.seed + 2 and seeded.qrisk.train == touch

@@ -119,3 +119,12 @@ def test_a_policy_mask_keeps_masked_steps_out_of_the_policy_loss():
 
     a, b = trained(100.0), trained(-100.0)
     assert all(torch.allclose(x, y) for x, y in zip(a, b, strict=True))
+
+    torch.manual_seed(0)  # a batch whose every step was replaced leaves the actor as it was
+    actor, critic = TanhGaussianActor(3, 2, hidden=8, depth=1), ValueNet(3, hidden=8, depth=1)
+    before = [q.detach().clone() for q in actor.parameters()]
+    obs, act = torch.randn(32, 3), torch.zeros(32, 2)
+    none = PPOBatch(obs, act, actor.log_prob(obs, act).detach(), torch.randn(32), torch.ones(32),
+                    torch.zeros(32), policy_mask=torch.zeros(32))  # fmt: skip
+    PPOUpdater(actor, critic, PPOConfig(minibatch_size=16, epochs=2)).update(none)
+    assert all(torch.equal(x, y) for x, y in zip(before, actor.parameters(), strict=True))

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from farm_trainer.experiments.layout import task_name
 from farm_trainer.experiments.schema import NESTED, ExperimentConfigError, check_fields
 from farm_trainer.methods import METHOD_NAMES, MPPI_OVERRIDES, MethodParams
 
@@ -231,6 +232,7 @@ class ExperimentConfig:
                     f"task_overrides.{task} must be a mapping, got {over!r}"
                 )
             fixed = sorted(set(over) & _NOT_PER_TASK)
+            fixed += [f"{k}.seed" for k in _SEEDED if "seed" in (over.get(k) or {})]
             if fixed:
                 raise ExperimentConfigError(
                     f"task_overrides.{task}: {fixed} cannot differ between tasks of one experiment"
@@ -240,7 +242,7 @@ class ExperimentConfig:
     def for_task(self, task: str) -> ExperimentConfig:
         """This config as ``task``'s pipeline runs it: ``task_overrides[task]`` merged on top
         (``deep_merge``, checked like a YAML file); ``self`` where the task has none."""
-        over = self.task_overrides.get(task)
+        over = self.task_overrides.get(task_name(task))
         if not over:
             return self
         raw = deep_merge({**self.to_dict(), "task_overrides": {}}, over)
@@ -256,6 +258,8 @@ class ExperimentConfig:
 
 _NOT_PER_TASK = {"name", "tasks", "methods", "seeds", "pipeline_seeds", "task_overrides"}
 """what one experiment shares across its tasks (``task_overrides`` may not change it)"""
+_SEEDED = ("data", "offline", "world_model", "qrisk")
+"""sections whose ``seed`` each pipeline seed shifts (``seed_configs``): not set per task"""
 
 PIPELINE_SEED_DIR = "s{seed}"
 """sub-experiment of pipeline seed ``seed``: ``runs/<name>/s<seed>/<task>/``"""
@@ -340,6 +344,13 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> ExperimentCo
     cfg = _build(ExperimentConfig, raw, where)
     for key in ("tasks", "methods"):
         setattr(cfg, key, [str(x) for x in getattr(cfg, key)])
+    names = {task_name(t) for t in cfg.tasks}
+    unknown = sorted(str(t) for t in cfg.task_overrides if task_name(str(t)) not in names)
+    if unknown:
+        raise ExperimentConfigError(
+            f"{where}: task_overrides names {unknown}, not tasks of this experiment {cfg.tasks}"
+        )
+    cfg.task_overrides = {task_name(str(t)): o for t, o in cfg.task_overrides.items()}
     cfg.seeds = [int(s) for s in cfg.seeds]
     cfg.__post_init__()
     return cfg

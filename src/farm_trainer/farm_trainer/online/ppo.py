@@ -82,10 +82,10 @@ def gaussian_entropy(log_std: Tensor) -> Tensor:
 
 def normalized_advantages(adv: Tensor, mask: Tensor | None = None) -> Tensor:
     """Advantages with zero mean and unit std over the steps ``mask`` keeps (all without one);
-    unchanged where fewer than two are kept."""
+    fewer than two kept: centred only (unchanged without a mask, as PPO always did)."""
     kept = adv if mask is None else adv[mask > 0]
     if len(kept) < 2:
-        return adv
+        return adv if mask is None else adv - kept.mean() if len(kept) else torch.zeros_like(adv)
     return (adv - kept.mean()) / (kept.std() + 1e-8)
 
 
@@ -189,7 +189,7 @@ class PPOUpdater:
                 pi_loss = ppo_clip_loss(new_logp, old_logp, adv, cfg.clip, mask)
                 if penalty is not None:
                     pi_loss = pi_loss + penalty(new_logp - old_logp, batch.cost_advantages[idx])
-                if actor_update is None:
+                if actor_update is None and (mask is None or mask.any()):  # none kept: no step
                     self._step(
                         self.opt_actor,
                         self.actor,
