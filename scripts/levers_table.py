@@ -111,7 +111,7 @@ LEVERS = (
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_hold.yaml --ray"
      " --workers 2"),
     ("farm-qrisk-cal-hold everywhere, run-out targets on Soccer only (the per-task choice of"
-     " session 19, made on seeds 0-2; seed 3 out of sample: task_overrides)",
+     " session 19, made on seeds 0-2; seeds 3-4 out of sample: task_overrides)",
      "farm_qrisk_g09_pertask", "farm-qrisk-cal-hold",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_pertask.yaml --ray"
      " --workers 2"),
