@@ -230,19 +230,14 @@ def same_init(exp: str, method: str) -> str:
     return f"{same}/{same + diff + unknown}" + (f" ({unknown} ?)" if unknown else "")
 
 
-def online_row(lever: str, exp: str | dict, method: str, command: str) -> dict | None:
-    """One lever's row; ``exp`` an experiment, or {task: (experiment, method)} for a per-task
-    choice that takes each task from its own run (each against its experiment's Uni-O4;
-    ``method`` then only names the row)."""
-    by_task = exp if isinstance(exp, dict) else dict.fromkeys(TASKS, (exp, method))
-    if not any(read_summary(e) for e, _ in by_task.values()):
+def online_row(lever: str, exp: str, method: str, command: str) -> dict | None:
+    """One lever's row (a per-task choice is one experiment too: ``task_overrides``)."""
+    summary = read_summary(exp)
+    if not summary:
         return None
-    names = list(dict.fromkeys(e for e, _ in by_task.values()))
-    row: dict = {"lever": lever, "experiment": " + ".join(names), "method": method}
+    row: dict = {"lever": lever, "experiment": exp, "method": method}
     ratios = []
     for task in TASKS:
-        exp, method = by_task.get(task, ("", method))
-        summary = read_summary(exp) if exp else {}
         ours, base = summary.get((task, method)), summary.get((task, "unio4"))
         s = SHORT[task]
         if not ours or not base or ours["seeds_complete"] != ours["seeds_found"]:
@@ -273,7 +268,7 @@ def online_row(lever: str, exp: str | dict, method: str, command: str) -> dict |
     sps = row.pop("steps_per_s", [])
     row["mean_ratio"] = round(sum(ratios) / len(ratios), 2) if ratios else ""
     row["steps_per_s"] = round(sum(sps) / len(sps)) if sps else ""
-    row["same_init"] = " + ".join(dict.fromkeys(same_init(e, m) for e, m in by_task.values()))
+    row["same_init"] = same_init(exp, method)
     row["command"] = command
     return row
 

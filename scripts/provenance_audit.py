@@ -120,8 +120,8 @@ def summarize(rows: list[dict]) -> list[dict]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--experiments", nargs="*",
-                   help="default: every experiment in the ledger, and every config whose runs"
-                        " all come from other experiments' (inputs)")  # fmt: skip
+                   help="default: every config in config/experiments (its runs are found in"
+                        " its own ledger or its inputs'; a config with none gives no rows)")  # fmt: skip
     args = p.parse_args()
     names = args.experiments or sorted(c.stem for c in CONFIGS.glob("*.yaml"))
     rows = [r for name in names for r in audit(name)]

@@ -84,9 +84,11 @@ def normalized_advantages(adv: Tensor, mask: Tensor | None = None) -> Tensor:
     """Advantages with zero mean and unit std over the steps ``mask`` keeps (all without one);
     fewer than two kept: centred only (unchanged without a mask, as PPO always did)."""
     kept = adv if mask is None else adv[mask > 0]
-    if len(kept) < 2:
-        return adv if mask is None else adv - kept.mean() if len(kept) else torch.zeros_like(adv)
-    return (adv - kept.mean()) / (kept.std() + 1e-8)
+    if len(kept) >= 2:
+        return (adv - kept.mean()) / (kept.std() + 1e-8)
+    if mask is None:
+        return adv
+    return adv - kept.mean() if len(kept) else torch.zeros_like(adv)
 
 
 @dataclass
