@@ -98,11 +98,12 @@ def audit(experiment: str) -> list[dict]:
             for seed in sub.seeds:
                 base = audit_run(book, mine, BASELINE, seed)
                 for method in sub.methods:
-                    run = audit_run(book, mine, method, seed)
+                    run = audit_run(book, mine, mine.method_of(method), seed)
                     if run is None or base is None:
                         continue
                     rows.append({"experiment": experiment, "pipeline": sub.name,
-                                 "task": task_name(task), "run": run_name(method, seed),
+                                 "task": task_name(task),
+                                 "run": run_name(mine.method_of(method), seed),
                                  "method": method, **run,
                                  "vs_unio4": "—" if method == BASELINE else verdict(run, base)})  # fmt: skip
     return rows

@@ -21,7 +21,7 @@ PINNED_SHA256 = {'demo': '11585d9629e31abc0b50ff456822c4431cf947e7038a3dcaf30bc7
 (``inputs`` is new and not part of what the stages read; so are fields added later while they
 hold their defaults: ``LATER_FIELDS``)."""
 
-LATER_FIELDS = {"pipeline_seeds": False, "task_overrides": {}}
+LATER_FIELDS = {"pipeline_seeds": False, "task_overrides": {}, "method_for": {}}
 LATER_GATE_FIELDS = {"cost_limit": 0.05, "lr_lambda": 0.05, "p3o_kappa": 20.0,
                      "cpo_target_kl": 0.01, "eps_target_rate": 0.05, "eps_kp": 2.0,
                      "eps_ki": 0.2, "refresh_every": 5, "refresh_steps": 200,
@@ -161,3 +161,47 @@ def test_task_overrides_change_one_tasks_config_and_their_inputs_are_not_inherit
     (tmp_path / "child.yaml").write_text("extends: parent.yaml\n")
     child = load_config(tmp_path / "child.yaml").for_task("BoundedSoccer-v0")
     assert child.qrisk.train == touch and child.inputs == {}
+
+
+def test_method_for_runs_a_label_as_a_registry_method_chosen_per_task(tmp_path):
+    """A method label runs the registry method ``method_for`` names, per task through
+    ``task_overrides``; labels that shadow a registry name, unknown targets, per-task keys that
+    are no label, and two labels running one method are refused at load."""
+    (tmp_path / "chosen.yaml").write_text(
+        f"extends: {CONFIGS / 'demo.yaml'}\ntasks: [BoundedPush-v0, FragilePushWall-v0]\n"
+        "methods: [unio4, farm-chosen]\nmethod_for: {farm-chosen: farm-hold}\n"
+        "task_overrides: {FragilePushWall-v0: {method_for: {farm-chosen: farm}}}\n"
+    )
+    cfg = load_config(tmp_path / "chosen.yaml")
+    assert cfg.run_methods == ["unio4", "farm-hold"]
+    assert cfg.for_task("FragilePushWall-v0").run_methods == ["unio4", "farm"]
+    assert cfg.for_task("BoundedPush-v0").method_of("farm-chosen") == "farm-hold"
+    assert cfg.method_of("unio4") == "unio4"
+    base = load_config(CONFIGS / "demo.yaml").to_dict()
+    for changes, match in (
+        ({"methods": ["unio4", "farm-chosen"]}, "unknown method"),
+        ({"method_for": {"farm": "farm-hold"}}, "runs itself"),
+        ({"method_for": {"farm-chosen": "farm-nope"}}, "unknown method 'farm-nope'"),
+        ({"methods": ["farm", "farm-chosen"], "method_for": {"farm-chosen": "farm"}}, "two labels"),
+        ({"methods": ["unio4", "farm-chosen"], "method_for": {"farm-chosen": "farm"},
+          "task_overrides": {"BoundedPush-v0": {"method_for": {"farm-chosn": "farm-hold"}}}},
+         "not method labels"),
+    ):  # fmt: skip
+        with pytest.raises(ExperimentConfigError, match=match):
+            config_from_dict({**base, **changes})
+
+
+def test_inputs_may_name_several_experiments_searched_in_order():
+    """A list value names several experiments (e.g. pipeline seeds built in different ones):
+    searched in order, ``stage/item`` first; pipeline seeds shift every name."""
+    from farm_trainer.experiments.config import pipeline_of
+
+    base = {**load_config(CONFIGS / "demo.yaml").to_dict(), "pipeline_seeds": True}
+    cfg = config_from_dict({**base, "inputs": {"online": ["a", "b"], "online/farm_s0": "c",
+                                               "data": "a"}})  # fmt: skip
+    assert cfg.inputs_of("online/farm_s0") == ["c", "a", "b"]
+    assert cfg.inputs_of("online/unio4_s0") == ["a", "b"] and cfg.inputs_of("data/expert") == ["a"]
+    assert pipeline_of(cfg, 3).inputs_of("online/unio4_s3") == ["a/s3", "b/s3"]
+    for bad in ([], ["a", 3], [base["name"]]):
+        with pytest.raises(ExperimentConfigError, match="inputs.online"):
+            config_from_dict({**base, "inputs": {"online": bad}})

@@ -283,3 +283,31 @@ def test_records_of_before_run_ids_are_judged_by_time(tmp_path):
     plan = {u.id: d for u, d in stubbed(cfg_with(), tmp_path).plan()}
     assert plan["online/unio4_s0"].reason == "input offline_task was rebuilt after it ran"
     assert plan["data/task_demos"].action == plan["offline_task"].action == "skip"
+
+
+def test_a_method_label_reuses_the_registry_methods_runs_by_hash(tmp_path):
+    """``method_for``: a label's units, jobs and hashes are the registry method's, so a per-task
+    choice reuses the runs of the experiment that compared the methods, and nothing reruns."""
+    from farm_trainer.experiments.sweep import plan_jobs
+
+    ran(cfg_with(methods=["unio4", "farm", "farm-hold"]), tmp_path)
+    stages = ("data", "offline_task", "offline_recovery", "failures", "world_model",
+              "calibration", "online", "evaluate")  # fmt: skip
+    raw = {**copy.deepcopy(BASE), "name": "b", "methods": ["unio4", "farm-chosen"],
+           "method_for": {"farm-chosen": "farm-hold"}, "inputs": dict.fromkeys(stages, "a")}  # fmt: skip
+    hold = stubbed(config_from_dict(raw), tmp_path)
+    assert "online/farm-hold_s1" in hold.units and "online/farm-chosen_s1" not in hold.units
+    a = stubbed(cfg_with(methods=["unio4", "farm", "farm-hold"]), tmp_path)
+    assert hold.hashes["online/farm-hold_s1"] == a.hashes["online/farm-hold_s1"]
+    assert set(ran(config_from_dict(raw), tmp_path).values()) == {"reused"}
+
+    raw["task_overrides"] = {"BoundedPush-v0": {"method_for": {"farm-chosen": "farm"}}}
+    cfg = config_from_dict(raw)
+    rows = ran(cfg, tmp_path)
+    assert rows["online/farm_s0"] == "reused" and "online/farm-hold_s0" not in rows
+    assert {j.run for j in plan_jobs(cfg) if j.run} == {
+        "unio4_s0",
+        "unio4_s1",
+        "farm_s0",
+        "farm_s1",
+    }

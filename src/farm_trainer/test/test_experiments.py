@@ -381,6 +381,46 @@ def test_a_per_task_experiment_reuses_each_tasks_units_by_hash():
     assert soccer.inputs(soccer.units["qrisk"]) == ["farm_qrisk_g09_touch/s1"]
 
 
+def test_the_chosen_setting_runs_pi_rec_on_wall_and_reuses_every_unit_by_hash():
+    """farm_qrisk_g09_chosen: its farm-chosen column runs farm-qrisk-cal (pi_rec) on Fragile
+    Push Wall and farm-qrisk-cal-hold elsewhere; every task's units hash as those of the
+    experiment that made them (Wall: farm_qrisk_g09_hold, which runs both recoveries)."""
+    configs = ROOT / "config" / "experiments"
+    chosen, pertask, hold = (load_config(configs / f"farm_qrisk_g09{n}.yaml")
+                             for n in ("_chosen", "_pertask", "_hold"))  # fmt: skip
+    for task, other in (("BoundedPush-v0", pertask), ("BoundedSoccer-v0", pertask),
+                        ("FragilePushWall-v0", hold), ("ObstructedPush-v0", pertask)):  # fmt: skip
+        a = TaskPipeline(pipeline_of(chosen, 4), task, "/nonexistent", log=lambda s: None)
+        b = TaskPipeline(pipeline_of(other, 4), task, "/nonexistent", log=lambda s: None)
+        assert a.hashes == {u: b.hashes[u] for u in a.hashes}
+        pi_rec = task == "FragilePushWall-v0"
+        assert ("online/farm-qrisk-cal_s4" in a.units) == pi_rec
+        assert ("online/farm-qrisk-cal-hold_s4" in a.units) != pi_rec
+    push = TaskPipeline(pipeline_of(chosen, 4), "BoundedPush-v0", "/nonexistent")
+    assert push.inputs(push.units["online/unio4_s4"]) == [
+        "farm_qrisk_g09_hold/s4",
+        "farm_qrisk_g09_pertask/s4",
+    ]
+
+
+def test_the_report_shows_a_method_label_and_what_it_ran_on_each_task(tmp_path):
+    cfg = config_from_dict(
+        {"name": "fake", "tasks": ["BoundedPush-v0", "FragilePushWall-v0"], "seeds": [0],
+         "methods": ["unio4", "farm-chosen"], "method_for": {"farm-chosen": "farm-hold"},
+         "task_overrides": {"FragilePushWall-v0": {"method_for": {"farm-chosen": "farm"}}}}
+    )  # fmt: skip
+    for task, method in (("BoundedPush-v0", "farm-hold"), ("FragilePushWall-v0", "farm")):
+        root = tmp_path / "runs" / "fake" / task
+        _fake_run(root, "unio4", 0, [1, 4, 10], 20, after=60.0)
+        _fake_run(root, method, 0, [0, 1, 3], 20, after=70.0)
+    out = write_report(cfg, tmp_path / "runs", tmp_path / "results")
+    rows = {(r["task"], r["method"]): r for r in read_csv(out / "summary.csv")}
+    for task in ("BoundedPush-v0", "FragilePushWall-v0"):
+        assert float(rows[(task, "farm-chosen")]["ir_failure_episodes_mean"]) == 3.0
+    table = (out / "table.md").read_text()
+    assert "`farm-chosen` runs farm-hold on BoundedPush-v0, farm on FragilePushWall-v0." in table
+
+
 def test_learn_actions_changes_gated_runs_only():
     """``online.ppo.learn_actions`` is what PPO learns on where a gate replaced an action: the
     runs of methods without a gate keep their hashes (and run without it)."""

@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="YAML file, e.g. config/experiments/demo.yaml")
     p.add_argument("--tasks", nargs="+", help="override the config's tasks")
     p.add_argument("--seeds", nargs="+", type=int, help="override the config's seeds")
-    p.add_argument("--methods", nargs="+", choices=METHODS, help="override the config's methods")
+    p.add_argument("--methods", nargs="+", metavar="METHOD",
+                   help=f"override the config's methods: {', '.join(METHODS)}, or a label of"
+                   " the config's method_for")  # fmt: skip
     p.add_argument("--stages", nargs="+", metavar="STAGE",
                    help=f"run only these stages (or stage/item units): {', '.join(STAGES)}")  # fmt: skip
     p.add_argument("--online-steps", type=int, help="override online.steps")

@@ -179,22 +179,36 @@ class ExperimentConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     latency_calls: int = 200
     """SafetyGate.__call__ repetitions per batch size for the p50/p99 latency"""
-    inputs: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, str | list[str]] = field(default_factory=dict)
     """stage (or ``stage/item``) -> another experiment whose outputs of it are reused, by
-    reference, when their recorded config hash equals this experiment's (else built here)"""
+    reference, when their recorded config hash equals this experiment's (else built here); a
+    list names several, searched in order (e.g. where pipeline seeds were built in different
+    experiments)"""
     pipeline_seeds: bool = False
     """True: each seed is a whole pipeline (data, offline stage, world model, online run) under
     ``runs/<name>/s<seed>/``; False: one pipeline (seed-0 data and checkpoints), seeds vary the
     online stage only (``seed_configs``)"""
     task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     """task -> a mapping merged onto this config for that task's pipeline only (``for_task``),
-    e.g. constraint targets or ``inputs`` chosen per task; the other tasks' units keep their
-    hashes"""
+    e.g. constraint targets, ``inputs`` or ``method_for`` chosen per task; the other tasks'
+    units keep their hashes"""
+    method_for: dict[str, str] = field(default_factory=dict)
+    """method label -> the registry method it runs, so one column of the tables can run
+    another method per task (``task_overrides``), e.g. ``{farm-chosen: farm-qrisk-cal-hold}``
+    and on one task ``{farm-chosen: farm-qrisk-cal}``. Units, run directories and hashes are
+    the registry method's (a run is reused by any experiment that runs the same method); the
+    tables show the label. A label may not be a registry name itself."""
 
     def __post_init__(self) -> None:
-        bad = [m for m in self.methods if m not in METHODS]
+        self._check_method_for(self.method_for, "method_for")
+        bad = [m for m in self.methods if self.method_of(m) not in METHODS]
         if bad:
-            raise ExperimentConfigError(f"unknown method(s) {bad}; choose from {METHODS}")
+            raise ExperimentConfigError(
+                f"unknown method(s) {bad}; choose from {METHODS} or map a label in method_for"
+            )
+        twice = sorted({m for m in self.run_methods if self.run_methods.count(m) > 1})
+        if twice:
+            raise ExperimentConfigError(f"methods run {twice} under two labels")
         if not self.tasks or not self.methods or not self.seeds:
             raise ExperimentConfigError("tasks, methods and seeds must be non-empty")
         if self.data.failure_policy not in ("offline", "expert"):
@@ -216,11 +230,14 @@ class ExperimentConfig:
             if int(v) < 1:
                 raise ExperimentConfigError(f"{name} must be >= 1, got {v}")
         for key, other in self.inputs.items():
-            if key.split("/")[0] not in STAGES or not isinstance(other, str):
+            names = other if isinstance(other, list) else [other]
+            if (key.split("/")[0] not in STAGES or not names
+                    or not all(isinstance(n, str) for n in names)):  # fmt: skip
                 raise ExperimentConfigError(
-                    f"inputs.{key}: keys are stages {STAGES} (or stage/item), values experiment names"
+                    f"inputs.{key}: keys are stages {STAGES} (or stage/item), values experiment"
+                    " names (or lists of them)"
                 )
-            if other == self.name:
+            if self.name in names:
                 raise ExperimentConfigError(f"inputs.{key} names this experiment itself")
         if self.data.near_failure_transitions < 0:
             raise ExperimentConfigError(
@@ -237,7 +254,48 @@ class ExperimentConfig:
                 raise ExperimentConfigError(
                     f"task_overrides.{task}: {fixed} cannot differ between tasks of one experiment"
                 )
+            labels = set(self.method_for) | set(self.methods)
+            extra = sorted(set(over.get("method_for") or {}) - labels)
+            if extra:
+                raise ExperimentConfigError(
+                    f"task_overrides.{task}.method_for: {extra} are not method labels of"
+                    " this experiment (methods or method_for)"
+                )
             self.for_task(task)  # every key checked now, not when the task's pipeline starts
+
+    @staticmethod
+    def _check_method_for(method_for: Any, where: str) -> None:
+        if not isinstance(method_for, dict):
+            raise ExperimentConfigError(f"{where} must be a mapping, got {method_for!r}")
+        for label, method in method_for.items():
+            if label in METHODS:
+                raise ExperimentConfigError(
+                    f"{where}.{label}: a registry method runs itself; give the column a label"
+                    " of its own"
+                )
+            if method not in METHODS:
+                raise ExperimentConfigError(
+                    f"{where}.{label}: unknown method {method!r}; choose from {METHODS}"
+                )
+
+    def inputs_of(self, unit_id: str) -> list[str]:
+        """The experiments ``inputs`` names for unit ``unit_id``, in search order
+        (``stage/item`` before ``stage``; each list in its own order)."""
+        names: list[str] = []
+        for key in (unit_id, unit_id.split("/")[0]):
+            other = self.inputs.get(key) or []
+            names += other if isinstance(other, list) else [other]
+        return list(dict.fromkeys(names))
+
+    def method_of(self, label: str) -> str:
+        """The registry method that method label ``label`` runs (``method_for``; a registry
+        name runs itself)."""
+        return self.method_for.get(label, label)
+
+    @property
+    def run_methods(self) -> list[str]:
+        """The registry methods this config runs (``methods`` through ``method_for``)."""
+        return [self.method_of(m) for m in self.methods]
 
     def for_task(self, task: str) -> ExperimentConfig:
         """This config as ``task``'s pipeline runs it: ``task_overrides[task]`` merged on top
@@ -296,9 +354,11 @@ def seed_configs(cfg: ExperimentConfig) -> list[ExperimentConfig]:
     return out
 
 
-def _seeded_inputs(inputs: dict[str, str], seed: int) -> dict[str, str]:
+def _seeded_inputs(inputs: dict[str, str | list[str]], seed: int) -> dict[str, str | list[str]]:
     """``inputs`` naming the other experiments' pipelines of pipeline seed ``seed``."""
-    return {k: f"{v}/{PIPELINE_SEED_DIR.format(seed=seed)}" for k, v in inputs.items()}
+    sub = PIPELINE_SEED_DIR.format(seed=seed)
+    return {k: [f"{n}/{sub}" for n in v] if isinstance(v, list) else f"{v}/{sub}"
+            for k, v in inputs.items()}  # fmt: skip
 
 
 def pipeline_of(cfg: ExperimentConfig, seed: int) -> ExperimentConfig:

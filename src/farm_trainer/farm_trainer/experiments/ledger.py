@@ -42,8 +42,7 @@ def ledger_layout(ledger_dir: str | Path, layout: TaskLayout) -> TaskLayout:
 def ledger_sources(cfg: ExperimentConfig, book: TaskLayout, unit_id: str) -> list[TaskLayout]:
     """Where a unit's ledger record may be: this experiment's ledger ``book``, then the ledgers
     of the experiments ``cfg.inputs`` names for it (``stage/item`` before ``stage``)."""
-    names = [cfg.inputs.get(unit_id), cfg.inputs.get(unit_id.split("/")[0])]
-    return [book, *(book.of(n) for n in dict.fromkeys(names) if n)]
+    return [book, *(book.of(n) for n in cfg.inputs_of(unit_id))]
 
 
 def save_ledger(layout: TaskLayout, ledger_dir: str | Path) -> int:

@@ -121,8 +121,7 @@ class TaskPipeline:
 
     def inputs(self, unit: Unit) -> list[str]:
         """Experiments named by ``inputs`` for this unit (``stage/item`` before ``stage``)."""
-        names = [self.cfg.inputs.get(unit.id), self.cfg.inputs.get(unit.stage)]
-        return [n for n in dict.fromkeys(names) if n]
+        return self.cfg.inputs_of(unit.id)
 
     def decide(self, uid: str) -> Decision:
         return self.decide_all()[uid]

@@ -164,9 +164,9 @@ def _load_pipeline(
         **(_maybe_json(root("calibration/qrisk") / "calibration" / "qrisk.json") or {}),
     } or None
     res.latency = _maybe_json(root("calibration/latency") / "calibration" / "latency.json")
-    for method in cfg.methods:
+    for method in cfg.methods:  # a label: its runs are the registry method's (method_for)
         for seed in cfg.seeds:
-            name = run_name(method, seed)
+            name = run_name(cfg.method_of(method), seed)
             where, rec = source(f"online/{name}")
             run = where / "online" / name
             final = root(f"evaluate/{name}") / "online" / name / "eval_final.json"
@@ -312,6 +312,11 @@ def markdown_table(
     lines = [f"# {cfg.name}: IR-failure episodes during fine-tuning (mean ± std over seeds)", ""]
     steps = f"{cfg.online.steps:g} online env steps per run, seeds {cfg.seeds}"
     lines += [f"{steps}. Lower is better.", ""]
+    for m in methods:  # a label's registry method, task by task (method_for)
+        runs = {t: cfg.for_task(t).method_of(m) for t in cfg.tasks}
+        if any(run != m for run in runs.values()):
+            lines += [f"`{m}` runs " + ", ".join(f"{r} on {task_name(t)}" for t, r in runs.items())
+                      + ".", ""]  # fmt: skip
     ratio = "farm" in methods and "unio4" in methods
     head = ["Task", *(LABELS.get(m, m) for m in methods)] + (["FARM / Uni-O4"] if ratio else [])
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -80,8 +80,10 @@ def plan_jobs(cfg: ExperimentConfig, stages: Iterable[str] = STAGES) -> list[Job
         jobs += [Job(sub.name, t) for t in sub.tasks]
         if late:
             for seed in sub.seeds:  # method-major: each method's row fills across the tasks
-                for m in sub.methods:
-                    jobs += [Job(sub.name, task, m, seed) for task in sub.tasks]
+                for m in sub.methods:  # the registry method each task runs for label m
+                    jobs += [
+                        Job(sub.name, t, sub.for_task(t).method_of(m), seed) for t in sub.tasks
+                    ]
     if not early:  # online / evaluate only: the offline job still checks its inputs are there
         jobs = [j for j in jobs if j.run is not None]
     return jobs

@@ -43,19 +43,19 @@ def units(ctx: TaskContext) -> list[Unit]:
         out.append(unit("eps_safe", EPS_SAFE, config, GATE_NEEDS, lambda: choose_eps_safe(ctx)))
     out.append(unit("scores", "calibration/calibration.json", scored, GATE_NEEDS + eps_need,
                     lambda: calibrate(ctx)))  # fmt: skip
-    if any(uses_qrisk(m) for m in cfg.methods):
+    if any(uses_qrisk(m) for m in cfg.run_methods):
         config = {"gate": {"horizon": g.horizon, "qrisk_eps_safe": g.qrisk_eps_safe}}
         needs = ("qrisk", "offline_recovery", "failures/heldout", "data/expert")
         out.append(
             unit("qrisk", "calibration/qrisk.json", config, needs, lambda: calibrate_qrisk(ctx))
         )
-    if rule and any(uses_ensemble(m) for m in cfg.methods):
+    if rule and any(uses_ensemble(m) for m in cfg.run_methods):
         config = {"gate": {"horizon": g.horizon, "gamma_risk": g.gamma_risk,
                            "eps_rule": g.eps_rule, "ensemble_members": g.ensemble_members}}  # fmt: skip
         members = ensemble_member_units(g.ensemble_members)
         out.append(unit("eps_safe_ensemble", EPS_SAFE_ENSEMBLE, config, GATE_NEEDS + members,
                         lambda: choose_eps_safe(ctx, "farm-ens")))  # fmt: skip
-    if g.anyof_rule is not None and any(calibrates_anyof(m) for m in cfg.methods):
+    if g.anyof_rule is not None and any(calibrates_anyof(m) for m in cfg.run_methods):
         config = {"gate": {"horizon": g.horizon, "gamma_risk": g.gamma_risk,
                            "anyof_rule": g.anyof_rule}}  # fmt: skip
         if "min_recall" in g.anyof_rule:  # Q-risk's candidates start at the shared threshold

@@ -24,7 +24,7 @@ def units(ctx: TaskContext) -> list[Unit]:
              lambda: evaluate(ctx, bc_actor_path(ctx), ctx.out(EVAL_BC))),
     ]  # fmt: skip
     for seed in ctx.cfg.seeds:
-        for method in ctx.cfg.methods:
+        for method in ctx.cfg.run_methods:
             name, rd = run_name(method, seed), run_dir(method, seed)
 
             def run(name: str = name, rd: str = rd) -> None:

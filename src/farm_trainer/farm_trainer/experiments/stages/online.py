@@ -57,7 +57,7 @@ def units(ctx: TaskContext) -> list[Unit]:
     common = {k: v for k, v in dataclasses.asdict(ctx.cfg.online).items() if k != "tensorboard"}
     out = []
     for seed in ctx.cfg.seeds:
-        for method in ctx.cfg.methods:
+        for method in ctx.cfg.run_methods:
             online = {**common, "ppo": ppo_overrides(ctx, method)}
             params, needs = method_config(ctx, method)
             config = {"task": ctx.env_id, "method": method, "seed": seed, "online": online,

@@ -13,7 +13,7 @@ from farm_trainer.methods import uses_qrisk
 
 
 def units(ctx: TaskContext) -> list[Unit]:
-    if not any(uses_qrisk(m) for m in ctx.cfg.methods):
+    if not any(uses_qrisk(m) for m in ctx.cfg.run_methods):
         return []
     q, g = ctx.cfg.qrisk, ctx.cfg.gate
     defaults = {"eps_safe": g.qrisk_eps_safe, "label_horizon": g.horizon}

@@ -53,7 +53,7 @@ ENSEMBLE_SEED_STRIDE = 1000
 def ensemble_units(ctx: TaskContext) -> list[Unit]:
     """Stage ``ensemble``: world models 1 .. ensemble_members - 1 of the ensemble gates (same
     data and config as ``world_model``, other seeds); none unless a method gates on them."""
-    if not any(uses_ensemble(m) for m in ctx.cfg.methods):
+    if not any(uses_ensemble(m) for m in ctx.cfg.run_methods):
         return []
     units = ensemble_member_units(ctx.cfg.gate.ensemble_members)
     return [_world_model_unit(ctx, "ensemble", uid.split("/")[1], ensemble_member(k),
