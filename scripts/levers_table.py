@@ -115,6 +115,20 @@ LEVERS = (
      "farm_qrisk_g09_pertask", "farm-qrisk-cal-hold",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_pertask.yaml --ray"
      " --workers 2"),
+    ("Fragile Push Wall only: the recovery policy where the gate fires (farm-qrisk-cal),"
+     " seeds 0-4 (3-4 out of sample)", "farm_qrisk_g09_wall_recovery", "farm-qrisk-cal",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_hold.yaml --seeds 3 4"
+     " --tasks FragilePushWall-v0 --ray --workers 2; the same --config"
+     " config/experiments/farm_qrisk_g09_wall_recovery.yaml --report-only"),
+    ("Fragile Push Wall only: the arm holding still there (farm-qrisk-cal-hold), the same"
+     " runs' matched alternative", "farm_qrisk_g09_wall_recovery", "farm-qrisk-cal-hold",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_hold.yaml --seeds 3 4"
+     " --tasks FragilePushWall-v0 --ray --workers 2; the same --config"
+     " config/experiments/farm_qrisk_g09_wall_recovery.yaml --report-only"),
+    ("the chosen setting (session 21): the per-task choice with pi_rec on Wall instead of"
+     " holding still (farm-chosen, method_for)", "farm_qrisk_g09_chosen", "farm-chosen",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_chosen.yaml --ray"
+     " --workers 2"),
     ("farm-qrisk-cal-hold with PPO's policy loss on the task policy's own actions only"
      " (ppo.learn_actions: own; pipeline seed 3 only)", "farm_qrisk_g09_hold_own",
      "farm-qrisk-cal-hold",
