@@ -186,6 +186,13 @@ def test_method_for_runs_a_label_as_a_registry_method_chosen_per_task(tmp_path):
         ({"methods": ["unio4", "farm-chosen"], "method_for": {"farm-chosen": "farm"},
           "task_overrides": {"BoundedPush-v0": {"method_for": {"farm-chosn": "farm-hold"}}}},
          "not method labels"),
+        ({"methods": ["unio4", "farm-chosen"], "method_for": {"farm-chosen": "farm"},
+          "task_overrides": {"BoundedPush-v0": {"method_for": "farm-hold"}}}, "mapping"),
+        ({"methods": ["unio4", "farm-chosen"], "method_for": {"farm-chosen": "farm"},
+          "task_overrides": {"BoundedPush-v0": {"method_for": {"farm-chosen": "unio4"}}}},
+         "task_overrides.BoundedPush-v0: methods run"),
+        ({"methods": ["unio4", "farm-chosen"], "method_for": {"farm-chosen": "farm"},
+          "inputs": {"online/farm-chosen_s0": "other"}}, "is a method label"),
     ):  # fmt: skip
         with pytest.raises(ExperimentConfigError, match=match):
             config_from_dict({**base, **changes})
@@ -202,6 +209,6 @@ def test_inputs_may_name_several_experiments_searched_in_order():
     assert cfg.inputs_of("online/farm_s0") == ["c", "a", "b"]
     assert cfg.inputs_of("online/unio4_s0") == ["a", "b"] and cfg.inputs_of("data/expert") == ["a"]
     assert pipeline_of(cfg, 3).inputs_of("online/unio4_s3") == ["a/s3", "b/s3"]
-    for bad in ([], ["a", 3], [base["name"]]):
+    for bad in ([], ["a", 3], ["a", ""], [base["name"]]):
         with pytest.raises(ExperimentConfigError, match="inputs.online"):
             config_from_dict({**base, "inputs": {"online": bad}})

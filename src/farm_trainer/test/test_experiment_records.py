@@ -311,3 +311,33 @@ def test_a_method_label_reuses_the_registry_methods_runs_by_hash(tmp_path):
         "farm_s0",
         "farm_s1",
     }
+
+
+def test_a_list_of_inputs_finds_each_unit_in_the_first_ledger_that_has_it(tmp_path):
+    """Pipeline seeds built in different experiments: ``inputs: {stage: [x, a]}`` skips from
+    a's ledger what x's lacks, and the files are read where the record is."""
+    book, calls = tmp_path / "results" / "ledger", []
+    ran_with_ledger(cfg_with(), tmp_path / "runs_a", book, calls)
+    stages = ("data", "offline_task", "offline_recovery", "failures", "world_model",
+              "calibration", "online", "evaluate")  # fmt: skip
+    raw = {**copy.deepcopy(BASE), "name": "b", "inputs": dict.fromkeys(stages, ["x", "a"])}
+    calls.clear()
+    pipe = _with_ledger_files(stubbed(config_from_dict(raw), tmp_path / "runs_b", calls,
+                                      ledger=book))  # fmt: skip
+    plan = {u.id: d for u, d in pipe.plan()}
+    assert plan["online/farm_s1"].reason == f"done in the ledger of a ({book})"
+    assert pipe.inputs(pipe.units["online/farm_s1"]) == ["x", "a"]
+    pipe.run()
+    assert calls == []
+
+
+def test_stages_naming_a_method_label_are_refused(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text(
+        "name: c\nmethods: [unio4, farm-chosen]\nmethod_for: {farm-chosen: farm-hold}\n"
+    )
+    rc = pipeline_main(["--config", str(tmp_path / "c.yaml"), "--runs-dir", str(tmp_path),
+                        "--stages", "online/farm-chosen_s0", "--plan"])  # fmt: skip
+    assert rc == 2 and "is a method label" in capsys.readouterr().err
+    rc = pipeline_main(["--config", str(tmp_path / "c.yaml"), "--runs-dir", str(tmp_path),
+                        "--methods", "farm-chosn", "--plan"])  # fmt: skip
+    assert rc == 2 and "unknown method(s) ['farm-chosn']" in capsys.readouterr().err

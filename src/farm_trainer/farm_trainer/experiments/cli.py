@@ -84,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.online_steps:
             cfg.online.steps = args.online_steps
             cfg.__post_init__()
+        for unit_id in args.stages or ():
+            cfg.check_unit_id(unit_id, f"--stages {unit_id}")
         ledger = Path(args.results_dir) / LEDGER
         if args.save_ledger:
             n = save_experiment_ledger(cfg, args.runs_dir, ledger)

@@ -232,13 +232,14 @@ class ExperimentConfig:
         for key, other in self.inputs.items():
             names = other if isinstance(other, list) else [other]
             if (key.split("/")[0] not in STAGES or not names
-                    or not all(isinstance(n, str) for n in names)):  # fmt: skip
+                    or not all(isinstance(n, str) and n for n in names)):  # fmt: skip
                 raise ExperimentConfigError(
                     f"inputs.{key}: keys are stages {STAGES} (or stage/item), values experiment"
                     " names (or lists of them)"
                 )
             if self.name in names:
                 raise ExperimentConfigError(f"inputs.{key} names this experiment itself")
+            self.check_unit_id(key, f"inputs.{key}")
         if self.data.near_failure_transitions < 0:
             raise ExperimentConfigError(
                 f"data.near_failure_transitions must be >= 0, got {self.data.near_failure_transitions}"
@@ -254,14 +255,17 @@ class ExperimentConfig:
                 raise ExperimentConfigError(
                     f"task_overrides.{task}: {fixed} cannot differ between tasks of one experiment"
                 )
-            labels = set(self.method_for) | set(self.methods)
-            extra = sorted(set(over.get("method_for") or {}) - labels)
+            where = f"task_overrides.{task}.method_for"
+            self._check_method_for(over.get("method_for") or {}, where)
+            extra = sorted(set(over.get("method_for") or {}) - self.labels)
             if extra:
                 raise ExperimentConfigError(
-                    f"task_overrides.{task}.method_for: {extra} are not method labels of"
-                    " this experiment (methods or method_for)"
+                    f"{where}: {extra} are not method labels of this experiment"
                 )
-            self.for_task(task)  # every key checked now, not when the task's pipeline starts
+            try:  # every key checked now, not when the task's pipeline starts
+                self.for_task(task)
+            except ExperimentConfigError as e:
+                raise ExperimentConfigError(f"task_overrides.{task}: {e}") from e
 
     @staticmethod
     def _check_method_for(method_for: Any, where: str) -> None:
@@ -286,6 +290,23 @@ class ExperimentConfig:
             other = self.inputs.get(key) or []
             names += other if isinstance(other, list) else [other]
         return list(dict.fromkeys(names))
+
+    @property
+    def labels(self) -> set[str]:
+        """Method labels that are not registry names (``method_for``'s keys and the methods
+        they name)."""
+        return set(self.method_for) | {m for m in self.methods if m not in METHODS}
+
+    def check_unit_id(self, unit_id: str, where: str) -> None:
+        """Refuse a ``stage/item`` that names a method label: units are named by the registry
+        method the label runs, so it would silently select nothing."""
+        stage, _, item = unit_id.partition("/")
+        label = item.rpartition("_s")[0]
+        if stage in ("online", "evaluate") and label in self.labels:
+            raise ExperimentConfigError(
+                f"{where}: {label} is a method label; units are named by the registry method"
+                " it runs on each task (method_for)"
+            )
 
     def method_of(self, label: str) -> str:
         """The registry method that method label ``label`` runs (``method_for``; a registry
