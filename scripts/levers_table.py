@@ -140,6 +140,16 @@ SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 precision / recall of calibration.json); the others' are reported in their own sections"""
 
 
+@functools.cache
+def runs_as(exp: str, task: str, method: str) -> str:
+    """The registry method that ``method`` (a label of the experiment's ``method_for``, or a
+    registry name) runs on ``task``."""
+    from farm_trainer.experiments.config import load_config
+
+    path = Path("config/experiments", f"{exp}.yaml")
+    return load_config(path).for_task(task).method_of(method) if path.exists() else method
+
+
 def read_summary(exp: str) -> dict[tuple[str, str], dict[str, str]]:
     path = Path("results", exp, "summary.csv")
     if not path.exists():
@@ -263,7 +273,7 @@ def online_row(lever: str, exp: str, method: str, command: str) -> dict | None:
         ratio = float(ours["ir_failure_episodes_mean"]) / float(base["ir_failure_episodes_mean"])
         ratios.append(ratio)
         lo, hi = count_ratio_interval(ours, base)
-        gate = gate_metrics(exp, task) if method in SINGLE_MODEL_GATES else None
+        gate = gate_metrics(exp, task) if runs_as(exp, task, method) in SINGLE_MODEL_GATES else None
         pair = paired(exp, task, method)
         row.update({
             f"{s}_ratio": round(ratio, 2), f"{s}_ratio_lo": lo, f"{s}_ratio_hi": hi,
