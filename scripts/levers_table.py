@@ -129,6 +129,11 @@ LEVERS = (
      " holding still (farm-chosen, method_for)", "farm_qrisk_g09_chosen", "farm-chosen",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_chosen.yaml --ray"
      " --workers 2"),
+    ("the chosen setting from the guarded offline hand-over (offline.handover: guarded; every"
+     " unit after the offline stage made again; pipeline seed 2 only)",
+     "farm_qrisk_g09_chosen_guarded", "farm-chosen",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_chosen_guarded.yaml --ray"
+     " --workers 2"),
     ("farm-qrisk-cal-hold with PPO's policy loss on the task policy's own actions only"
      " (ppo.learn_actions: own; pipeline seed 3 only)", "farm_qrisk_g09_hold_own",
      "farm-qrisk-cal-hold",
