@@ -97,13 +97,13 @@ def audit(experiment: str) -> list[dict]:
             book, mine = TaskLayout(LEDGER, sub.name, task), sub.for_task(task)  # its inputs
             for seed in sub.seeds:
                 base = audit_run(book, mine, BASELINE, seed)
-                for method in sub.methods:
-                    run = audit_run(book, mine, mine.method_of(method), seed)
+                for method in sub.methods:  # a label runs its task's registry method
+                    runs_as = mine.method_of(method)
+                    run = audit_run(book, mine, runs_as, seed)
                     if run is None or base is None:
                         continue
                     rows.append({"experiment": experiment, "pipeline": sub.name,
-                                 "task": task_name(task),
-                                 "run": run_name(mine.method_of(method), seed),
+                                 "task": task_name(task), "run": run_name(runs_as, seed),
                                  "method": method, **run,
                                  "vs_unio4": "—" if method == BASELINE else verdict(run, base)})  # fmt: skip
     return rows

@@ -230,7 +230,7 @@ class ExperimentConfig:
             if int(v) < 1:
                 raise ExperimentConfigError(f"{name} must be >= 1, got {v}")
         for key, other in self.inputs.items():
-            names = other if isinstance(other, list) else [other]
+            names = _names(other)
             if (key.split("/")[0] not in STAGES or not names
                     or not all(isinstance(n, str) and n for n in names)):  # fmt: skip
                 raise ExperimentConfigError(
@@ -285,16 +285,15 @@ class ExperimentConfig:
     def inputs_of(self, unit_id: str) -> list[str]:
         """The experiments ``inputs`` names for unit ``unit_id``, in search order
         (``stage/item`` before ``stage``; each list in its own order)."""
-        names: list[str] = []
-        for key in (unit_id, unit_id.split("/")[0]):
-            other = self.inputs.get(key) or []
-            names += other if isinstance(other, list) else [other]
-        return list(dict.fromkeys(names))
+        keys = (unit_id, unit_id.split("/")[0])
+        return list(
+            dict.fromkeys(n for k in keys if k in self.inputs for n in _names(self.inputs[k]))
+        )
 
     @property
     def labels(self) -> set[str]:
-        """Method labels that are not registry names (``method_for``'s keys and the methods
-        they name)."""
+        """Method labels that are not registry names (``method_for``'s keys, and any method
+        of ``methods`` that is no registry name)."""
         return set(self.method_for) | {m for m in self.methods if m not in METHODS}
 
     def check_unit_id(self, unit_id: str, where: str) -> None:
@@ -380,6 +379,11 @@ def _seeded_inputs(inputs: dict[str, str | list[str]], seed: int) -> dict[str, s
     sub = PIPELINE_SEED_DIR.format(seed=seed)
     return {k: [f"{n}/{sub}" for n in v] if isinstance(v, list) else f"{v}/{sub}"
             for k, v in inputs.items()}  # fmt: skip
+
+
+def _names(value: str | list[str]) -> list[str]:
+    """An ``inputs`` value as the list of experiment names it stands for."""
+    return value if isinstance(value, list) else [value]
 
 
 def pipeline_of(cfg: ExperimentConfig, seed: int) -> ExperimentConfig:

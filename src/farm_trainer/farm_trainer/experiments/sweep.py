@@ -79,11 +79,10 @@ def plan_jobs(cfg: ExperimentConfig, stages: Iterable[str] = STAGES) -> list[Job
     for sub in seed_configs(cfg):
         jobs += [Job(sub.name, t) for t in sub.tasks]
         if late:
+            per_task = {t: sub.for_task(t) for t in sub.tasks}  # method labels resolve per task
             for seed in sub.seeds:  # method-major: each method's row fills across the tasks
-                for m in sub.methods:  # the registry method each task runs for label m
-                    jobs += [
-                        Job(sub.name, t, sub.for_task(t).method_of(m), seed) for t in sub.tasks
-                    ]
+                for m in sub.methods:
+                    jobs += [Job(sub.name, t, c.method_of(m), seed) for t, c in per_task.items()]
     if not early:  # online / evaluate only: the offline job still checks its inputs are there
         jobs = [j for j in jobs if j.run is not None]
     return jobs
