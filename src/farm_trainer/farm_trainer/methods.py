@@ -63,6 +63,13 @@ class MethodParams:
     refresh_guard_drop: float = 0.01
     ensemble_members: int = 3
     """farm-ens: world models in the ensemble (``Artifacts.members`` + the world model)"""
+    shrink_fractions: tuple[float, ...] = (0.75, 0.5, 0.25)
+    """farm-qrisk-cal-least: the parts of the proposed motion tried, largest first, where the
+    gate fires (``LeastInterventionFilter``)"""
+    hold_patience: int = 5
+    """farm-qrisk-cal-hold-rec: holds in a row before pi_rec takes over (``HoldPatience``)"""
+    escape_steps: int = 5
+    """farm-qrisk-cal-hold-rec: fired steps pi_rec then runs before the arm holds again"""
     eps_rule: Mapping[str, float] | None = None
     """the pipeline's per-task eps_safe rule (``GateConfig.eps_rule``), for farm-refresh-cal to
     choose eps_safe again after each refresh"""
@@ -129,6 +136,30 @@ def _farm_qrisk(a: Artifacts, p: MethodParams, seed: int, hold: bool = False) ->
         if not math.isinf(p.qrisk_eps_safe):
             members.append(QRiskGate(qrisk, None, p.qrisk_eps_safe))
         return AnyOfGate(members, recovery)
+
+    return make
+
+
+def _farm_qrisk_least(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    """farm-qrisk-cal-hold's gate, a fired action shrunk before it is declined."""
+    from farm_safety_critic.least_intervention import LeastInterventionFilter
+
+    gate = _farm_qrisk(a, p, seed, hold=True)
+    return lambda actor: LeastInterventionFilter(gate(actor), p.shrink_fractions)
+
+
+def _farm_qrisk_hold_rec(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    """farm-qrisk-cal-hold's gate, pi_rec taking over after ``hold_patience`` holds in a row."""
+    from farm_safety_critic.decider import RecoveryDecider
+    from farm_safety_critic.gate import load_recovery
+    from farm_safety_critic.hold_patience import HoldPatience
+
+    gate = _farm_qrisk(a, p, seed, hold=True)
+
+    def make(actor: Any) -> Any:
+        g = gate(actor)
+        escape = RecoveryDecider(load_recovery(a.recovery, g, "cpu"), g.eps_safe, g.act_dim)
+        return HoldPatience(g, p.hold_patience, p.escape_steps, escape)
 
     return make
 
@@ -285,6 +316,15 @@ METHODS: dict[str, Method] = {
         Method("farm-qrisk-cal-hold", "farm-qrisk-cal whose recovery holds still (declines the"
                " action, as farm-hold)", ("world_model", "qrisk"), (*_GATE, "qrisk_eps_safe"),
                functools.partial(_farm_qrisk, hold=True)),
+        Method("farm-qrisk-cal-least", "farm-qrisk-cal-hold that first tries parts (3/4, 1/2,"
+               " 1/4) of the proposed motion where the gate fires, executing the largest the"
+               " gate accepts (least intervention)", ("world_model", "qrisk"),
+               (*_GATE, "qrisk_eps_safe", "shrink_fractions"), _farm_qrisk_least),
+        Method("farm-qrisk-cal-hold-rec", "farm-qrisk-cal-hold that hands over to pi_rec after"
+               " hold_patience holds in a row (for escape_steps fired steps): the gate scores"
+               " states, so holding alone can freeze the arm for the rest of an episode",
+               ("world_model", "qrisk", "recovery"),
+               (*_GATE, "qrisk_eps_safe", "hold_patience", "escape_steps"), _farm_qrisk_hold_rec),
         Method("farm-qrisk-pid", "farm-qrisk with eps_safe steered online to a target IR-failure"
                " rate (farm-pid's PI rule; it scales both thresholds)",
                ("world_model", "qrisk", "recovery"), (*_GATE, "qrisk_eps_safe", *_PID),
@@ -318,8 +358,9 @@ def uses_qrisk(name: str) -> bool:
 
 def calibrates_anyof(name: str) -> bool:
     """Whether method ``name``'s two thresholds are chosen together on held-out data
-    (``calibration.choose_anyof_eps``) rather than C_H's alone."""
-    return name in ("farm-qrisk-cal", "farm-qrisk-cal-hold")
+    (``calibration.choose_anyof_eps``) rather than C_H's alone: farm-qrisk-cal and its
+    variants (-hold, -least, -hold-rec)."""
+    return get_method(name).name.startswith("farm-qrisk-cal")
 
 
 def uses_ensemble(name: str) -> bool:

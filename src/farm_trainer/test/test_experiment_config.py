@@ -26,7 +26,9 @@ LATER_GATE_FIELDS = {"cost_limit": 0.05, "lr_lambda": 0.05, "p3o_kappa": 20.0,
                      "cpo_target_kl": 0.01, "eps_target_rate": 0.05, "eps_kp": 2.0,
                      "eps_ki": 0.2, "refresh_every": 5, "refresh_steps": 200,
                      "refresh_online_fraction": 0.5, "refresh_guard_drop": 0.01,
-                     "ensemble_members": 3, "anyof_rule": None}  # fmt: skip
+                     "ensemble_members": 3, "anyof_rule": None,
+                     "shrink_fractions": [0.75, 0.5, 0.25], "hold_patience": 5,
+                     "escape_steps": 5}  # fmt: skip
 
 
 def effective(name: str) -> dict:

@@ -117,6 +117,13 @@ class GateConfig:
     ensemble_members: int = _GATE_DEFAULTS.ensemble_members
     """farm-ens: world models whose mean C_H gates (the experiment's world model + members
     trained with other seeds by the ``ensemble`` stage)"""
+    shrink_fractions: list[float] = field(
+        default_factory=lambda: list(_GATE_DEFAULTS.shrink_fractions)
+    )
+    """farm-qrisk-cal-least: parts of the proposed motion tried where the gate fires"""
+    hold_patience: int = _GATE_DEFAULTS.hold_patience
+    """farm-qrisk-cal-hold-rec: holds in a row before pi_rec takes over"""
+    escape_steps: int = _GATE_DEFAULTS.escape_steps
 
     def method_params(
         self, eps_safe: float | None = None, qrisk_eps_safe: float | None = None
@@ -133,6 +140,8 @@ class GateConfig:
             eps_kp=self.eps_kp, eps_ki=self.eps_ki, refresh_every=self.refresh_every,
             refresh_steps=self.refresh_steps, refresh_online_fraction=self.refresh_online_fraction,
             refresh_guard_drop=self.refresh_guard_drop, ensemble_members=self.ensemble_members,
+            shrink_fractions=tuple(self.shrink_fractions), hold_patience=self.hold_patience,
+            escape_steps=self.escape_steps,
             eps_rule=None if self.eps_rule is None else dict(self.eps_rule),
         )  # fmt: skip
 
