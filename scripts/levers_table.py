@@ -139,6 +139,11 @@ LEVERS = (
      "farm-qrisk-cal-hold",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_hold_own.yaml --ray"
      " --workers 2"),
+    ("least intervention: where the holding gate fires, the largest of 3/4, 1/2, 1/4 of the"
+     " proposed motion it accepts (farm-qrisk-cal-least; pipeline seed 5 only)",
+     "farm_qrisk_g09_least", "farm-least",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_least.yaml --ray"
+     " --workers 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
