@@ -1,5 +1,6 @@
-"""The arbiter's recovery: the checkpoint's pi_rec, or holding still (``recovery: hold``, the
-graph's side of farm-hold and farm-qrisk-cal-hold); anything else is refused by name."""
+"""The arbiter's recovery: the checkpoint's pi_rec, holding still (``recovery: hold``, the
+graph's side of farm-hold and farm-qrisk-cal-hold), or holding and then pi_rec
+(``hold_then_policy``, farm-qrisk-cal-hold-rec); anything else is refused by name."""
 
 from __future__ import annotations
 
@@ -51,7 +52,24 @@ def test_the_arbiter_holds_still_where_the_gate_fires_with_recovery_hold():
             ctx.try_shutdown()
 
 
-@pytest.mark.parametrize(("params", "error"), [({"recovery": "stop"}, "'policy' or 'hold'"),
+def test_hold_then_policy_runs_pi_rec_after_hold_patience_holds_in_a_row():
+    node = _arbiter(recovery="hold_then_policy", hold_patience=2, escape_steps=1)
+    try:
+        obs = np.random.default_rng(1).normal(size=(1, 39)).astype(np.float32)
+        proposed, fired = np.full((1, 4), 0.5, np.float32), np.array([node.decider.eps_safe + 1])
+        steps = []
+        for _ in range(4):  # the arbiter's decide(): the decider, then the patience's escapes
+            d = node.patience.adjust(obs, proposed, node.decider.decide(obs, proposed, fired))
+            assert d.replaced[0]
+            steps.append(np.abs(d.actions).max() > 0)
+        assert steps == [False, False, True, False]  # hold, hold, pi_rec, hold
+    finally:
+        ctx = node.context
+        node.destroy_node()
+        ctx.try_shutdown()
+
+
+@pytest.mark.parametrize(("params", "error"), [({"recovery": "stop"}, "one of"),
                                                ({"recovery_checkpoint": ""}, "needs recovery_checkpoint")])  # fmt: skip
 def test_an_unknown_recovery_or_a_policy_without_a_checkpoint_is_refused(params, error):
     with pytest.raises(ValueError, match=error):

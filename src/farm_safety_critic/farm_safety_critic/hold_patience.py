@@ -14,6 +14,9 @@ policy's (``escape`` a ``RecoveryDecider``). A step where the gate does not fire
 count, as does a change in the number of rows. The counts do not see episode boundaries: an
 episode that starts fired inherits the previous episode's count (at most ``patience`` steps
 early).
+
+In the benchmark it wraps the in-process gate (``__call__``); on the graph the arbiter node,
+which receives the safety node's scores, applies ``adjust`` to its decider's decision.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ class HoldPatience:
 
     def __init__(
         self,
-        gate: ScoreGate,
+        gate: ScoreGate | None,
         patience: int = 20,
         escape_steps: int = 1,
         escape: RecoveryDecider | None = None,
@@ -52,7 +55,12 @@ class HoldPatience:
         return self.gate.eps_safe
 
     def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> FilterDecision:
-        d = self.gate(obs, proposed)
+        if self.gate is None:
+            raise GateInputError("built without a gate: use adjust(obs, proposed, decision)")
+        return self.adjust(obs, proposed, self.gate(obs, proposed))
+
+    def adjust(self, obs: np.ndarray, proposed: np.ndarray, d: FilterDecision) -> FilterDecision:
+        """``d`` (a holding decision for these rows) with the escapes that are due."""
         n = d.actions.shape[0]
         if self.held.shape != (n,):
             self.held, self.escape_left = np.zeros(n, np.int64), np.zeros(n, np.int64)

@@ -2,7 +2,8 @@
 
 Pairs each frame's observation, proposed action and safety assessment by stamp, asks the
 ``RecoveryDecider`` (which holds the fixed recovery policy, or the arm still with ``recovery:
-hold``) for the action to execute, turns it
+hold``; ``hold_then_policy``: ``HoldPatience``'s pi_rec after ``hold_patience`` holds in a row)
+for the action to execute, turns it
 into an end-effector target with ``command.action_to_target``, passes target and gripper through
 the hard ``Shield`` (workspace box, step and speed limits, gripper range: not learned, applied
 to task and recovery actions alike) and publishes them stamped with the frame. Every decision
@@ -53,6 +54,7 @@ from failurebench_sim.stamp_sync import ExactPairer
 from failurebench_sim.twin import GRIPPER_DOWN_XYZW
 from farm_policies.checkpoint import load_actor_value
 from farm_safety_critic.decider import RecoveryDecider, hold_still
+from farm_safety_critic.hold_patience import HoldPatience
 from farm_safety_critic.nodes.eps_param import use_eps_safe_file
 from farm_safety_critic.reflex import message_class, stopped_reason
 from farm_safety_critic.shield import Shield, ShieldLimits, load_limits
@@ -63,6 +65,8 @@ RANGES = {
     "command_rate_hz": (0.0, 1000.0),
     "watchdog_periods": (0.0, 1000.0),
     "max_frame_age_s": (0.0, 3600.0),
+    "hold_patience": (1, 100_000),
+    "escape_steps": (1, 100_000),
 }
 LIVE = ("eps_safe", "watchdog_periods", "max_frame_age_s")  # settable at runtime
 INPUTS = ("ee", "obs", "proposed", "assessment")
@@ -74,8 +78,12 @@ TWIN_HAND_BOX = ShieldLimits(low=(-0.5, 0.4, 0.05), high=(0.5, 1.0, 0.5))
 class ArbiterNodeConfig:
     recovery_checkpoint: str = ""
     # "policy": recovery_checkpoint's pi_rec runs where the gate fires; "hold": the arm holds
-    # still there instead (declines the action: methods farm-hold, farm-qrisk-cal-hold)
+    # still there instead (declines the action: methods farm-hold, farm-qrisk-cal-hold);
+    # "hold_then_policy": hold, and after hold_patience holds in a row run pi_rec for
+    # escape_steps fired frames (farm-qrisk-cal-hold-rec, ``HoldPatience``)
     recovery: str = "policy"
+    hold_patience: int = 5
+    escape_steps: int = 5
     eps_safe: float = 0.3
     eps_safe_file: str = ""  # calibration/eps_safe.json of the task: overrides eps_safe
     command_rate_hz: float = 0.0  # republish the latest target (0: only on decisions)
@@ -95,16 +103,34 @@ class ArbiterNodeConfig:
     robot_mode_field: str = "robot_mode"
 
 
+RECOVERIES = ("policy", "hold", "hold_then_policy")
+
+
 def recovery_policy(c: ArbiterNodeConfig):
     """The recovery the arbiter runs where the gate fires (``ArbiterNodeConfig.recovery``)."""
-    if c.recovery == "hold":
+    if c.recovery not in RECOVERIES:
+        raise ValueError(f"recovery must be one of {RECOVERIES}, got {c.recovery!r}")
+    if c.recovery.startswith("hold"):
         return hold_still(ACT)
-    if c.recovery != "policy":
-        raise ValueError(f"recovery must be 'policy' or 'hold', got {c.recovery!r}")
+    return recovery_actor(c)
+
+
+def recovery_actor(c: ArbiterNodeConfig):
+    """pi_rec of ``recovery_checkpoint``."""
     if not c.recovery_checkpoint:
-        raise ValueError("recovery 'policy' needs recovery_checkpoint (or set recovery: hold)")
+        raise ValueError(
+            f"recovery {c.recovery!r} needs recovery_checkpoint (or set recovery: hold)"
+        )
     recovery, _, _ = load_actor_value(c.recovery_checkpoint)
     return recovery.eval()
+
+
+def hold_patience(c: ArbiterNodeConfig) -> HoldPatience | None:
+    """``recovery: hold_then_policy``'s escapes to pi_rec (None for the other recoveries)."""
+    if c.recovery != "hold_then_policy":
+        return None
+    escape = RecoveryDecider(recovery_actor(c), c.eps_safe, ACT)
+    return HoldPatience(None, c.hold_patience, c.escape_steps, escape)
 
 
 class ArbiterNode(Node):
@@ -116,6 +142,7 @@ class ArbiterNode(Node):
         self.cfg = c = declare_from_dataclass(self, ArbiterNodeConfig(), RANGES, read_only=fixed)
         use_eps_safe_file(self, c)
         self.decider = RecoveryDecider(recovery_policy(c), c.eps_safe, ACT)
+        self.patience = hold_patience(c)
         limits = load_limits(c.shield_file, c.robot, c.task) if c.shield_file else TWIN_HAND_BOX
         self.shield = Shield(limits)
         self.pairer = ExactPairer(("obs", "proposed", "assessment"))
@@ -217,6 +244,8 @@ class ArbiterNode(Node):
             return
         proposed, score, version = prop[:ACT], assess[0], prop[-1]
         d = self.decider.decide(obs[None], proposed[None], np.array([score]))
+        if self.patience is not None:
+            d = self.patience.adjust(obs[None], proposed[None], d)
         executed = d.actions[0].astype(np.float64)
         hand = obs[0:3] if np.isfinite(obs[0:3]).all() else self.hand  # the frame's hand
         why = self._hold_reason(obs, proposed, score, stamp)
