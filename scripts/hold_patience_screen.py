@@ -6,7 +6,9 @@ where it fires (farm-qrisk-cal-hold); the same gate running pi_rec (farm-qrisk-c
 ``HoldPatience`` over the holding gate for each (patience, escape_steps) of the grid
 (farm-qrisk-cal-hold-rec). Actions are sampled as in online fine-tuning (``--deterministic``:
 the mean). Per variant: mean return, IR-failure episodes, the fraction of steps replaced, and
-the episodes whose last 30 steps were all held or replaced ("frozen at the end"). A screen for
+the episodes whose last 30 steps were all replaced (``frozen_at_end``: for the holding gate the
+arm stood still; for the variants with pi_rec some of those steps moved it). The HoldPatience
+counts carry over from one episode to the next, as in fine-tuning's vector envs. A screen for
 choosing the grid point, not a result: fine-tuning changes the policy, and 30 episodes count
 few failures. Writes results/hold_patience_screen/<experiment>_s<seed>.csv.
     python scripts/hold_patience_screen.py --experiment farm_qrisk_g09_chosen --seed 5 --tasks BoundedSoccer-v0 ObstructedPush-v0

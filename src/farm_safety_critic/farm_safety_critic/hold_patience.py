@@ -11,15 +11,18 @@ policy, 10 / 20 Bounded Soccer and 12 / 20 Obstructed Push evaluation episodes e
 steps the next ``escape_steps`` fired steps execute an escape action instead of holding: the
 task policy's proposed action (``escape=None``; the row is then not ``replaced``) or the recovery
 policy's (``escape`` a ``RecoveryDecider``). A step where the gate does not fire resets the row's
-count, as does a change in the number of rows. The counts do not see episode boundaries: an
-episode that starts fired inherits the previous episode's count (at most ``patience`` steps
-early).
+count, as does a change in the number of rows, and ``reset``. In the benchmark's vector envs the
+counts do not see episode boundaries: an episode that starts fired inherits the previous
+episode's count (its first escape comes at most ``patience`` steps early).
 
 In the benchmark it wraps the in-process gate (``__call__``); on the graph the arbiter node,
-which receives the safety node's scores, applies ``adjust`` to its decider's decision.
+which receives the safety node's scores, applies ``adjust`` to its decider's decision on the
+frames it does not hold for another reason, and resets the counts when an episode is paused.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -34,8 +37,8 @@ class HoldPatience:
     def __init__(
         self,
         gate: ScoreGate | None,
-        patience: int = 20,
-        escape_steps: int = 1,
+        patience: int = 5,
+        escape_steps: int = 5,
         escape: RecoveryDecider | None = None,
     ) -> None:
         if patience < 1 or escape_steps < 1:
@@ -48,11 +51,17 @@ class HoldPatience:
         """consecutive holds per row since its last escape"""
         self.escape_left = np.zeros(0, dtype=np.int64)
         self.counts = {"fired": 0, "escaped": 0}
-        self.last_stats: dict[str, float] = {}
+        self.last_stats = {"escaped_fraction": 0.0}
+        """of the fired rows since the filter was built (a resumed run starts over), the share
+        that ran the escape (logged every update as ``filter/escaped_fraction``)"""
 
     @property
     def eps_safe(self) -> float:
-        return self.gate.eps_safe
+        return math.nan if self.gate is None else self.gate.eps_safe
+
+    def reset(self) -> None:
+        """Forget every row's count (a new episode on the graph)."""
+        self.held, self.escape_left = np.zeros(0, np.int64), np.zeros(0, np.int64)
 
     def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> FilterDecision:
         if self.gate is None:

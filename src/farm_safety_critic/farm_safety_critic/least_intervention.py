@@ -44,7 +44,9 @@ class LeastInterventionFilter:
         self.fractions = np.asarray(fr, dtype=np.float32)
         self.motion_dims = int(motion_dims)
         self.counts = {"fired": 0, "shrunk": 0}
-        self.last_stats: dict[str, float] = {}
+        self.last_stats = {"shrunk_fraction": 0.0}
+        """of the fired rows since the filter was built (a resumed run starts over), the share
+        that ran a shrunk action (logged every update as ``filter/shrunk_fraction``)"""
 
     @property
     def eps_safe(self) -> float:

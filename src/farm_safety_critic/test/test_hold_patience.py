@@ -34,6 +34,22 @@ def test_the_recovery_takes_over_after_patience_holds_then_the_arm_holds_again()
     assert f.last_stats["escaped_fraction"] == pytest.approx(4 / 10)
 
 
+def test_a_safe_step_cancels_an_escape_and_a_new_row_count_or_reset_starts_over():
+    f = HoldPatience(_hold_gate(), patience=1, escape_steps=3, escape=_escape())
+    risky, safe = np.array([[1.0, 0]], np.float32), np.array([[0.0, 0]], np.float32)
+    prop = np.array([[0.3, 0.3]], np.float32)
+    assert [f(risky, prop).actions[0, 0] for _ in range(3)] == [0, -1, -1]  # hold, escape x2
+    f(safe, prop)  # the escape's third step is cancelled
+    assert [f(risky, prop).actions[0, 0] for _ in range(2)] == [0, -1]
+    two = np.repeat(risky, 2, axis=0)
+    assert f(two, np.repeat(prop, 2, axis=0)).actions[:, 0].tolist() == [0, 0]  # 2 rows: anew
+    f.reset()
+    assert f(risky, prop).actions[0, 0] == 0 and f.held.tolist() == [1]
+    assert np.isnan(HoldPatience(None).eps_safe)
+    with pytest.raises(GateInputError, match="adjust"):
+        HoldPatience(None)(risky, prop)
+
+
 def test_rows_count_separately_and_the_task_escape_is_not_a_replacement():
     f = HoldPatience(_hold_gate(), patience=1, escape_steps=1)  # escape: the task's own action
     obs = np.array([[1.0, 0], [0.0, 0]], np.float32)

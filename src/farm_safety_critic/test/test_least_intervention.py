@@ -35,6 +35,13 @@ def test_fired_rows_get_the_largest_accepted_fraction_and_keep_the_gripper():
     assert f.last_stats["shrunk_fraction"] == pytest.approx(2 / 3)
 
 
+def test_the_stats_exist_before_anything_fires():
+    f = _filter(eps=1.0)
+    assert f.last_stats == {"shrunk_fraction": 0.0}  # the loop logs the same columns every update
+    f(np.array([[0.1, 0]], np.float32), np.array([[1.0, 0, 0]], np.float32))
+    assert f.last_stats == {"shrunk_fraction": 0.0}
+
+
 def test_unscorable_rows_keep_the_gates_fallback_and_nothing_fired_is_unchanged():
     f = _filter(eps=1.0)
     obs = np.array([[np.nan, 0], [0.1, 0]], np.float32)

@@ -316,9 +316,9 @@ METHODS: dict[str, Method] = {
         Method("farm-qrisk-cal-hold", "farm-qrisk-cal whose recovery holds still (declines the"
                " action, as farm-hold)", ("world_model", "qrisk"), (*_GATE, "qrisk_eps_safe"),
                functools.partial(_farm_qrisk, hold=True)),
-        Method("farm-qrisk-cal-least", "farm-qrisk-cal-hold that first tries parts (3/4, 1/2,"
-               " 1/4) of the proposed motion where the gate fires, executing the largest the"
-               " gate accepts (least intervention)", ("world_model", "qrisk"),
+        Method("farm-qrisk-cal-least", "farm-qrisk-cal-hold that first tries parts of the"
+               " proposed motion where the gate fires (shrink_fractions, default 3/4, 1/2, 1/4),"
+               " executing the largest the gate accepts (least intervention)", ("world_model", "qrisk"),
                (*_GATE, "qrisk_eps_safe", "shrink_fractions"), _farm_qrisk_least),
         Method("farm-qrisk-cal-hold-rec", "farm-qrisk-cal-hold that hands over to pi_rec after"
                " hold_patience holds in a row (for escape_steps fired steps): the gate scores"
@@ -351,6 +351,12 @@ def get_method(name: str) -> Method:
         raise MethodError(f"unknown method {name!r}; choose from {METHOD_NAMES}") from None
 
 
+ANYOF_CALIBRATED = frozenset(
+    ("farm-qrisk-cal", "farm-qrisk-cal-hold", "farm-qrisk-cal-least", "farm-qrisk-cal-hold-rec")
+)
+"""farm-qrisk-cal and its variants: both any-of thresholds chosen per task on held-out data"""
+
+
 def uses_qrisk(name: str) -> bool:
     """Whether method ``name`` gates on Recovery RL's Q-risk critic (recrl, farm-qrisk)."""
     return "qrisk" in get_method(name).needs
@@ -358,9 +364,8 @@ def uses_qrisk(name: str) -> bool:
 
 def calibrates_anyof(name: str) -> bool:
     """Whether method ``name``'s two thresholds are chosen together on held-out data
-    (``calibration.choose_anyof_eps``) rather than C_H's alone: farm-qrisk-cal and its
-    variants (-hold, -least, -hold-rec)."""
-    return get_method(name).name.startswith("farm-qrisk-cal")
+    (``calibration.choose_anyof_eps``) rather than C_H's alone."""
+    return name in ANYOF_CALIBRATED
 
 
 def uses_ensemble(name: str) -> bool:

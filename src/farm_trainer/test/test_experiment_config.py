@@ -214,3 +214,18 @@ def test_inputs_may_name_several_experiments_searched_in_order():
     for bad in ([], ["a", 3], ["a", ""], [base["name"]]):
         with pytest.raises(ExperimentConfigError, match="inputs.online"):
             config_from_dict({**base, "inputs": {"online": bad}})
+
+
+@pytest.mark.parametrize(
+    "gate",
+    [{"hold_patience": 0}, {"escape_steps": 1.5}, {"hold_patience": True},
+     {"shrink_fractions": []}, {"shrink_fractions": [0.5, 1.0]}],
+)  # fmt: skip
+def test_filter_settings_are_checked_when_the_config_loads(gate):
+    with pytest.raises(ExperimentConfigError, match="gate"):
+        config_from_dict({"gate": gate})
+
+
+def test_shrink_fractions_in_any_order_are_one_setting():
+    a = config_from_dict({"gate": {"shrink_fractions": [0.25, 0.75, 0.5]}})
+    assert a.gate.method_params().shrink_fractions == (0.75, 0.5, 0.25)

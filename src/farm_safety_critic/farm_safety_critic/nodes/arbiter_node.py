@@ -216,6 +216,8 @@ class ArbiterNode(Node):
     def _on_episode_hold(self, msg: Bool) -> None:
         if msg.data != self.paused:
             self.get_logger().info("episode paused: holding" if msg.data else "episode resumed")
+            if self.patience is not None:
+                self.patience.reset()  # a new episode does not inherit the last one's holds
         self.paused = bool(msg.data)
 
     def _on_pose(self, msg: PoseStamped) -> None:
@@ -244,11 +246,11 @@ class ArbiterNode(Node):
             return
         proposed, score, version = prop[:ACT], assess[0], prop[-1]
         d = self.decider.decide(obs[None], proposed[None], np.array([score]))
-        if self.patience is not None:
+        why = self._hold_reason(obs, proposed, score, stamp)
+        if self.patience is not None and not why:  # only frames that can move the arm count
             d = self.patience.adjust(obs[None], proposed[None], d)
         executed = d.actions[0].astype(np.float64)
         hand = obs[0:3] if np.isfinite(obs[0:3]).all() else self.hand  # the frame's hand
-        why = self._hold_reason(obs, proposed, score, stamp)
         target, gripper = np.full(3, np.nan), math.nan  # the shield's hold: at the hand
         if not why:
             try:

@@ -82,6 +82,10 @@ class QRiskStage:
     """``QRiskTrainConfig`` overrides, e.g. {gamma_safe: 0.8}"""
 
 
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
 @dataclass
 class GateConfig:
     """Every online method's hyper-parameters (``MethodParams``): the gate thresholds, C_H
@@ -124,6 +128,17 @@ class GateConfig:
     hold_patience: int = _GATE_DEFAULTS.hold_patience
     """farm-qrisk-cal-hold-rec: holds in a row before pi_rec takes over"""
     escape_steps: int = _GATE_DEFAULTS.escape_steps
+    """farm-qrisk-cal-hold-rec: fired steps pi_rec then runs before the arm holds again"""
+
+    def __post_init__(self) -> None:
+        # checked when the config loads, not when an online job builds the filter
+        fr = self.shrink_fractions
+        if not fr or not all(_number(f) and 0 < f < 1 for f in fr):
+            raise ExperimentConfigError(f"gate.shrink_fractions must be in (0, 1), got {fr}")
+        for name in ("hold_patience", "escape_steps"):
+            value = getattr(self, name)
+            if not _number(value) or not isinstance(value, int) or value < 1:
+                raise ExperimentConfigError(f"gate.{name} must be an integer >= 1, got {value!r}")
 
     def method_params(
         self, eps_safe: float | None = None, qrisk_eps_safe: float | None = None
@@ -140,7 +155,8 @@ class GateConfig:
             eps_kp=self.eps_kp, eps_ki=self.eps_ki, refresh_every=self.refresh_every,
             refresh_steps=self.refresh_steps, refresh_online_fraction=self.refresh_online_fraction,
             refresh_guard_drop=self.refresh_guard_drop, ensemble_members=self.ensemble_members,
-            shrink_fractions=tuple(self.shrink_fractions), hold_patience=self.hold_patience,
+            shrink_fractions=tuple(sorted(self.shrink_fractions, reverse=True)),
+            hold_patience=self.hold_patience,
             escape_steps=self.escape_steps,
             eps_rule=None if self.eps_rule is None else dict(self.eps_rule),
         )  # fmt: skip
