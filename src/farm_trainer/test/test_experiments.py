@@ -400,7 +400,15 @@ def test_the_chosen_setting_runs_pi_rec_on_wall_and_reuses_every_unit_by_hash():
     assert push.inputs(push.units["online/unio4_s4"]) == [
         "farm_qrisk_g09_hold/s4",
         "farm_qrisk_g09_pertask/s4",
+        "farm_qrisk_g09_holdrec/s4",
     ]
+    # pipeline seed 6 was built by farm_qrisk_g09_holdrec, which runs the chosen column too
+    holdrec = load_config(configs / "farm_qrisk_g09_holdrec.yaml")
+    for task in chosen.tasks:
+        a = TaskPipeline(pipeline_of(chosen, 6), task, "/nonexistent", log=lambda s: None)
+        b = TaskPipeline(pipeline_of(holdrec, 6), task, "/nonexistent", log=lambda s: None)
+        assert a.hashes == {u: b.hashes[u] for u in a.hashes}
+        assert "farm_qrisk_g09_holdrec/s6" in a.inputs(a.units["offline_task"])
 
 
 def test_the_report_shows_a_method_label_and_what_it_ran_on_each_task(tmp_path):
