@@ -457,3 +457,17 @@ def test_every_method_of_a_figure_gets_its_own_colour():
     colors = method_colors(methods)
     assert colors["unio4"] == "tab:blue" and colors["farm"] == "tab:red"
     assert len(set(list(colors.values())[:10])) == 10
+
+
+def test_tasks_on_the_command_line_drop_the_other_tasks_overrides(tmp_path, capsys):
+    """``--tasks`` with a config whose task_overrides name other tasks plans just those tasks,
+    each with its own override (Soccer's run-out targets) and hashes."""
+    config = ROOT / "config" / "experiments" / "farm_qrisk_g09_chosen.yaml"
+    argv = ["--config", str(config), "--seeds", "5", "--runs-dir", str(tmp_path), "--plan"]
+    assert pipeline_main([*argv, "--tasks", "BoundedSoccer-v0"]) == 0
+    plan = capsys.readouterr().out
+    assert "BoundedSoccer-v0" in plan and "BoundedPush-v0" not in plan
+    full = TaskPipeline(pipeline_of(load_config(config), 5), "BoundedSoccer-v0", tmp_path)
+    cfg = load_config(config).replace(tasks=["BoundedSoccer-v0"], task_overrides={
+        "BoundedSoccer-v0": load_config(config).task_overrides["BoundedSoccer-v0"]})  # fmt: skip
+    assert TaskPipeline(pipeline_of(cfg, 5), "BoundedSoccer-v0", tmp_path).hashes == full.hashes

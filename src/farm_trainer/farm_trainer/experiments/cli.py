@@ -29,6 +29,7 @@ from farm_trainer.experiments.config import (
     seed_configs,
 )
 from farm_trainer.experiments.context import PipelineError
+from farm_trainer.experiments.layout import task_name
 from farm_trainer.experiments.ledger import LEDGER, save_experiment_ledger
 from farm_trainer.experiments.pipeline import TaskPipeline, format_plan, run_experiment
 
@@ -80,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = load_config(args.config)
         changes = {k: getattr(args, k) for k in ("tasks", "seeds", "methods", "name")
                    if getattr(args, k)}  # fmt: skip
+        if args.tasks:  # the other tasks' overrides go with them
+            keep = {task_name(t) for t in args.tasks}
+            changes["task_overrides"] = {t: o for t, o in cfg.task_overrides.items()
+                                         if task_name(t) in keep}  # fmt: skip
         cfg = cfg.replace(**changes) if changes else cfg
         if args.online_steps:
             cfg.online.steps = args.online_steps
