@@ -229,3 +229,9 @@ def test_filter_settings_are_checked_when_the_config_loads(gate):
 def test_shrink_fractions_in_any_order_are_one_setting():
     a = config_from_dict({"gate": {"shrink_fractions": [0.25, 0.75, 0.5]}})
     assert a.gate.method_params().shrink_fractions == (0.75, 0.5, 0.25)
+
+
+def test_unknown_task_is_a_config_error_naming_the_known_ones():
+    with pytest.raises(ExperimentConfigError, match=r"unknown task\(s\) \['FragilePush-v0'\].*BoundedPush-v0"):
+        config_from_dict({"tasks": ["FragilePush-v0"]})
+    assert config_from_dict({"tasks": ["FailureBench/BoundedSoccer-v0"]}).tasks

@@ -236,6 +236,12 @@ class ExperimentConfig:
             raise ExperimentConfigError(f"methods run {twice} under two labels")
         if not self.tasks or not self.methods or not self.seeds:
             raise ExperimentConfigError("tasks, methods and seeds must be non-empty")
+        from failurebench_sim import EXTRA_TASK_IDS, TASK_IDS
+
+        known = [task_name(t) for t in TASK_IDS + EXTRA_TASK_IDS]
+        bad_tasks = [t for t in self.tasks if task_name(t) not in known]
+        if bad_tasks:
+            raise ExperimentConfigError(f"unknown task(s) {bad_tasks}; choose from {known}")
         if self.data.failure_policy not in ("offline", "expert"):
             raise ExperimentConfigError(
                 f"data.failure_policy must be 'offline' or 'expert', got {self.data.failure_policy!r}"
