@@ -144,6 +144,11 @@ LEVERS = (
      "farm_qrisk_g09_least", "farm-least",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_least.yaml --ray"
      " --workers 2"),
+    ("hold still, then after 5 held steps in a row 5 steps of the recovery policy"
+     " (farm-qrisk-cal-hold-rec; pipeline seeds 5-6)",
+     "farm_qrisk_g09_holdrec", "farm-holdrec",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_holdrec.yaml --ray"
+     " --workers 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
