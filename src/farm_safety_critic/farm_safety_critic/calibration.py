@@ -334,9 +334,11 @@ def choose_anyof_eps(
 
 
 def anyof_rule_uses_c_h_eps(rule: Mapping[str, Any]) -> bool:
-    """Whether ``gate.anyof_rule`` reads FARM's own C_H threshold (the recall rule keeps it;
-    ``firing_vs_c_h`` budgets alarms against it)."""
-    return "min_recall" in rule or rule.get("firing_vs_c_h") is not None
+    """Whether ``gate.anyof_rule`` reads FARM's own C_H threshold (the recall rule keeps it
+    unless it searches ``c_h_grid`` too; ``firing_vs_c_h`` budgets alarms against it)."""
+    if "min_recall" in rule:
+        return "c_h_grid" not in rule
+    return rule.get("firing_vs_c_h") is not None
 
 
 def choose_by_anyof_rule(
@@ -356,6 +358,8 @@ def choose_by_anyof_rule(
     within = rule.pop("recall_within", horizon)
     if anyof_rule_uses_c_h_eps(rule):
         rule["c_h_eps_safe"] = c_h_eps_safe
+    if "c_h_grid" in rule:
+        return choose_anyof_for_recall(c_h, qrisk, labels_within(within), **rule)
     if "min_recall" in rule:
         return choose_qrisk_for_recall(c_h, qrisk, labels_within(within), ceiling=qrisk_ceiling,
                                        **rule)  # fmt: skip
@@ -402,6 +406,59 @@ def choose_qrisk_for_recall(
             "expert_firing_rate": chosen["expert_firing_rate"], "recall_met": bool(met),
             "min_recall": min_recall, "max_expert_firing": max_expert_firing,
             "expert_budget": budget, "ceiling": float(ceiling), "curve": curve}  # fmt: skip
+
+
+def choose_anyof_for_recall(
+    c_h: tuple[np.ndarray, np.ndarray],
+    qrisk: tuple[np.ndarray, np.ndarray],
+    labels: np.ndarray,
+    min_recall: float,
+    max_expert_firing: float,
+    c_h_grid: Sequence[float],
+    qrisk_grid: Sequence[float],
+) -> dict:
+    """Both any-of thresholds searched for the fewest alarms that still catch ``min_recall``.
+
+    ``choose_qrisk_for_recall`` only lowers Q-risk's threshold from a shared ceiling, so a task
+    whose critics score high everywhere (Bounded Soccer's run-out targets: Q-risk ≈ 1 on a
+    third of held-out steps) keeps a gate that fires on most steps. Here every pair of the two
+    grids, each with ``OFF`` (that member left out), is scored on the held-out rows; among the
+    pairs within the expert's false-alarm budget whose recall reaches ``min_recall``, the one
+    that fires least on held-out roll-outs wins (ties: the more precise, then the higher
+    thresholds). When no pair in budget reaches it: the most recall in budget (``recall_met``
+    False); when none is in budget: the pair with the fewest expert alarms. The dict is in
+    ``read_anyof_eps``' format (``None``: member left out), with the curve.
+    """
+    inputs = _anyof_inputs(c_h, qrisk, labels, "choose_anyof_for_recall")
+    if not len(c_h_grid) or not len(qrisk_grid):
+        raise CalibrationError("choose_anyof_for_recall needs non-empty c_h_grid and qrisk_grid")
+    if any(e < 0 for e in (*c_h_grid, *qrisk_grid)):
+        raise CalibrationError("threshold grids must be non-negative")
+    curve = []
+    for ec in (*sorted({float(e) for e in c_h_grid}), OFF):
+        for eq in (*sorted({float(e) for e in qrisk_grid}), OFF):
+            if ec == OFF and eq == OFF:
+                continue
+            curve.append({"eps_safe": None if ec == OFF else ec,
+                          "qrisk_eps_safe": None if eq == OFF else eq,
+                          **_anyof_point(inputs, ec, eq)})  # fmt: skip
+    ok = [c for c in curve if c["expert_firing_rate"] <= max_expert_firing]
+    met = [c for c in ok if c["recall"] >= min_recall]
+    high = lambda c: tuple(OFF if c[k] is None else c[k] for k in ("eps_safe", "qrisk_eps_safe"))  # noqa: E731
+    if met:
+        chosen = min(met, key=lambda c: (c["firing_rate"], -c["precision"],
+                                         tuple(-x for x in high(c))))  # fmt: skip
+    elif ok:
+        chosen = max(ok, key=lambda c: (c["recall"], -c["firing_rate"]))
+    else:
+        chosen = min(curve, key=lambda c: (c["expert_firing_rate"], c["firing_rate"]))
+    return {"eps_safe": chosen["eps_safe"], "qrisk_eps_safe": chosen["qrisk_eps_safe"],
+            "recall": chosen["recall"], "precision": chosen["precision"],
+            "firing_rate": chosen["firing_rate"],
+            "expert_firing_rate": chosen["expert_firing_rate"], "recall_met": bool(met),
+            "budgets_met": bool(ok), "min_recall": min_recall,
+            "max_expert_firing": max_expert_firing, "c_h_grid": sorted(map(float, c_h_grid)),
+            "qrisk_grid": sorted(map(float, qrisk_grid)), "curve": curve}  # fmt: skip
 
 
 def read_anyof_eps(path: str) -> tuple[float, float]:

@@ -199,3 +199,42 @@ def test_choose_qrisk_for_recall_lowers_q_risk_only_as_far_as_the_recall_needs()
     assert none["qrisk_eps_safe"] == 0.3 and not none["recall_met"]
     with pytest.raises(CalibrationError, match="same rows"):
         choose_qrisk_for_recall((c_h, c_exp), (q[:5], q_exp), labels, 0.5, 0.0, c_h_eps_safe=0.5)
+
+
+def test_choose_anyof_for_recall_takes_the_fewest_alarms_that_keep_the_recall():
+    """Both thresholds searched, each member may be left out: where Q-risk scores high on safe
+    rows (a saturated critic), raising it or dropping it fires less at the same recall."""
+    from farm_safety_critic.calibration import choose_anyof_for_recall, choose_by_anyof_rule
+
+    labels = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
+    c_h = np.array([2.0, 1.5, 1.2, 0.2, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0])
+    q = np.array([1.0, 1.0, 1.0, 0.99, 1.0, 1.0, 0.95, 0.9, 0.0, 0.0])  # high on safe rows too
+    c_exp, q_exp = np.zeros(4), np.zeros(4)
+
+    def choose(min_recall, **kw):
+        kw = {"c_h_grid": (0.5, 1.0), "qrisk_grid": (0.3, 0.9, 0.98), **kw}
+        return choose_anyof_for_recall((c_h, c_exp), (q, q_exp), labels, min_recall, 0.0, **kw)
+
+    # recall 0.75: C_H > 1.0 alone catches 3 of 4 and fires on 3 rows, fewer than any Q-risk pair
+    r = choose(0.75)
+    assert (r["eps_safe"], r["qrisk_eps_safe"]) == (1.0, None) and r["firing_rate"] == 0.3
+    assert r["recall_met"] and r["precision"] == 1.0
+    # recall 1.0 needs Q-risk (row 3); 0.98 fires less than 0.9 or 0.3 and C_H adds no alarm
+    full = choose(1.0)
+    assert full["qrisk_eps_safe"] == 0.98 and full["recall"] == 1.0
+    assert full["firing_rate"] == min(c["firing_rate"] for c in full["curve"] if c["recall"] == 1)
+    assert full["eps_safe"] is None  # ties on alarms go to the higher thresholds, OFF highest
+    assert not any(c["eps_safe"] is None and c["qrisk_eps_safe"] is None for c in full["curve"])
+    # an expert alarm at every Q-risk threshold below 0.98 keeps those pairs out of the budget
+    busy = choose_anyof_for_recall((c_h, c_exp), (q, np.array([0.95, 0, 0, 0])), labels, 1.0,
+                                   0.0, c_h_grid=(0.5,), qrisk_grid=(0.9,))  # fmt: skip
+    assert not busy["recall_met"] and busy["qrisk_eps_safe"] is None  # the most recall in budget
+    # choose_by_anyof_rule dispatches on c_h_grid and needs no FARM threshold
+    rule = {"min_recall": 0.75, "max_expert_firing": 0.0, "recall_within": 1,
+            "c_h_grid": [0.5, 1.0], "qrisk_grid": [0.3, 0.9, 0.98]}
+    via = choose_by_anyof_rule((c_h, c_exp), (q, q_exp), lambda n: labels, rule, 5)
+    assert (via["eps_safe"], via["qrisk_eps_safe"]) == (1.0, None)
+    with pytest.raises(CalibrationError, match="non-empty"):
+        choose(0.5, c_h_grid=())
+    with pytest.raises(CalibrationError, match="non-negative"):
+        choose(0.5, qrisk_grid=(-0.1,))

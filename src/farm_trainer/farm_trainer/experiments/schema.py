@@ -130,9 +130,14 @@ def check_eps_rule(raw: Any, where: str) -> None:
 
 def check_anyof_rule(raw: Any, where: str) -> None:
     """Keyword arguments of ``calibration.choose_anyof_eps`` (after the scores and labels), or,
-    with ``min_recall``, of ``calibration.choose_qrisk_for_recall`` plus ``recall_within`` (the
-    label's look-ahead, steps; default the gate's H)."""
-    from farm_safety_critic.calibration import choose_anyof_eps, choose_qrisk_for_recall
+    with ``min_recall``, of ``calibration.choose_qrisk_for_recall`` (with ``c_h_grid`` too:
+    ``calibration.choose_anyof_for_recall``) plus ``recall_within`` (the label's look-ahead,
+    steps; default the gate's H)."""
+    from farm_safety_critic.calibration import (
+        choose_anyof_eps,
+        choose_anyof_for_recall,
+        choose_qrisk_for_recall,
+    )
 
     if isinstance(raw, dict) and "min_recall" in raw:
         raw = dict(raw)
@@ -141,6 +146,9 @@ def check_anyof_rule(raw: Any, where: str) -> None:
             raise ExperimentConfigError(
                 f"{where}.recall_within must be an int >= 1, got {within!r}"
             )
+        if "c_h_grid" in raw:
+            _check_rule(choose_anyof_for_recall, 3, raw, where)
+            return
         _check_rule(choose_qrisk_for_recall, 3, raw, where,
                     set_by_stage=("c_h_eps_safe", "ceiling"))  # fmt: skip
         return
@@ -151,7 +159,7 @@ def _check_rule(
     fn: Callable[..., Any], n_arrays: int, raw: Any, where: str, set_by_stage: tuple = ()
 ) -> None:
     """``raw``: keyword arguments of calibration rule ``fn`` after its ``n_arrays`` inputs (less
-    those the stage sets); numbers in [0, 1], grids as given."""
+    those the stage sets); numbers in [0, 1], grids non-empty lists of numbers >= 0."""
     if raw is None:
         return
     if not isinstance(raw, dict):
@@ -162,7 +170,13 @@ def _check_rule(
     for key, value in raw.items():
         if key not in known:
             raise ExperimentConfigError(f"unknown key {where}.{key}; known: {sorted(known)}")
-        if "grid" not in key and not (type_ok(value, float) and 0.0 <= value <= 1.0):
+        if "grid" in key:
+            if not (isinstance(value, (list, tuple)) and value
+                    and all(type_ok(v, float) and v >= 0 for v in value)):  # fmt: skip
+                raise ExperimentConfigError(
+                    f"{where}.{key} must be a non-empty list of numbers >= 0, got {value!r}"
+                )
+        elif not (type_ok(value, float) and 0.0 <= value <= 1.0):
             raise ExperimentConfigError(f"{where}.{key} must be a number in [0, 1], got {value!r}")
     required = [p.name for p in params if p.default is inspect.Parameter.empty]
     missing = [k for k in required if k not in raw]
