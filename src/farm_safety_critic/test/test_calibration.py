@@ -1,5 +1,6 @@
 """Calibration metrics on hand cases."""
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -201,10 +202,15 @@ def test_choose_qrisk_for_recall_lowers_q_risk_only_as_far_as_the_recall_needs()
         choose_qrisk_for_recall((c_h, c_exp), (q[:5], q_exp), labels, 0.5, 0.0, c_h_eps_safe=0.5)
 
 
-def test_choose_anyof_for_recall_takes_the_fewest_alarms_that_keep_the_recall():
+def test_choose_anyof_for_recall_takes_the_fewest_alarms_that_keep_the_recall(tmp_path):
     """Both thresholds searched, each member may be left out: where Q-risk scores high on safe
     rows (a saturated critic), raising it or dropping it fires less at the same recall."""
-    from farm_safety_critic.calibration import choose_anyof_for_recall, choose_by_anyof_rule
+    from farm_safety_critic.calibration import (
+        OFF,
+        choose_anyof_for_recall,
+        choose_by_anyof_rule,
+        read_anyof_eps,
+    )
 
     labels = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
     c_h = np.array([2.0, 1.5, 1.2, 0.2, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0])
@@ -219,6 +225,9 @@ def test_choose_anyof_for_recall_takes_the_fewest_alarms_that_keep_the_recall():
     r = choose(0.75)
     assert (r["eps_safe"], r["qrisk_eps_safe"]) == (1.0, None) and r["firing_rate"] == 0.3
     assert r["recall_met"] and r["precision"] == 1.0
+    path = tmp_path / "anyof_eps.json"  # the gate (and safety_node.anyof_eps_file) reads it
+    path.write_text(json.dumps(r))
+    assert read_anyof_eps(str(path)) == (1.0, OFF)
     # recall 1.0 needs Q-risk (row 3); 0.98 fires less than 0.9 or 0.3 and C_H adds no alarm
     full = choose(1.0)
     assert full["qrisk_eps_safe"] == 0.98 and full["recall"] == 1.0
@@ -230,8 +239,13 @@ def test_choose_anyof_for_recall_takes_the_fewest_alarms_that_keep_the_recall():
                                    0.0, c_h_grid=(0.5,), qrisk_grid=(0.9,))  # fmt: skip
     assert not busy["recall_met"] and busy["qrisk_eps_safe"] is None  # the most recall in budget
     # choose_by_anyof_rule dispatches on c_h_grid and needs no FARM threshold
-    rule = {"min_recall": 0.75, "max_expert_firing": 0.0, "recall_within": 1,
-            "c_h_grid": [0.5, 1.0], "qrisk_grid": [0.3, 0.9, 0.98]}
+    rule = {
+        "min_recall": 0.75,
+        "max_expert_firing": 0.0,
+        "recall_within": 1,
+        "c_h_grid": [0.5, 1.0],
+        "qrisk_grid": [0.3, 0.9, 0.98],
+    }
     via = choose_by_anyof_rule((c_h, c_exp), (q, q_exp), lambda n: labels, rule, 5)
     assert (via["eps_safe"], via["qrisk_eps_safe"]) == (1.0, None)
     with pytest.raises(CalibrationError, match="non-empty"):

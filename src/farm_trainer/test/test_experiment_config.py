@@ -232,14 +232,21 @@ def test_shrink_fractions_in_any_order_are_one_setting():
 
 
 def test_unknown_task_is_a_config_error_naming_the_known_ones():
-    with pytest.raises(ExperimentConfigError, match=r"unknown task\(s\) \['FragilePush-v0'\].*BoundedPush-v0"):
+    with pytest.raises(
+        ExperimentConfigError, match=r"unknown task\(s\) \['FragilePush-v0'\].*BoundedPush-v0"
+    ):
         config_from_dict({"tasks": ["FragilePush-v0"]})
     assert config_from_dict({"tasks": ["FailureBench/BoundedSoccer-v0"]}).tasks
 
 
 def test_anyof_rule_with_c_h_grid_is_checked_as_the_joint_recall_rule():
-    rule = {"min_recall": 0.9, "recall_within": 10, "max_expert_firing": 0.05,
-            "c_h_grid": [0.5, 1.0, 2.0], "qrisk_grid": [0.9, 0.99]}
+    rule = {
+        "min_recall": 0.9,
+        "recall_within": 10,
+        "max_expert_firing": 0.05,
+        "c_h_grid": [0.5, 1.0, 2.0],
+        "qrisk_grid": [0.9, 0.99],
+    }
     assert config_from_dict({"gate": {"anyof_rule": rule}}).gate.anyof_rule == rule
     with pytest.raises(ExperimentConfigError, match="qrisk_grid"):
         config_from_dict({"gate": {"anyof_rule": {k: v for k, v in rule.items()
