@@ -263,6 +263,22 @@ def _anyof_point(
             "expert_firing_rate": float(((c_exp > eps_safe) | (q_exp > qrisk_eps_safe)).mean())}  # fmt: skip
 
 
+def _pair_curve(
+    inputs: tuple[np.ndarray, ...], grid: Sequence[float], qrisk_grid: Sequence[float]
+) -> list[dict]:
+    """``_anyof_point`` of every (C_H, Q-risk) pair of the two grids, each with ``OFF`` (that
+    member left out; ``None`` in the dict), less the pair with both out."""
+    curve = []
+    for ec in (*sorted({float(e) for e in grid}), OFF):
+        for eq in (*sorted({float(e) for e in qrisk_grid}), OFF):
+            if ec == OFF and eq == OFF:
+                continue
+            curve.append({"eps_safe": None if ec == OFF else ec,
+                          "qrisk_eps_safe": None if eq == OFF else eq,
+                          **_anyof_point(inputs, ec, eq)})  # fmt: skip
+    return curve
+
+
 def choose_anyof_eps(
     c_h: tuple[np.ndarray, np.ndarray],
     qrisk: tuple[np.ndarray, np.ndarray],
@@ -307,14 +323,7 @@ def choose_anyof_eps(
         max_firing = min(max_firing, firing_vs_c_h * float(reference.mean()))
     elif budget_qrisk_eps_safe is not None:
         raise CalibrationError("budget_qrisk_eps_safe sets firing_vs_c_h's reference; set both")
-    curve = []
-    for ec in (*sorted(grid), OFF):
-        for eq in (*sorted(qrisk_grid), OFF):
-            if ec == OFF and eq == OFF:
-                continue
-            curve.append({"eps_safe": None if ec == OFF else float(ec),
-                          "qrisk_eps_safe": None if eq == OFF else float(eq),
-                          **_anyof_point(inputs, ec, eq)})  # fmt: skip
+    curve = _pair_curve(inputs, grid, qrisk_grid)
     ok = [c for c in curve
           if c["firing_rate"] <= max_firing and c["expert_firing_rate"] <= max_expert_firing]  # fmt: skip
     precise = [c for c in ok if c["precision"] >= min_precision]
@@ -434,14 +443,7 @@ def choose_anyof_for_recall(
         raise CalibrationError("choose_anyof_for_recall needs non-empty c_h_grid and qrisk_grid")
     if any(e < 0 for e in (*c_h_grid, *qrisk_grid)):
         raise CalibrationError("threshold grids must be non-negative")
-    curve = []
-    for ec in (*sorted({float(e) for e in c_h_grid}), OFF):
-        for eq in (*sorted({float(e) for e in qrisk_grid}), OFF):
-            if ec == OFF and eq == OFF:
-                continue
-            curve.append({"eps_safe": None if ec == OFF else ec,
-                          "qrisk_eps_safe": None if eq == OFF else eq,
-                          **_anyof_point(inputs, ec, eq)})  # fmt: skip
+    curve = _pair_curve(inputs, c_h_grid, qrisk_grid)
     ok = [c for c in curve if c["expert_firing_rate"] <= max_expert_firing]
     met = [c for c in ok if c["recall"] >= min_recall]
     high = lambda c: tuple(OFF if c[k] is None else c[k] for k in ("eps_safe", "qrisk_eps_safe"))  # noqa: E731
