@@ -17,7 +17,7 @@ import json
 import math
 from pathlib import Path
 
-from failurebench_sim.atomic import write_csv, write_text
+from failurebench_sim.atomic import atomic_write, write_csv, write_text
 
 TASKS = ("BoundedPush-v0", "BoundedSoccer-v0", "FragilePushWall-v0", "ObstructedPush-v0")
 SHORT = {"BoundedPush-v0": "Push", "BoundedSoccer-v0": "Soccer", "FragilePushWall-v0": "Wall",
@@ -148,6 +148,11 @@ LEVERS = (
      " (farm-qrisk-cal-hold-rec; pipeline seeds 5-6)",
      "farm_qrisk_g09_holdrec", "farm-holdrec",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_holdrec.yaml --ray"
+     " --workers 2"),
+    ("Soccer's gate at the fewest held-out alarms that catch 90 % of failures within 10 steps,"
+     " both thresholds searched (anyof_rule c_h_grid; pipeline seeds 5-7)",
+     "farm_qrisk_g09_fewest", "farm-qrisk-cal-hold",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_fewest.yaml --ray"
      " --workers 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
@@ -454,13 +459,53 @@ def paired_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def tradeoff_figure(rows: list[dict], path: Path) -> None:
+    """Per task, every lever as a point: IR-failure ratio to Uni-O4 (x) against Δreturn (y, ±
+    s.e. where known), numbered as in levers.md; the goal region (ratio < 1, Δreturn ≥ −2)
+    shaded. A lever that helps one task and hurts another shows as points on both sides."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(TASKS), figsize=(4.2 * len(TASKS), 4.2), sharey=True)
+    for ax, task in zip(axes, TASKS, strict=True):
+        t = SHORT[task]
+        ax.fill_between([0, 1], -2, 40, color="tab:green", alpha=0.08, lw=0)
+        ax.axhline(-2, color="tab:green", lw=0.8, ls="--")
+        ax.axvline(1, color="grey", lw=0.8, ls=":")
+        for i, r in enumerate(rows, start=1):
+            x, y = r.get(f"{t}_ratio", ""), r.get(f"{t}_return_diff", "")
+            if x in ("", None) or y in ("", None):
+                continue
+            se = r.get(f"{t}_return_diff_se", "")
+            chosen = r["experiment"] == "farm_qrisk_g09_chosen"
+            ax.errorbar(float(x), float(y), yerr=float(se) if se not in ("", None) else None,
+                        fmt="*" if chosen else "o", ms=11 if chosen else 4, capsize=2,
+                        color="tab:red" if chosen else "tab:blue", alpha=0.9 if chosen else 0.5)  # fmt: skip
+            ax.annotate(str(i), (float(x), float(y)), fontsize=6, xytext=(2, 2),
+                        textcoords="offset points")  # fmt: skip
+        ax.set_title(t)
+        ax.set_xlabel("IR-failure episodes / Uni-O4's")
+        ax.set_xlim(0, 1.3)
+        ax.set_ylim(-30, 20)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Δ normalised return vs Uni-O4")
+    fig.suptitle("Issue 17 levers: failures against return per task (numbers: rows of levers.md;"
+                 " star: the chosen setting; green: both goals)", fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+
+
 def main() -> None:
     rows = [r for r in (online_row(*lever) for lever in LEVERS) if r]
     at = next((i for i, r in enumerate(rows) if r["experiment"] == "farm_eps_pid"), len(rows))
     rows[at:at] = frozen_rows()
     out = Path("results/levers")
     write_csv(out / "levers.csv", rows)
-    head = ["lever", "experiment", "seeds", *(f"{SHORT[t]}" for t in TASKS), "mean",
+    tradeoff_figure(rows, out / "tradeoff.png")
+    head = ["#", "lever", "experiment", "seeds", *(f"{SHORT[t]}" for t in TASKS), "mean",
             *(f"Δreturn {SHORT[t]}" for t in TASKS),
             *(f"prec/rec {SHORT[t]}" for t in TASKS), "steps/s", "same init"]  # fmt: skip
     lines = [
@@ -482,11 +527,16 @@ def main() -> None:
         "the rest: the ledger once kept a finished Uni-O4 run while the offline stage it came",
         "from was rebuilt for a new method (fixed: `records.production`).",
         "",
+        "![failures against return per task](tradeoff.png)",
+        "",
+        "`tradeoff.png`: each row's failure ratio against its Δreturn, per task (points labelled",
+        "with the row's #; the shaded band meets both online goals).",
+        "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
     ]
-    for r in rows:
-        cells = [r["lever"], f"`{r['experiment']}`", str(r.get("seeds", ""))]
+    for i, r in enumerate(rows, start=1):
+        cells = [str(i), r["lever"], f"`{r['experiment']}`", str(r.get("seeds", ""))]
         cells += [ratio_cell(r, SHORT[t]) for t in TASKS] + [str(r["mean_ratio"])]
         cells += [return_cell(r, SHORT[t]) for t in TASKS]
         cells += [f"{r[f'{SHORT[t]}_precision']} / {r[f'{SHORT[t]}_recall']}"
