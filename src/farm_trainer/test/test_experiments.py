@@ -365,6 +365,17 @@ def test_farm_qrisk_cal_runs_at_the_thresholds_its_calibration_chose(tmp_path):
     assert chosen["eps_safe"] == farm_eps and chosen["qrisk_eps_safe"] <= chosen["ceiling"]
     assert chosen["recall_met"] == (chosen["recall"] >= 0.9)
 
+    # with c_h_grid both thresholds are searched (farm_qrisk_g09_fewest): the fewest alarms
+    joint = {**rule, "c_h_grid": [0.01, 0.1, 1.0], "qrisk_grid": [0.1, 0.3, 0.9]}
+    joint_cfg = cfg.replace(gate=dataclasses.replace(cfg.gate, anyof_rule=joint))
+    fewest = choose_anyof_eps(TaskPipeline(joint_cfg, "BoundedPush-v0", tmp_path).ctx)
+    assert fewest["eps_safe"] in (None, 0.01, 0.1, 1.0)
+    assert fewest["qrisk_eps_safe"] in (None, 0.1, 0.3, 0.9)
+    if fewest["recall_met"]:
+        met = [c for c in fewest["curve"]
+               if c["recall"] >= 0.9 and c["expert_firing_rate"] <= 0.05]  # fmt: skip
+        assert fewest["firing_rate"] == min(c["firing_rate"] for c in met)
+
 
 def test_a_per_task_experiment_reuses_each_tasks_units_by_hash():
     """farm_qrisk_g09_pertask: Push's units hash as farm_qrisk_g09_hold's, Soccer's (run-out

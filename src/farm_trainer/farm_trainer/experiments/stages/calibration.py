@@ -100,17 +100,28 @@ def choose_anyof_eps(ctx: TaskContext) -> dict[str, Any]:
     at FARM's threshold and Q-risk's lowered from ``gate.qrisk_eps_safe`` until the pair catches
     that share of "IR failure within ``recall_within`` steps"."""
     from farm_safety_critic import calibration as cal
-    from farm_trainer.methods import filter_factory
 
     g = ctx.cfg.gate
     c_h_eps = ctx.eps_safe("farm") if cal.anyof_rule_uses_c_h_eps(g.anyof_rule) else None
+    c_h, qrisk, labels_within = anyof_scores(ctx)
+    return cal.choose_by_anyof_rule(c_h, qrisk, labels_within, g.anyof_rule, g.horizon, c_h_eps,
+                                    g.qrisk_eps_safe)  # fmt: skip
+
+
+def anyof_scores(ctx: TaskContext) -> tuple[tuple, tuple, Callable[[int], np.ndarray]]:
+    """The any-of gate's inputs on held-out data: (C_H held-out, expert), (Q-risk held-out,
+    expert), both of the offline task policy, and ``labels_within(L)``: each held-out row's
+    "IR failure within L steps" (what ``calibration.choose_by_anyof_rule`` takes)."""
+    from farm_safety_critic import calibration as cal
+    from farm_trainer.methods import filter_factory
+
+    g = ctx.cfg.gate
     heldout, expert = ctx.dataset("heldout"), ctx.dataset("expert")
     c_h = ctx.gate("farm", eps_safe=g.eps_safe).scores  # scores do not depend on the threshold
     qrisk = filter_factory("recrl", ctx.artifacts(), g.method_params())(None).scores
-    scores = ((cal.score_dataset(c_h, heldout), cal.score_dataset(c_h, expert)),
-              (cal.score_dataset(qrisk, heldout), cal.score_dataset(qrisk, expert)))  # fmt: skip
-    return cal.choose_by_anyof_rule(*scores, lambda n: cal.failure_within(heldout, n),
-                                    g.anyof_rule, g.horizon, c_h_eps, g.qrisk_eps_safe)  # fmt: skip
+    return ((cal.score_dataset(c_h, heldout), cal.score_dataset(c_h, expert)),
+            (cal.score_dataset(qrisk, heldout), cal.score_dataset(qrisk, expert)),
+            lambda n: cal.failure_within(heldout, n))  # fmt: skip
 
 
 def score_report(ctx: TaskContext, scorer: Any, eps_safe: float) -> dict[str, Any]:
