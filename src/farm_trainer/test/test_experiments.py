@@ -422,6 +422,28 @@ def test_the_chosen_setting_runs_pi_rec_on_wall_and_reuses_every_unit_by_hash():
         assert "farm_qrisk_g09_holdrec/s6" in a.inputs(a.units["offline_task"])
 
 
+def test_soccer_only_levers_share_the_chosen_settings_soccer_units():
+    """farm_qrisk_g09_soccer hashes as the chosen setting's Soccer; the Soccer levers of session
+    23 change only their own units: fewest the any-of calibration (and the gated run after it),
+    soccer_proposed the gated run (learn_actions)."""
+    configs = ROOT / "config" / "experiments"
+    chosen, soccer, fewest, proposed = (
+        load_config(configs / f"farm_qrisk_g09{n}.yaml")
+        for n in ("_chosen", "_soccer", "_fewest", "_soccer_proposed")
+    )
+    task = "BoundedSoccer-v0"
+
+    def hashes(cfg):
+        return TaskPipeline(pipeline_of(cfg, 5), task, "/nonexistent", log=lambda s: None).hashes
+
+    base = hashes(chosen)
+    assert hashes(soccer) == {u: base[u] for u in hashes(soccer)}
+    gated = {"online/farm-qrisk-cal-hold_s5", "evaluate/farm-qrisk-cal-hold_s5"}
+    for cfg, changed in ((fewest, gated | {"calibration/anyof_eps"}), (proposed, gated)):
+        h = hashes(cfg)
+        assert {u for u in h if h[u] != base[u]} == changed
+
+
 def test_the_report_shows_a_method_label_and_what_it_ran_on_each_task(tmp_path):
     cfg = config_from_dict(
         {"name": "fake", "tasks": ["BoundedPush-v0", "FragilePushWall-v0"], "seeds": [0],
