@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -26,13 +28,15 @@ TASK = "FailureBench/BoundedPush-v0"
 
 
 def _transition(rng, version=0, term=False, trunc=False) -> Transition:
+    """A random step; where the gate replaced the proposal, the arm held still (zeros)."""
     a = rng.uniform(-1, 1, ACT).astype(np.float32)
-    return Transition(
+    tr = Transition(
         obs=rng.normal(size=OBS).astype(np.float32), proposed=a, action=a,
         reward=float(rng.uniform()), cost=float(term), terminated=term, truncated=trunc,
         next_obs=rng.normal(size=OBS).astype(np.float32), replaced=bool(rng.uniform() < 0.1),
         score=float(rng.uniform()), policy_version=version,
     )  # fmt: skip
+    return dataclasses.replace(tr, action=np.zeros_like(a)) if tr.replaced else tr
 
 
 def _stream(rng, n, episode_len=50, version=0):
@@ -157,10 +161,18 @@ def _cfg(tmp_path, **kw) -> StreamConfig:
                         ppo=ppo, **kw)  # fmt: skip
 
 
-def test_stream_updates_equal_the_in_process_learner_on_the_same_transitions(tmp_path):
+@pytest.mark.parametrize("learn_actions", ["executed", "proposed"])
+def test_stream_updates_equal_the_in_process_learner_on_the_same_transitions(
+    tmp_path, learn_actions
+):
+    """The graph's trainer and the benchmark's learner make the same update, whichever actions
+    PPO learns on where the gate held the arm (``ppo.learn_actions``)."""
     rng = np.random.default_rng(2)
     items = _stream(rng, 64)
-    lrn = StreamLearner(_cfg(tmp_path), *_nets(), log=lambda *_: None)
+    assert any(tr.replaced and not np.array_equal(tr.action, tr.proposed) for tr, _, _ in items)
+    cfg = _cfg(tmp_path)
+    cfg.ppo = dataclasses.replace(cfg.ppo, learn_actions=learn_actions)
+    lrn = StreamLearner(cfg, *_nets(), log=lambda *_: None)
     rows = [lrn.add(tr, ep, st) for tr, ep, st in items]
     assert rows[:-1] == [None] * 63 and lrn.version == 1
     stream_stats = rows[-1]
@@ -169,7 +181,8 @@ def test_stream_updates_equal_the_in_process_learner_on_the_same_transitions(tmp
     # the benchmark's learner, same init, same torch seed, same transitions
     actor, critic = _nets()
     torch.manual_seed(0)
-    ref = PPOLearner(actor, critic, PPOConfig(minibatch_size=16, epochs=2, batch_size=64))
+    ref = PPOLearner(actor, critic, PPOConfig(minibatch_size=16, epochs=2, batch_size=64,
+                                              learn_actions=learn_actions))  # fmt: skip
     ro = ref.annotate(lrn.rollout(lrn.journal.read()))
     stats = ref.update(ro)
     for k in ("pi_loss", "v_loss", "kl", "clipfrac", "entropy"):
