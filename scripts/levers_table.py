@@ -154,6 +154,19 @@ LEVERS = (
      "farm_qrisk_g09_fewest", "farm-qrisk-cal-hold",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_fewest.yaml --ray"
      " --workers 2"),
+    ("the chosen setting on Soccer alone, pipeline seeds 5-9 (8-9 new; the reference of the"
+     " next row)", "farm_qrisk_g09_soccer", "farm-qrisk-cal-hold",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_soccer.yaml --seeds 8 9"
+     " --ray --workers 2"),
+    ("Soccer: PPO on the task policy's proposals where the gate held the arm (ppo.learn_actions:"
+     " proposed; seeds 5-7, then 8-9 out of sample)", "farm_qrisk_g09_soccer_proposed",
+     "farm-qrisk-cal-hold",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_soccer_proposed.yaml"
+     " --ray --workers 2"),
+    ("Push and Obstructed: the same (ppo.learn_actions: proposed under the holding gate;"
+     " seeds 5-7)", "farm_qrisk_g09_proposed_hold", "farm-qrisk-cal-hold",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_proposed_hold.yaml --ray"
+     " --workers 2"),
 )  # fmt: skip
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
