@@ -13,15 +13,11 @@ median of its score over the logged action's. Writes results/action_sensitivity/
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 
-from failurebench_sim.atomic import write_csv
 from farm_safety_critic import calibration as cal
-from farm_trainer.experiments import task_contexts
 from farm_trainer.experiments.layout import task_name
+from farm_trainer.experiments.probe_cli import probe_parser, run_probe
 
 FRACTIONS = (0.75, 0.5, 0.25, 0.0)
 
@@ -56,24 +52,13 @@ def probe(ctx) -> list[dict]:
     rows.append({"task": task_name(ctx.task), "candidate": "any of x0.75/x0.5/x0.25",
                  "fired_rows": int(fired.sum()), "firing_rate": round(float(fired.mean()), 4),
                  "accepted": round(float(any_ok.mean()), 4), "median_score_ratio": ""})  # fmt: skip
+    for row in rows:
+        print(row, flush=True)
     return rows
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--experiment", default="farm_qrisk_g09_chosen")
-    ap.add_argument("--seed", type=int, default=5, help="pipeline seed")
-    ap.add_argument("--tasks", nargs="*")
-    ap.add_argument("--runs-dir", default="runs")
-    args = ap.parse_args()
-    rows = []
-    for ctx in task_contexts(args.experiment, args.seed, args.tasks, args.runs_dir):
-        for row in probe(ctx):
-            rows.append(row)
-            print(row, flush=True)
-    path = Path("results/action_sensitivity") / f"{args.experiment}_s{args.seed}.csv"
-    write_csv(path, rows)
-    print(f"[action_sensitivity_probe] wrote {path}")
+    run_probe(probe_parser(__doc__).parse_args(), probe, "results/action_sensitivity")
 
 
 if __name__ == "__main__":

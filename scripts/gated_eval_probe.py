@@ -13,14 +13,9 @@ does to a policy that never trained with it. Writes results/gated_eval/<experime
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from failurebench_sim.atomic import write_csv
 from farm_policies import load_policy
-from farm_policies.checkpoint import load_actor_value
-from farm_trainer.experiments import task_contexts
 from farm_trainer.experiments.layout import run_dir, run_name, task_name
+from farm_trainer.experiments.probe_cli import probe_parser, run_probe
 from farm_trainer.online import evaluate_policy
 
 
@@ -30,8 +25,9 @@ def evaluate_run(ctx, method: str, seed: int, gate_method: str | None) -> dict:
     e = ctx.cfg.evaluation
     name = run_name(method, seed)
     path = ctx.path(f"online/{name}", f"{run_dir(method, seed)}/policy_final.safetensors")
-    gate = ctx.gate(gate_method, load_actor_value(path)[0].eval()) if gate_method else None
-    return evaluate_policy(load_policy(path), ctx.env_id, e.episodes, e.seed0,
+    policy = load_policy(path)
+    gate = ctx.gate(gate_method, policy.actor) if gate_method else None
+    return evaluate_policy(policy, ctx.env_id, e.episodes, e.seed0,
                            action_filter=gate, max_steps=e.max_steps or 100_000)  # fmt: skip
 
 
@@ -58,23 +54,14 @@ def probe(ctx, gate_method: str | None) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--experiment", default="farm_qrisk_g09_chosen")
-    ap.add_argument("--seed", type=int, default=5, help="pipeline seed")
-    ap.add_argument("--tasks", nargs="*")
+    ap = probe_parser(__doc__)
     ap.add_argument(
         "--gate-method",
         help="the gate put in front of Uni-O4 (default: the experiment's one gated method on"
         " that task, else farm-qrisk-cal-hold)",
     )
-    ap.add_argument("--runs-dir", default="runs")
     args = ap.parse_args()
-    rows = []
-    for ctx in task_contexts(args.experiment, args.seed, args.tasks, args.runs_dir):
-        rows += probe(ctx, args.gate_method)
-    path = Path("results/gated_eval") / f"{args.experiment}_s{args.seed}.csv"
-    write_csv(path, rows)
-    print(f"[gated_eval_probe] wrote {path}")
+    run_probe(args, lambda ctx: probe(ctx, args.gate_method), "results/gated_eval")
 
 
 if __name__ == "__main__":

@@ -16,18 +16,14 @@ few failures. Writes results/hold_patience_screen/<experiment>_s<seed>.csv.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from failurebench_sim.atomic import write_csv
 from failurebench_sim.episodes import run_episode
 from failurebench_sim.make import make_env
 from farm_safety_critic.hold_patience import HoldPatience
-from farm_trainer.experiments import task_contexts
 from farm_trainer.experiments.layout import task_name
+from farm_trainer.experiments.probe_cli import probe_parser, run_probe
 
 GRID = ((5, 5), (10, 5), (10, 10), (20, 10))
 FROZEN_TAIL = 30
@@ -79,21 +75,12 @@ def screen(ctx, episodes: int, deterministic: bool) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--experiment", default="farm_qrisk_g09_chosen")
-    ap.add_argument("--seed", type=int, default=5, help="pipeline seed")
-    ap.add_argument("--tasks", nargs="*")
+    ap = probe_parser(__doc__)
     ap.add_argument("--episodes", type=int, default=30)
     ap.add_argument("--deterministic", action="store_true")
-    ap.add_argument("--runs-dir", default="runs")
     args = ap.parse_args()
-    rows = []
-    for ctx in task_contexts(args.experiment, args.seed, args.tasks, args.runs_dir):
-        rows += screen(ctx, args.episodes, args.deterministic)
-    tag = "_det" if args.deterministic else ""
-    path = Path("results/hold_patience_screen") / f"{args.experiment}_s{args.seed}{tag}.csv"
-    write_csv(path, rows)
-    print(f"[hold_patience_screen] wrote {path}")
+    run_probe(args, lambda ctx: screen(ctx, args.episodes, args.deterministic),
+              "results/hold_patience_screen", "_det" if args.deterministic else "")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -13,14 +13,10 @@ results/recall_window_probe/<experiment>_s<seed>.csv.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from failurebench_sim.atomic import write_csv
 from farm_safety_critic import calibration as cal
-from farm_trainer.experiments import task_contexts
 from farm_trainer.experiments.context import ANYOF_UNIT
 from farm_trainer.experiments.layout import task_name
+from farm_trainer.experiments.probe_cli import probe_parser, run_probe
 from farm_trainer.experiments.stages.calibration import anyof_scores
 
 WINDOWS = (10, 20, 40, 60)
@@ -48,24 +44,13 @@ def probe(ctx) -> list[dict]:
                          "own_pair": f"{own[0]} / {own[1]}",
                          "own_firing_rate": round(at_own["firing_rate"], 4),
                          "own_recall": round(at_own["recall"], 4)})  # fmt: skip
+            print(rows[-1], flush=True)
     return rows
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--experiment", default="farm_qrisk_g09_chosen")
-    ap.add_argument("--seed", type=int, default=5, help="pipeline seed")
-    ap.add_argument("--tasks", nargs="*", default=["BoundedSoccer-v0"])
-    ap.add_argument("--runs-dir", default="runs")
-    args = ap.parse_args()
-    rows = []
-    for ctx in task_contexts(args.experiment, args.seed, args.tasks, args.runs_dir):
-        for row in probe(ctx):
-            rows.append(row)
-            print(row, flush=True)
-    path = Path("results/recall_window_probe") / f"{args.experiment}_s{args.seed}.csv"
-    write_csv(path, rows)
-    print(f"[recall_window_probe] wrote {path}")
+    args = probe_parser(__doc__, tasks=["BoundedSoccer-v0"]).parse_args()
+    run_probe(args, probe, "results/recall_window_probe")
 
 
 if __name__ == "__main__":
