@@ -168,6 +168,8 @@ LEVERS = (
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_proposed_hold.yaml --ray"
      " --workers 2"),
 )  # fmt: skip
+LEDGER = Path("results/ledger")
+ANYOF_UNIT = "calibration/anyof_eps"
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
 precision / recall of calibration.json); the others' are reported in their own sections"""
@@ -205,6 +207,46 @@ def gate_metrics(exp: str, task: str) -> tuple[float, float] | None:
         sum(r["precision"] for r in rows) / len(rows),
         sum(r["recall"] for r in rows) / len(rows),
     )
+
+
+@functools.cache
+def anyof_metrics(exp: str, task: str, method: str) -> tuple[float, float, int | str] | None:
+    """Mean precision and recall over pipeline seeds of an any-of gate whose two thresholds the
+    calibration chose together (``calibration/anyof_eps.json``, found through the ledger as the
+    report finds runs), and the look-ahead L of their label "IR failure within L steps" (the
+    rule's ``recall_within``; "" where it is H). In sample: the thresholds were chosen on the same
+    held-out roll-outs. None where a seed's choice is not in the ledger."""
+    from farm_trainer.experiments.config import load_config, seed_configs
+    from farm_trainer.experiments.layout import TaskLayout
+    from farm_trainer.experiments.ledger import ledger_sources
+    from farm_trainer.experiments.records import resolve
+    from farm_trainer.methods import calibrates_anyof
+
+    path = Path("config/experiments", f"{exp}.yaml")
+    if not path.exists():
+        return None
+    found = []
+    for sub in seed_configs(load_config(path)):
+        if task not in sub.tasks:
+            continue
+        mine = sub.for_task(task)
+        if not calibrates_anyof(mine.method_of(method)) or mine.gate.anyof_rule is None:
+            return None
+        book = TaskLayout(LEDGER, sub.name, task)
+        for source in ledger_sources(mine, book, ANYOF_UNIT):
+            where, rec = resolve(source, ANYOF_UNIT)
+            chosen = where.root / "calibration" / "anyof_eps.json"
+            if rec is not None and rec.get("state") == "done" and chosen.exists():
+                found.append(json.loads(chosen.read_text()))
+                break
+        else:
+            return None
+    if not found:
+        return None
+    within = mine.gate.anyof_rule.get("recall_within", mine.gate.horizon)
+    window = "" if within == mine.gate.horizon else int(within)
+    return (sum(f["precision"] for f in found) / len(found),
+            sum(f["recall"] for f in found) / len(found), window)  # fmt: skip
 
 
 def count_ratio_interval(ours: dict, base: dict) -> tuple[float | str, float | str]:
@@ -301,12 +343,15 @@ def online_row(lever: str, exp: str, method: str, command: str) -> dict | None:
             row.update({f"{s}_ratio": "", f"{s}_ratio_lo": "", f"{s}_ratio_hi": "",
                         f"{s}_return_diff": "", f"{s}_return_diff_se": "",
                         f"{s}_return_paired": "", f"{s}_ratio_worst_seed": "",
-                        f"{s}_precision": "", f"{s}_recall": ""})  # fmt: skip
+                        f"{s}_precision": "", f"{s}_recall": "", f"{s}_label_within": ""})  # fmt: skip
             continue
         ratio = float(ours["ir_failure_episodes_mean"]) / float(base["ir_failure_episodes_mean"])
         ratios.append(ratio)
         lo, hi = count_ratio_interval(ours, base)
         gate = gate_metrics(exp, task) if runs_as(exp, task, method) in SINGLE_MODEL_GATES else None
+        window = ""
+        if gate is None and (anyof := anyof_metrics(exp, task, method)) is not None:
+            *gate, window = anyof
         pair = paired(exp, task, method)
         row.update({
             f"{s}_ratio": round(ratio, 2), f"{s}_ratio_lo": lo, f"{s}_ratio_hi": hi,
@@ -318,6 +363,7 @@ def online_row(lever: str, exp: str, method: str, command: str) -> dict | None:
             f"{s}_ratio_worst_seed": "" if pair is None else round(max(pair["ratios"]), 2),
             f"{s}_precision": "" if gate is None else round(gate[0], 3),
             f"{s}_recall": "" if gate is None else round(gate[1], 2),
+            f"{s}_label_within": window,
         })  # fmt: skip
         row["seeds"] = ours["seeds_found"]
         row.setdefault("steps_per_s", [])
@@ -432,6 +478,16 @@ def probe_tables(paths: list[Path]) -> list[str]:
     return lines
 
 
+def prec_rec_cell(row: dict, task: str) -> str:
+    """``precision / recall``, with ``(L=10)`` where the label looks further than H (the
+    any-of rows' recall rule)."""
+    if row[f"{task}_precision"] == "":
+        return ""
+    window = row.get(f"{task}_label_within", "")
+    mark = f" (L={window})" if window != "" else ""
+    return f"{row[f'{task}_precision']} / {row[f'{task}_recall']}{mark}"
+
+
 def ratio_cell(row: dict, task: str) -> str:
     """``ratio (lo-hi)`` when the row has the counting-noise interval (frozen rows do not)."""
     ratio, lo, hi = (row.get(f"{task}_ratio{k}", "") for k in ("", "_lo", "_hi"))
@@ -529,7 +585,10 @@ def main() -> None:
         "standard error over pipeline seeds (with 2+ seeds): paired (marked p) where the",
         "experiment's runs.csv gives each seed's runs, else unpaired (conservative).",
         "prec/rec: the gate's precision / recall for an IR failure within H on held-out roll-outs",
-        "at the ε_safe used online. Goals: mean ratio ≤ 0.35 and < 1 on every task; Δreturn ≥ −2;",
+        "at the ε_safe used online; for the any-of gates whose two thresholds were chosen together",
+        "(farm-qrisk-cal*), the mean over pipeline seeds of that choice's own figures",
+        "(`calibration/anyof_eps.json`, in sample), marked (L=10) where the rule's label is an IR",
+        "failure within 10 steps instead of H. Goals: mean ratio ≤ 0.35 and < 1 on every task; Δreturn ≥ −2;",
         "precision ≥ 0.2. In brackets: the ratio's 95 % interval from counting noise alone",
         "(Poisson, on the failure counts summed over seeds); the spread between pipeline seeds",
         "comes on top (seed 0 against seed 1 of FARM: 0.77 / 0.64, 0.85 / 0.77, 0.39 / 0.58,",
@@ -552,8 +611,7 @@ def main() -> None:
         cells = [str(i), r["lever"], f"`{r['experiment']}`", str(r.get("seeds", ""))]
         cells += [ratio_cell(r, SHORT[t]) for t in TASKS] + [str(r["mean_ratio"])]
         cells += [return_cell(r, SHORT[t]) for t in TASKS]
-        cells += [f"{r[f'{SHORT[t]}_precision']} / {r[f'{SHORT[t]}_recall']}"
-                  if r[f"{SHORT[t]}_precision"] != "" else "" for t in TASKS]  # fmt: skip
+        cells += [prec_rec_cell(r, SHORT[t]) for t in TASKS]
         cells += [str(r["steps_per_s"]), str(r.get("same_init", ""))]
         lines.append("| " + " | ".join(cells) + " |")
     lines += paired_table(rows)

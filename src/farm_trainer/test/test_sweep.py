@@ -11,7 +11,7 @@ import pytest
 from farm_trainer.experiments import config_from_dict, load_config, run_experiment
 from farm_trainer.experiments.config import seed_configs
 from farm_trainer.experiments.report import write_report
-from farm_trainer.experiments.sweep import CRASH_ENV, Job, Progress, plan_jobs
+from farm_trainer.experiments.sweep import CRASH_ENV, Job, Progress, plan_jobs, runnable
 
 ROOT = Path(__file__).resolve().parents[3]
 SMOKE = ROOT / "config" / "experiments" / "smoke.yaml"
@@ -43,6 +43,19 @@ def test_jobs_go_seed_major_and_each_run_names_its_offline_job():
     assert run.run == "unio4_s0" and run.offline == jobs[0]
     assert (jobs[3].task, jobs[3].method) == ("BoundedSoccer-v0", "unio4")  # method-major
     assert all(j.method is not None for j in plan_jobs(cfg, ["online", "evaluate"]))
+
+
+def test_run_jobs_waiting_on_their_offline_job_leave_the_cpu_window_to_the_next_seed():
+    cfg = config_from_dict({"name": "x", "tasks": ["BoundedSoccer-v0"], "methods": ["unio4", "cpo"],
+                            "seeds": [0, 1], "pipeline_seeds": True})  # fmt: skip
+    jobs = plan_jobs(cfg)  # s0 offline, s0 unio4, s0 cpo, s1 offline, ...
+    admitted, finished = set(jobs[:3]), set()
+    assert runnable(jobs[:3], admitted, finished) == 1  # the two runs wait on s0's offline job
+    assert runnable(jobs[:4], admitted | {jobs[3]}, finished) == 2  # so s1's offline job enters
+    finished.add(jobs[0])
+    assert runnable(jobs[1:4], admitted | {jobs[3]}, finished) == 3
+    online_only = plan_jobs(cfg, ["online"])  # no offline job admitted: every run can start
+    assert runnable(online_only, set(online_only), set()) == len(online_only)
 
 
 def _smoke(tmp_path: Path, name: str):

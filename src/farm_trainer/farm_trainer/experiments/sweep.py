@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,14 @@ class Job:
     @property
     def label(self) -> str:
         return f"{self.pipeline}/{task_name(self.task)}" + (f" {self.run}" if self.run else "")
+
+
+def runnable(live: Iterable[Job], admitted: Container[Job], finished: Container[Job]) -> int:
+    """How many of the ``live`` (admitted, unfinished) jobs can hold a CPU now: all but the run
+    jobs whose offline job was admitted and has not finished (Ray keeps those waiting on their
+    argument without a CPU, so they must not fill the admission window)."""
+    return sum(1 for j in live
+               if j.run is None or j.offline not in admitted or j.offline in finished)  # fmt: skip
 
 
 def _selected(stage: str, stages: set[str], uid: str) -> bool:
@@ -268,14 +276,15 @@ def run_on_ray(
         remote = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(run_job)
         runs_dir = str(Path(runs_dir).resolve())
         book = None if ledger is None else str(Path(ledger).resolve())
-        # jobs enter Ray in the plan's (seed-major) order, no more than there are CPUs: Ray
-        # would otherwise start every ready offline job of the later seeds first
+        # jobs enter Ray in the plan's (seed-major) order, no more runnable ones than there are
+        # CPUs: Ray would otherwise start every ready offline job of the later seeds first
         window = max(1, int(ray.cluster_resources().get("CPU", 1)))
         refs: dict[Job, Any] = {}
         started: dict[Any, tuple[Job, float]] = {}
+        finished: set[Job] = set()
         queue, pending, bar = list(jobs), [], Progress(jobs, log, window)
         while queue or pending:
-            while queue and len(pending) < window:
+            while queue and runnable((started[r][0] for r in pending), refs, finished) < window:
                 job = queue.pop(0)
                 dep = refs.get(job.offline) if job.run is not None else None
                 ref = remote.remote(cfg.to_dict(), job, runs_dir, list(stages), False, rebuild,
@@ -285,6 +294,7 @@ def run_on_ray(
             done, pending = ray.wait(pending, num_returns=1)
             job, t0 = started[done[0]]
             ray.get(done[0])  # raises the job's error (after its retries)
+            finished.add(job)
             bar(job, time.perf_counter() - t0)
             if on_done is not None:
                 on_done(job)
