@@ -56,6 +56,24 @@ def wall_xml_edits(pos: Array, half: Array) -> tuple[tuple[str, str], ...]:
 
 PUSH_BOUNDARY = boundary_of("bounded_push.xml")
 SOCCER_BOUNDARY = boundary_of("bounded_soccer.xml")
+SOCCER_EXITS = (0, 1, 2)
+"""the borders (0 x-, 1 x+, 2 y-, 3 y+) Soccer's ball can leave by: the far (y+) border is the
+table wall behind the goal"""
+_TASK_BOUNDARIES = {"BoundedPush-v0": (*PUSH_BOUNDARY, (0, 1, 2, 3)),
+                    "BoundedSoccer-v0": (*SOCCER_BOUNDARY, SOCCER_EXITS)}  # fmt: skip
+
+
+def boundary_of_task(env_id: str) -> tuple[Array, Array, tuple[int, ...]]:
+    """(low, high, exits) of the allowed rectangle of a bounded task and the borders an object
+    can leave it by (``FailureBench/`` optional)."""
+    name = env_id.split("/")[-1]
+    if name not in _TASK_BOUNDARIES:
+        raise ValueError(
+            f"{env_id} has no boundary rectangle; bounded tasks: {sorted(_TASK_BOUNDARIES)}"
+        )
+    return _TASK_BOUNDARIES[name]
+
+
 # Fragile Push Wall: the stock wall (pos 0.1 0.75 0.06, half 0.12 0.01 0.06) lowered to 6 cm, so the
 # gripper base (bottom z ~0.08 at the drag height) passes over it and cannot shield the object
 # from the free (-x) end face, and deepened to 8 cm, so that face is a long stretch to pass.

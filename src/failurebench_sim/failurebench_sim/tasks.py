@@ -96,7 +96,7 @@ class BoundedSoccerEnv(_BoundedMixin, SawyerSoccerEnvV3):
     STOCK_XML = "sawyer_soccer.xml"
     ADDITION_XML = "bounded_soccer.xml"
     NEAR_MARGIN = (0.035, 0.055)
-    NEAR_SIDES = (0, 1, 2)  # the far (y+) border is the table wall behind the goal
+    NEAR_SIDES = geometry.SOCCER_EXITS  # the far (y+) border is the table wall behind the goal
     NEAR_SPEED = (0.02, 0.08)  # m/s outward at a near-failure start
 
     def _quat_xmat(self) -> np.ndarray:

@@ -65,7 +65,7 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
         g.add_argument(f"--{flag}", type=typ)
     f = p.add_argument_group(
         "safety gate (--method farm | farm-pid | farm-hold | farm-refresh | farm-ens | farm-ens-pid"
-        " | farm-qrisk | farm-qrisk-pid | recrl | mppi)"
+        " | farm-qrisk | farm-qrisk-pid | farm-runout | recrl | mppi)"
     )
     f.add_argument("--world-model", help="world-model checkpoint (farm, mppi)")
     f.add_argument("--qrisk", help="Recovery-RL Q-risk checkpoint (recrl, farm-qrisk)")
@@ -76,6 +76,12 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--expert", help="farm-refresh-cal: scripted-expert roll-outs (.npz)")
     f.add_argument("--members", nargs="+",
                    help="farm-ens(-pid): the ensemble's world models besides --world-model")  # fmt: skip
+    f.add_argument(
+        "--runout", help="farm-runout: the task's run-out model (calibration/runout.json)"
+    )
+    f.add_argument("--runout-eps", type=float,
+                   help="farm-runout: pi_rec where the object's predicted roll over the room left"
+                        f" to the border exceeds this (default {MethodParams().runout_eps})")  # fmt: skip
     f.add_argument("--eps-safe", type=float, help="the gate's threshold (recrl: Q-risk's)")
     f.add_argument("--qrisk-eps-safe", type=float,
                    help="farm-qrisk(-pid): Q-risk's own threshold (default: --eps-safe for recrl,"
@@ -122,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 FLAGS = {"world_model": "--world-model", "recovery": "--recovery", "qrisk": "--qrisk",
          "safety_data": "--safety-data", "heldout": "--heldout", "members": "--members",
-         "expert": "--expert"}  # fmt: skip
+         "expert": "--expert", "runout": "--runout"}  # fmt: skip
 
 
 def method_params(args: argparse.Namespace) -> MethodParams:
@@ -130,7 +136,7 @@ def method_params(args: argparse.Namespace) -> MethodParams:
     flags = {"eps_safe": "eps_safe", "horizon": "horizon", "gamma_risk": "gamma_risk",
              "qrisk_eps_safe": "eps_safe", "cost_limit": "cost_limit", "lr_lambda": "lr_lambda",
              "p3o_kappa": "p3o_kappa", "cpo_target_kl": "cpo_target_kl",
-             "eps_target_rate": "eps_target_rate"}  # fmt: skip
+             "eps_target_rate": "eps_target_rate", "runout_eps": "runout_eps"}  # fmt: skip
     if getattr(args, "method", None) != "recrl":
         flags["qrisk_eps_safe"] = "qrisk_eps_safe"  # farm-qrisk: its own threshold
     hp = {k: getattr(args, flag, None) for k, flag in flags.items()}
@@ -149,7 +155,8 @@ def _gate_factory(args: argparse.Namespace):
     data, members = getattr(args, "safety_data", None), getattr(args, "members", None)
     artifacts = Artifacts(args.world_model, args.recovery, args.qrisk,
                           tuple(data) if data else None, getattr(args, "heldout", None),
-                          tuple(members) if members else None, getattr(args, "expert", None))  # fmt: skip
+                          tuple(members) if members else None, getattr(args, "expert", None),
+                          getattr(args, "runout", None))  # fmt: skip
     try:
         return filter_factory(args.method, artifacts, method_params(args), args.seed)
     except ImportError as e:

@@ -70,6 +70,9 @@ class MethodParams:
     """farm-qrisk-cal-hold-rec: holds in a row before pi_rec takes over (``HoldPatience``)"""
     escape_steps: int = 5
     """farm-qrisk-cal-hold-rec: fired steps pi_rec then runs before the arm holds again"""
+    runout_eps: float = 1.0
+    """farm-runout: pi_rec where the object's predicted roll over the room left to the border
+    exceeds this (``RunoutGate``; 1: it would leave)"""
     eps_rule: Mapping[str, float] | None = None
     """the pipeline's per-task eps_safe rule (``GateConfig.eps_rule``), for farm-refresh-cal to
     choose eps_safe again after each refresh"""
@@ -90,6 +93,8 @@ class Artifacts:
     """farm-ens: the ensemble's world models besides ``world_model``"""
     expert: str | Path | None = None
     """scripted-expert roll-outs (farm-refresh-cal's eps_safe rule)"""
+    runout: str | Path | None = None
+    """farm-runout: the object's rolling decay and the allowed rectangle (``RunoutModel``)"""
 
 
 FilterFactory = Callable[[Any], Any]
@@ -160,6 +165,24 @@ def _farm_qrisk_hold_rec(a: Artifacts, p: MethodParams, seed: int) -> FilterFact
         g = gate(actor)
         escape = RecoveryDecider(load_recovery(a.recovery, g, "cpu"), g.eps_safe, g.act_dim)
         return HoldPatience(g, p.hold_patience, p.escape_steps, escape)
+
+    return make
+
+
+def _farm_runout(a: Artifacts, p: MethodParams, seed: int, hold: bool = False) -> FilterFactory:
+    """pi_rec (``hold``: holding still) where the object is predicted to roll past the border
+    (a state test)."""
+    from farm_policies.checkpoint import load_actor_value
+    from farm_safety_critic.decider import hold_still
+    from farm_safety_critic.runout import RunoutGate, RunoutModel
+
+    model = RunoutModel.load(a.runout)
+    recovery = None if hold else load_actor_value(a.recovery)[0].eval()
+
+    def make(actor: Any) -> Any:
+        dims = recovery if actor is None else actor  # obs_dim, act_dim
+        rec = hold_still(dims.act_dim) if hold else recovery
+        return RunoutGate(model, rec, dims.obs_dim, dims.act_dim, eps_safe=p.runout_eps)
 
     return make
 
@@ -329,6 +352,12 @@ METHODS: dict[str, Method] = {
                " rate (farm-pid's PI rule; it scales both thresholds)",
                ("world_model", "qrisk", "recovery"), (*_GATE, "qrisk_eps_safe", *_PID),
                _farm_qrisk_pid),
+        Method("farm-runout", "pi_rec where the object's roll, extrapolated from its last"
+               " displacement, would carry it past the border (a state test, no learned critic)",
+               ("runout", "recovery"), ("runout_eps",), _farm_runout),
+        Method("farm-runout-hold", "farm-runout whose recovery holds still: no push while the"
+               " object's predicted roll reaches past runout_eps of the room to the border",
+               ("runout",), ("runout_eps",), functools.partial(_farm_runout, hold=True)),
         Method("recrl", "Recovery RL's Q-risk gate + the same recovery policy (Table II)",
                ("qrisk", "recovery"), ("qrisk_eps_safe",), _recrl),
         Method("mppi", "C_H gate with MPPI over the world model instead of pi_rec (Table II)",
@@ -366,6 +395,11 @@ def calibrates_anyof(name: str) -> bool:
     """Whether method ``name``'s two thresholds are chosen together on held-out data
     (``calibration.choose_anyof_eps``) rather than C_H's alone."""
     return name in ANYOF_CALIBRATED
+
+
+def uses_runout(name: str) -> bool:
+    """Whether method ``name`` gates on the object's predicted run-out (farm-runout)."""
+    return "runout" in get_method(name).needs
 
 
 def uses_ensemble(name: str) -> bool:

@@ -9,6 +9,7 @@ file is read: a typo or a wrong type raises ``ExperimentConfigError`` naming the
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,9 @@ class GateConfig:
     """farm-qrisk-cal-hold-rec: holds in a row before pi_rec takes over"""
     escape_steps: int = _GATE_DEFAULTS.escape_steps
     """farm-qrisk-cal-hold-rec: fired steps pi_rec then runs before the arm holds again"""
+    runout_eps: float = _GATE_DEFAULTS.runout_eps
+    """farm-runout: pi_rec where the object's predicted roll over the room left to the border
+    exceeds this (1: it would leave)"""
 
     def __post_init__(self) -> None:
         # checked when the config loads, not when an online job builds the filter
@@ -139,6 +143,8 @@ class GateConfig:
             value = getattr(self, name)
             if not _number(value) or not isinstance(value, int) or value < 1:
                 raise ExperimentConfigError(f"gate.{name} must be an integer >= 1, got {value!r}")
+        if not _number(self.runout_eps) or not 0 < self.runout_eps < math.inf:
+            raise ExperimentConfigError(f"gate.runout_eps must be > 0, got {self.runout_eps!r}")
 
     def method_params(
         self, eps_safe: float | None = None, qrisk_eps_safe: float | None = None
@@ -157,7 +163,7 @@ class GateConfig:
             refresh_guard_drop=self.refresh_guard_drop, ensemble_members=self.ensemble_members,
             shrink_fractions=tuple(sorted(self.shrink_fractions, reverse=True)),
             hold_patience=self.hold_patience,
-            escape_steps=self.escape_steps,
+            escape_steps=self.escape_steps, runout_eps=self.runout_eps,
             eps_rule=None if self.eps_rule is None else dict(self.eps_rule),
         )  # fmt: skip
 

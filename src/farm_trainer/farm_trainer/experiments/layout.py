@@ -14,6 +14,7 @@ QRISK = "world_model/qrisk.safetensors"
 EPS_SAFE = "calibration/eps_safe.json"
 EPS_SAFE_ENSEMBLE = "calibration/eps_safe_ensemble.json"
 ANYOF_EPS = "calibration/anyof_eps.json"
+RUNOUT = "calibration/runout.json"
 
 
 def ensemble_member(k: int) -> str:

@@ -10,15 +10,16 @@ from typing import Any
 import numpy as np
 
 from failurebench_sim.atomic import write_json
-from farm_trainer.experiments.context import TaskContext
+from farm_trainer.experiments.context import DATA_UNITS, TaskContext
 from farm_trainer.experiments.layout import (
     ANYOF_EPS,
     EPS_SAFE,
     EPS_SAFE_ENSEMBLE,
+    RUNOUT,
     ensemble_member_units,
 )
 from farm_trainer.experiments.records import Unit
-from farm_trainer.methods import calibrates_anyof, uses_ensemble, uses_qrisk
+from farm_trainer.methods import calibrates_anyof, uses_ensemble, uses_qrisk, uses_runout
 
 GATE_NEEDS = ("world_model", "offline_task", "offline_recovery", "failures/heldout", "data/expert")
 
@@ -62,10 +63,28 @@ def units(ctx: TaskContext) -> list[Unit]:
             config["gate"]["qrisk_eps_safe"] = g.qrisk_eps_safe
         out.append(unit("anyof_eps", ANYOF_EPS, config, (*GATE_NEEDS, "qrisk", *eps_need),
                         lambda: choose_anyof_eps(ctx)))  # fmt: skip
+    if any(uses_runout(m) for m in cfg.run_methods):
+        needs = tuple(DATA_UNITS[n] + "/" + n for n in ctx.safety_names())
+        config = {"task": ctx.env_id, "runout": {"exits": True}}  # the model knows the walls
+        out.append(unit("runout", RUNOUT, config, needs, lambda: fit_runout(ctx)))
     latency_cfg = {**scored, "latency_calls": cfg.latency_calls}
     out.append(unit("latency", "calibration/latency.json", latency_cfg, GATE_NEEDS + eps_need,
                     lambda: gate_latency(ctx)))  # fmt: skip
     return out
+
+
+def fit_runout(ctx: TaskContext) -> dict[str, Any]:
+    """``runout.RunoutModel`` of the task: the object's rolling decay fitted on the task demos
+    and failure data, and the task's allowed rectangle (``failurebench_sim.geometry``)."""
+    from failurebench_sim.geometry import boundary_of_task
+    from farm_safety_critic.runout import RunoutModel, fit_decay
+
+    data = ctx.safety_data()
+    decay, rows = fit_decay(np.concatenate([d.observations for d in data]),
+                            np.concatenate([d.next_observations for d in data]))  # fmt: skip
+    low, high, exits = boundary_of_task(ctx.env_id)
+    model = RunoutModel(decay, tuple(map(float, low)), tuple(map(float, high)), rows, exits)
+    return model.as_dict()
 
 
 def _or_error(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
