@@ -167,6 +167,24 @@ LEVERS = (
      " seeds 5-7)", "farm_qrisk_g09_proposed_hold", "farm-qrisk-cal-hold",
      "farm-train pipeline --config config/experiments/farm_qrisk_g09_proposed_hold.yaml --ray"
      " --workers 2"),
+    ("Soccer: the chosen setting with the paper's failure-data scale, 100k + 100k failure /"
+     " near-failure transitions instead of 60k + 60k (seeds 5-7)",
+     "farm_qrisk_g09_soccer_data200k", "farm-qrisk-cal-hold",
+     "farm-train pipeline --config config/experiments/farm_qrisk_g09_soccer_data200k.yaml"
+     " --seeds 5 6 7 --ray --workers 2"),
+    ("Soccer: pi_rec where the ball's roll, extrapolated from its last step, reaches the border"
+     " (farm-runout, runout_eps 0.7; least-squares decay, every border an exit; seeds 5-9)",
+     "farm_runout_soccer", "farm-runout",
+     "farm-train pipeline --config config/experiments/farm_runout_soccer.yaml --ray --workers 2"),
+    ("Soccer: holding still there instead, at half the room (farm-runout-hold, runout_eps 0.5;"
+     " seeds 5-6)", "farm_runout_soccer_hold", "farm-runout-hold",
+     "farm-train pipeline --config config/experiments/farm_runout_soccer_hold.yaml --ray"
+     " --workers 2"),
+    ("Soccer: the push declined before it runs where the ball it would kick leaves within 40"
+     " steps (farm-runout-ahead: ObjectMotion + the run-out score, median decay; seeds 5-9)",
+     "farm_runout_soccer_ahead", "farm-runout-ahead",
+     "farm-train pipeline --config config/experiments/farm_runout_soccer_ahead.yaml --ray"
+     " --workers 2"),
 )  # fmt: skip
 LEDGER = Path("results/ledger")
 ANYOF_UNIT = "calibration/anyof_eps"

@@ -64,7 +64,7 @@ def test_the_model_round_trips_and_refuses_other_files(tmp_path):
     with pytest.raises(RunoutError, match="not a run-out model"):
         RunoutModel.load(tmp_path / "other.json")
     with pytest.raises(RunoutError, match="decay"):
-        RunoutModel(decay=1.0, low=(0, 0), high=(1, 1))
+        RunoutModel(decay=1.5, low=(0, 0), high=(1, 1))
 
 
 def test_a_border_that_is_no_exit_stops_the_object_instead():
@@ -73,3 +73,24 @@ def test_a_border_that_is_no_exit_stops_the_object_instead():
     np.testing.assert_allclose(walled.scores(o), [0.0, 9.0], rtol=1e-4)
     with pytest.raises(RunoutError, match="exits"):
         RunoutModel(decay=0.5, low=(0, 0), high=(1, 1), exits=(4,))
+
+
+def test_a_ball_that_keeps_its_speed_is_scored_over_the_horizon():
+    rolling = RunoutModel(decay=1.0, low=(0.0, 0.0), high=(1.0, 1.0), horizon=30)
+    o = obs_of([[0.5, 0.5]], [[0.003, 0.0]])  # 3 mm per step, 50 cm from x+
+    assert rolling.scores(o)[0] == pytest.approx(0.09 / 0.5, rel=1e-4)
+    assert RunoutModel(1.0, (0, 0), (1, 1), horizon=200).scores(o)[0] == pytest.approx(
+        1.2, rel=1e-4
+    )
+    forever = RunoutModel(decay=1.0, low=(0.0, 0.0), high=(1.0, 1.0))  # no horizon: it leaves
+    assert forever.scores(o)[0] == MAX_SCORE
+    assert forever.scores(obs_of([[0.5, 0.5]], [[0.0, 0.0]]))[0] == 0.0  # at rest it stays
+
+
+def test_bounces_do_not_pull_the_fitted_decay_down():
+    rng = np.random.default_rng(1)
+    pos, vel = rng.uniform(0.2, 0.8, (300, 2)), rng.uniform(0.002, 0.02, (300, 2))
+    nxt_vel = vel.copy()
+    nxt_vel[:20] *= -0.1  # 20 bounces off a wall
+    decay, _ = fit_decay(obs_of(pos, vel), obs_of(pos + nxt_vel, nxt_vel))
+    assert decay == pytest.approx(1.0)

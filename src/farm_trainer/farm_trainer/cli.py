@@ -79,9 +79,14 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument(
         "--runout", help="farm-runout: the task's run-out model (calibration/runout.json)"
     )
+    f.add_argument("--object-motion",
+                   help="farm-runout-ahead: the object-motion model (calibration/object_motion.safetensors)")  # fmt: skip
     f.add_argument("--runout-eps", type=float,
                    help="farm-runout: pi_rec where the object's predicted roll over the room left"
                         f" to the border exceeds this (default {MethodParams().runout_eps})")  # fmt: skip
+    f.add_argument("--runout-horizon", type=int,
+                   help="farm-runout*: control steps the object's roll is predicted over"
+                        f" (default {MethodParams().runout_horizon})")  # fmt: skip
     f.add_argument("--eps-safe", type=float, help="the gate's threshold (recrl: Q-risk's)")
     f.add_argument("--qrisk-eps-safe", type=float,
                    help="farm-qrisk(-pid): Q-risk's own threshold (default: --eps-safe for recrl,"
@@ -128,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 FLAGS = {"world_model": "--world-model", "recovery": "--recovery", "qrisk": "--qrisk",
          "safety_data": "--safety-data", "heldout": "--heldout", "members": "--members",
-         "expert": "--expert", "runout": "--runout"}  # fmt: skip
+         "expert": "--expert", "runout": "--runout", "object_motion": "--object-motion"}  # fmt: skip
 
 
 def method_params(args: argparse.Namespace) -> MethodParams:
@@ -136,7 +141,8 @@ def method_params(args: argparse.Namespace) -> MethodParams:
     flags = {"eps_safe": "eps_safe", "horizon": "horizon", "gamma_risk": "gamma_risk",
              "qrisk_eps_safe": "eps_safe", "cost_limit": "cost_limit", "lr_lambda": "lr_lambda",
              "p3o_kappa": "p3o_kappa", "cpo_target_kl": "cpo_target_kl",
-             "eps_target_rate": "eps_target_rate", "runout_eps": "runout_eps"}  # fmt: skip
+             "eps_target_rate": "eps_target_rate", "runout_eps": "runout_eps",
+             "runout_horizon": "runout_horizon"}  # fmt: skip
     if getattr(args, "method", None) != "recrl":
         flags["qrisk_eps_safe"] = "qrisk_eps_safe"  # farm-qrisk: its own threshold
     hp = {k: getattr(args, flag, None) for k, flag in flags.items()}
@@ -156,7 +162,7 @@ def _gate_factory(args: argparse.Namespace):
     artifacts = Artifacts(args.world_model, args.recovery, args.qrisk,
                           tuple(data) if data else None, getattr(args, "heldout", None),
                           tuple(members) if members else None, getattr(args, "expert", None),
-                          getattr(args, "runout", None))  # fmt: skip
+                          getattr(args, "runout", None), getattr(args, "object_motion", None))  # fmt: skip
     try:
         return filter_factory(args.method, artifacts, method_params(args), args.seed)
     except ImportError as e:

@@ -73,6 +73,9 @@ class MethodParams:
     runout_eps: float = 1.0
     """farm-runout: pi_rec where the object's predicted roll over the room left to the border
     exceeds this (``RunoutGate``; 1: it would leave)"""
+    runout_horizon: int = 40
+    """farm-runout*: the roll is predicted over this many control steps (a free Soccer ball
+    keeps its speed; its IR failures come 14-38 steps after the push)"""
     eps_rule: Mapping[str, float] | None = None
     """the pipeline's per-task eps_safe rule (``GateConfig.eps_rule``), for farm-refresh-cal to
     choose eps_safe again after each refresh"""
@@ -95,6 +98,8 @@ class Artifacts:
     """scripted-expert roll-outs (farm-refresh-cal's eps_safe rule)"""
     runout: str | Path | None = None
     """farm-runout: the object's rolling decay and the allowed rectangle (``RunoutModel``)"""
+    object_motion: str | Path | None = None
+    """farm-runout-ahead: the object's next displacement from state and action (``ObjectMotion``)"""
 
 
 FilterFactory = Callable[[Any], Any]
@@ -169,20 +174,25 @@ def _farm_qrisk_hold_rec(a: Artifacts, p: MethodParams, seed: int) -> FilterFact
     return make
 
 
-def _farm_runout(a: Artifacts, p: MethodParams, seed: int, hold: bool = False) -> FilterFactory:
-    """pi_rec (``hold``: holding still) where the object is predicted to roll past the border
-    (a state test)."""
+def _farm_runout(
+    a: Artifacts, p: MethodParams, seed: int, hold: bool = False, ahead: bool = False
+) -> FilterFactory:
+    """pi_rec (``hold``: holding still) where the object is predicted to roll past the border:
+    from its last displacement, or (``ahead``) from the one the proposed action gives it."""
     from farm_policies.checkpoint import load_actor_value
     from farm_safety_critic.decider import hold_still
+    from farm_safety_critic.object_motion import ObjectMotion
     from farm_safety_critic.runout import RunoutGate, RunoutModel
 
-    model = RunoutModel.load(a.runout)
+    model = dataclasses.replace(RunoutModel.load(a.runout), horizon=p.runout_horizon)
+    motion = ObjectMotion.load(a.object_motion) if ahead else None
     recovery = None if hold else load_actor_value(a.recovery)[0].eval()
 
     def make(actor: Any) -> Any:
         dims = recovery if actor is None else actor  # obs_dim, act_dim
         rec = hold_still(dims.act_dim) if hold else recovery
-        return RunoutGate(model, rec, dims.obs_dim, dims.act_dim, eps_safe=p.runout_eps)
+        return RunoutGate(model, rec, dims.obs_dim, dims.act_dim, eps_safe=p.runout_eps,
+                          motion=motion)  # fmt: skip
 
     return make
 
@@ -304,6 +314,7 @@ class Method:
 
 _GATE = ("eps_safe", "horizon", "gamma_risk")
 _PID = ("eps_target_rate", "eps_kp", "eps_ki")
+_RUNOUT = ("runout_eps", "runout_horizon")
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
@@ -354,10 +365,14 @@ METHODS: dict[str, Method] = {
                _farm_qrisk_pid),
         Method("farm-runout", "pi_rec where the object's roll, extrapolated from its last"
                " displacement, would carry it past the border (a state test, no learned critic)",
-               ("runout", "recovery"), ("runout_eps",), _farm_runout),
+               ("runout", "recovery"), _RUNOUT, _farm_runout),
         Method("farm-runout-hold", "farm-runout whose recovery holds still: no push while the"
                " object's predicted roll reaches past runout_eps of the room to the border",
-               ("runout",), ("runout_eps",), functools.partial(_farm_runout, hold=True)),
+               ("runout",), _RUNOUT, functools.partial(_farm_runout, hold=True)),
+        Method("farm-runout-ahead", "farm-runout-hold on the roll the proposed action would give"
+               " the object (its next displacement predicted by ObjectMotion): the push is"
+               " declined before it runs", ("runout", "object_motion"), _RUNOUT,
+               functools.partial(_farm_runout, hold=True, ahead=True)),
         Method("recrl", "Recovery RL's Q-risk gate + the same recovery policy (Table II)",
                ("qrisk", "recovery"), ("qrisk_eps_safe",), _recrl),
         Method("mppi", "C_H gate with MPPI over the world model instead of pi_rec (Table II)",

@@ -2,30 +2,36 @@
 CLI builds the same gate from the same registry entry."""
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import farm_safety_critic.runout as runout
 from failurebench_sim.geometry import SOCCER_BOUNDARY
 from farm_trainer.experiments import load_config, run_experiment
+from farm_trainer.experiments.stages import calibration
 
 SMOKE = Path(__file__).resolve().parents[3] / "config" / "experiments" / "smoke.yaml"
 
 
 def test_farm_runout_fits_its_model_in_calibration_and_gates_the_online_run(tmp_path, monkeypatch):
     monkeypatch.setattr(runout, "MIN_FIT_ROWS", 10)  # the smoke data rolls the ball a few times
+    small = {**calibration.MOTION_TRAINING, "hidden": 32, "steps": 50}
+    monkeypatch.setattr(calibration, "MOTION_TRAINING", small)
     cfg = load_config(SMOKE).replace(name="runout", tasks=["BoundedSoccer-v0"],
-                                     methods=["farm-runout", "farm-runout-hold"])  # fmt: skip
+                                     methods=["farm-runout", "farm-runout-hold", "farm-runout-ahead"])  # fmt: skip
     run_experiment(cfg, tmp_path, log=lambda s: None)
     task = tmp_path / "runout" / "BoundedSoccer-v0"
     fitted = json.loads((task / "calibration" / "runout.json").read_text())
     model = runout.RunoutModel.load(task / "calibration" / "runout.json")
-    assert 0 < model.decay < 1 and fitted["fit_rows"] >= 10
+    assert model.decay == pytest.approx(1.0, abs=1e-3) and fitted["fit_rows"] >= 10  # it rolls on
     np.testing.assert_allclose([model.low, model.high], SOCCER_BOUNDARY)  # bounded_soccer.xml
     assert model.exits == (0, 1, 2)  # the y+ border is the wall behind the goal
-    for method in ("farm-runout", "farm-runout-hold"):
+    assert (task / "calibration" / "object_motion.safetensors").exists()
+    for method in ("farm-runout", "farm-runout-hold", "farm-runout-ahead"):
         rows = list(csv.DictReader(open(task / "online" / f"{method}_s0" / "progress.csv")))
         assert rows and float(rows[-1]["score_mean"]) >= 0  # the run-out score of every step
 
@@ -36,4 +42,4 @@ def test_farm_runout_fits_its_model_in_calibration_and_gates_the_online_run(tmp_
         "farm-runout", "--recovery", str(task / "offline_recovery" / "actor.safetensors"),
         "--runout", str(task / "calibration" / "runout.json"), "--runout-eps", "0.7"])  # fmt: skip
     gate = _gate_factory(args)(None)
-    assert gate.model == model and gate.eps_safe == 0.7
+    assert gate.model == dataclasses.replace(model, horizon=40) and gate.eps_safe == 0.7

@@ -133,6 +133,8 @@ class GateConfig:
     runout_eps: float = _GATE_DEFAULTS.runout_eps
     """farm-runout: pi_rec where the object's predicted roll over the room left to the border
     exceeds this (1: it would leave)"""
+    runout_horizon: int = _GATE_DEFAULTS.runout_horizon
+    """farm-runout*: control steps the object's roll is predicted over"""
 
     def __post_init__(self) -> None:
         # checked when the config loads, not when an online job builds the filter
@@ -145,6 +147,9 @@ class GateConfig:
                 raise ExperimentConfigError(f"gate.{name} must be an integer >= 1, got {value!r}")
         if not _number(self.runout_eps) or not 0 < self.runout_eps < math.inf:
             raise ExperimentConfigError(f"gate.runout_eps must be > 0, got {self.runout_eps!r}")
+        h = self.runout_horizon
+        if not _number(h) or not isinstance(h, int) or h < 1:
+            raise ExperimentConfigError(f"gate.runout_horizon must be an integer >= 1, got {h!r}")
 
     def method_params(
         self, eps_safe: float | None = None, qrisk_eps_safe: float | None = None
@@ -164,6 +169,7 @@ class GateConfig:
             shrink_fractions=tuple(sorted(self.shrink_fractions, reverse=True)),
             hold_patience=self.hold_patience,
             escape_steps=self.escape_steps, runout_eps=self.runout_eps,
+            runout_horizon=self.runout_horizon,
             eps_rule=None if self.eps_rule is None else dict(self.eps_rule),
         )  # fmt: skip
 

@@ -15,6 +15,7 @@ EPS_SAFE = "calibration/eps_safe.json"
 EPS_SAFE_ENSEMBLE = "calibration/eps_safe_ensemble.json"
 ANYOF_EPS = "calibration/anyof_eps.json"
 RUNOUT = "calibration/runout.json"
+OBJECT_MOTION = "calibration/object_motion.safetensors"
 
 
 def ensemble_member(k: int) -> str:

@@ -15,11 +15,18 @@ from farm_trainer.experiments.layout import (
     ANYOF_EPS,
     EPS_SAFE,
     EPS_SAFE_ENSEMBLE,
+    OBJECT_MOTION,
     RUNOUT,
     ensemble_member_units,
 )
 from farm_trainer.experiments.records import Unit
-from farm_trainer.methods import calibrates_anyof, uses_ensemble, uses_qrisk, uses_runout
+from farm_trainer.methods import (
+    calibrates_anyof,
+    get_method,
+    uses_ensemble,
+    uses_qrisk,
+    uses_runout,
+)
 
 GATE_NEEDS = ("world_model", "offline_task", "offline_recovery", "failures/heldout", "data/expert")
 
@@ -65,8 +72,17 @@ def units(ctx: TaskContext) -> list[Unit]:
                         lambda: choose_anyof_eps(ctx)))  # fmt: skip
     if any(uses_runout(m) for m in cfg.run_methods):
         needs = tuple(DATA_UNITS[n] + "/" + n for n in ctx.safety_names())
-        config = {"task": ctx.env_id, "runout": {"exits": True}}  # the model knows the walls
+        config = {"task": ctx.env_id, "runout": {"exits": True, "fit": "median"}}
         out.append(unit("runout", RUNOUT, config, needs, lambda: fit_runout(ctx)))
+    if any("object_motion" in get_method(m).needs for m in cfg.run_methods):
+        needs = tuple(DATA_UNITS[n] + "/" + n for n in ctx.safety_names())
+        config = {
+            "task": ctx.env_id,
+            "object_motion": MOTION_TRAINING,
+            "seed": cfg.world_model.seed,
+        }
+        out.append(Unit("calibration", "object_motion", config, needs, (OBJECT_MOTION,),
+                        lambda: train_motion(ctx)))  # fmt: skip
     latency_cfg = {**scored, "latency_calls": cfg.latency_calls}
     out.append(unit("latency", "calibration/latency.json", latency_cfg, GATE_NEEDS + eps_need,
                     lambda: gate_latency(ctx)))  # fmt: skip
@@ -85,6 +101,24 @@ def fit_runout(ctx: TaskContext) -> dict[str, Any]:
     low, high, exits = boundary_of_task(ctx.env_id)
     model = RunoutModel(decay, tuple(map(float, low)), tuple(map(float, high)), rows, exits)
     return model.as_dict()
+
+
+MOTION_TRAINING = {"hidden": 256, "steps": 8000, "batch": 512, "lr": 1e-3, "near": 0.10}
+"""``ObjectMotionConfig`` of the pipeline (its defaults)"""
+
+
+def train_motion(ctx: TaskContext) -> None:
+    """``object_motion.ObjectMotion`` on the task demos and failure data, saved beside the
+    run-out model; its fit goes to the log."""
+    from farm_safety_critic.object_motion import ObjectMotionConfig, train_object_motion
+
+    data = ctx.safety_data()
+    obs, act, nxt = (np.concatenate([getattr(d, k) for d in data])
+                     for k in ("observations", "actions", "next_observations"))  # fmt: skip
+    cfg = ObjectMotionConfig(act_dim=act.shape[1], **MOTION_TRAINING)
+    model, fit = train_object_motion(obs, act, nxt, cfg, seed=ctx.cfg.world_model.seed)
+    model.save(ctx.out(OBJECT_MOTION))
+    ctx.log(f"[pipeline] {ctx.env_id} object motion: {fit}")
 
 
 def _or_error(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -1,0 +1,105 @@
+"""How well the run-out score sees a lost object on held-out roll-outs, from the state and ahead.
+
+For each bounded task of a finished pipeline whose calibration fitted the run-out model
+(``calibration/runout.json``; ``calibration/object_motion.safetensors`` for the rows "ahead"):
+- the free object's speed kept per step (|v'| / |v| with the hand over 10 cm away) on the
+  failure data: the quantiles behind ``fit_decay``'s median;
+- for each look-ahead horizon, the run-out score of the state (``RunoutModel.scores``) and of
+  the displacement the logged action would give the object next (``ObjectMotion``) at
+  threshold 1 ("it leaves within the horizon"): firing rate, precision and recall against the
+  run-out window (``last_touch_costs``: the hand's last approach up to the failure), the
+  failing episodes flagged and the median lead of the first flag before the failure, the
+  firing rate in episodes that do not fail, and, for the ahead score, the failing episodes
+  with a flag while the object was not yet lost (a push the gate could still decline).
+Writes results/runout_probe/<experiment>_s<seed>.csv.
+    python scripts/runout_probe.py --experiment farm_runout_soccer_ahead --seed 5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from farm_safety_critic.object_motion import ObjectMotion
+from farm_safety_critic.runout import OBJ_XY, PREV_OBJ_XY, RunoutModel
+from farm_safety_critic.sequence_sampler import last_touch_costs
+from farm_trainer.experiments.layout import OBJECT_MOTION, RUNOUT, task_name
+from farm_trainer.experiments.probe_cli import probe_parser, run_probe
+
+HORIZONS = (30, 40, 60)
+TOUCH_RADIUS, TOUCH_WINDOW = 0.06, 60  # the run-out targets of farm_qrisk_g09_touch
+
+
+def speed_kept(data) -> np.ndarray:
+    """|v'| / |v| of the object on transitions with the hand over 10 cm away, moving > 1 mm."""
+    o, n = data.observations, data.next_observations
+    clear = (np.linalg.norm(o[:, 0:3] - o[:, 4:7], axis=1) > 0.1) & (
+        np.linalg.norm(n[:, 0:3] - n[:, 4:7], axis=1) > 0.1
+    )
+    v = np.linalg.norm(o[:, OBJ_XY] - o[:, PREV_OBJ_XY], axis=1)
+    v_next = np.linalg.norm(n[:, OBJ_XY] - n[:, PREV_OBJ_XY], axis=1)
+    rows = clear & (v > 1e-3) & (data.costs == 0)
+    return v_next[rows] / v[rows]
+
+
+def flags(heldout, fire: np.ndarray, before: np.ndarray | None = None) -> tuple[int, float]:
+    """Failing episodes with a fire at or before the failure (and where ``before`` holds), and
+    the median steps from the first such fire to the failure."""
+    leads = []
+    steps = np.arange(len(heldout))
+    for f in np.flatnonzero(heldout.costs > 0):
+        ok = (heldout.episode_ids == heldout.episode_ids[f]) & fire & (steps <= f)
+        if before is not None:
+            ok &= before
+        idx = np.flatnonzero(ok)
+        if len(idx):
+            leads.append(f - idx[0])
+    return len(leads), float(np.median(leads)) if leads else float("nan")
+
+
+def probe(ctx) -> list[dict]:
+    base = RunoutModel.load(ctx.path("calibration/runout", RUNOUT))
+    motion_path = ctx.path("calibration/object_motion", OBJECT_MOTION)
+    motion = ObjectMotion.load(motion_path) if motion_path.exists() else None
+    heldout = ctx.dataset("heldout")
+    window = last_touch_costs(heldout, TOUCH_RADIUS, TOUCH_WINDOW) > 0
+    safe_ep = ~np.isin(heldout.episode_ids, heldout.episode_ids[heldout.costs > 0])
+    ratio = speed_kept(ctx.dataset("failures"))
+    q = np.quantile(ratio, [0.05, 0.5, 0.95]) if len(ratio) else [np.nan] * 3
+    common = {"task": task_name(ctx.task), "decay": round(base.decay, 5),
+              "free_rows": len(ratio), "speed_kept_p05": round(float(q[0]), 5),
+              "speed_kept_median": round(float(q[1]), 5), "speed_kept_p95": round(float(q[2]), 5),
+              "failing_episodes": int((heldout.costs > 0).sum())}  # fmt: skip
+    obs, nxt = heldout.observations, None
+    if motion is not None:
+        nxt = motion.next_observation(obs, heldout.actions)
+    rows = []
+    for h in HORIZONS:
+        model = dataclasses.replace(base, horizon=h)
+        now = model.scores(obs) > 1.0
+        scored = {"state": now}
+        if nxt is not None:
+            scored["ahead"] = model.scores(nxt) > 1.0
+        for name, fire in scored.items():
+            n_flag, lead = flags(heldout, fire)
+            row = {**common, "score": name, "horizon": h, "firing_rate": round(fire.mean(), 4),
+                   "precision_runout": round((fire & window).sum() / max(fire.sum(), 1), 3),
+                   "recall_runout": round((fire & window).sum() / max(window.sum(), 1), 3),
+                   "failures_flagged": n_flag, "median_lead": lead,
+                   "firing_rate_safe_episodes": round((fire & safe_ep).mean(), 4)}  # fmt: skip
+            row["failures_flagged_before_lost"] = (
+                flags(heldout, fire, ~now)[0] if name == "ahead" else ""
+            )
+            rows.append(row)
+            print(row, flush=True)
+    return rows
+
+
+def main() -> None:
+    args = probe_parser(__doc__, tasks=["BoundedSoccer-v0"]).parse_args()
+    run_probe(args, probe, "results/runout_probe")
+
+
+if __name__ == "__main__":
+    main()
