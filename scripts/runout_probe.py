@@ -10,7 +10,9 @@ For each bounded task of a finished pipeline whose calibration fitted the run-ou
   run-out window (``last_touch_costs``: the hand's last approach up to the failure), the
   failing episodes flagged and the median lead of the first flag before the failure, the
   firing rate in episodes that do not fail, and, for the ahead score, the failing episodes
-  with a flag while the object was not yet lost (a push the gate could still decline).
+  with a flag while the object was not yet lost (a push the gate could still decline);
+- the same for the chosen any-of gate at its calibrated pair (farm-qrisk-cal) of the pipeline
+  seed of ``--chosen`` (default farm_qrisk_g09_soccer, whose held-out roll-outs these are).
 Writes results/runout_probe/<experiment>_s<seed>.csv.
     python scripts/runout_probe.py --experiment farm_runout_soccer_ahead --seed 5
 """
@@ -21,13 +23,17 @@ import dataclasses
 
 import numpy as np
 
+from farm_safety_critic import calibration as cal
 from farm_safety_critic.object_motion import ObjectMotion
 from farm_safety_critic.runout import OBJ_XY, PREV_OBJ_XY, RunoutModel
 from farm_safety_critic.sequence_sampler import last_touch_costs
 from farm_trainer.experiments.layout import OBJECT_MOTION, RUNOUT, task_name
+from farm_trainer.experiments.pipeline import task_contexts
 from farm_trainer.experiments.probe_cli import probe_parser, run_probe
 
 HORIZONS = (30, 40, 60)
+CHOSEN = "farm-qrisk-cal"
+"""the chosen setting's any-of gate, scored against the same label where the config has it"""
 TOUCH_RADIUS, TOUCH_WINDOW = 0.06, 60  # the run-out targets of farm_qrisk_g09_touch
 
 
@@ -58,7 +64,7 @@ def flags(heldout, fire: np.ndarray, before: np.ndarray | None = None) -> tuple[
     return len(leads), float(np.median(leads)) if leads else float("nan")
 
 
-def probe(ctx) -> list[dict]:
+def probe(ctx, chosen=None) -> list[dict]:
     base = RunoutModel.load(ctx.path("calibration/runout", RUNOUT))
     motion_path = ctx.path("calibration/object_motion", OBJECT_MOTION)
     motion = ObjectMotion.load(motion_path) if motion_path.exists() else None
@@ -74,7 +80,22 @@ def probe(ctx) -> list[dict]:
     obs, nxt = heldout.observations, None
     if motion is not None:
         nxt = motion.next_observation(obs, heldout.actions)
+
+    def row(name: str, horizon: int | str, fire: np.ndarray, before_lost: int | str = "") -> dict:
+        n_flag, lead = flags(heldout, fire)
+        out = {**common, "score": name, "horizon": horizon, "firing_rate": round(fire.mean(), 4),
+               "precision_runout": round((fire & window).sum() / max(fire.sum(), 1), 3),
+               "recall_runout": round((fire & window).sum() / max(window.sum(), 1), 3),
+               "failures_flagged": n_flag, "median_lead": lead,
+               "firing_rate_safe_episodes": round((fire & safe_ep).mean(), 4),
+               "failures_flagged_before_lost": before_lost}  # fmt: skip
+        print(out, flush=True)
+        return out
+
     rows = []
+    if chosen is not None:  # the chosen gate, from the experiment that calibrated it
+        gate = chosen.gate(CHOSEN)
+        rows.append(row(CHOSEN, "", cal.score_dataset(gate.scores, heldout) > gate.eps_safe))
     for h in HORIZONS:
         model = dataclasses.replace(base, horizon=h)
         now = model.scores(obs) > 1.0
@@ -82,23 +103,25 @@ def probe(ctx) -> list[dict]:
         if nxt is not None:
             scored["ahead"] = model.scores(nxt) > 1.0
         for name, fire in scored.items():
-            n_flag, lead = flags(heldout, fire)
-            row = {**common, "score": name, "horizon": h, "firing_rate": round(fire.mean(), 4),
-                   "precision_runout": round((fire & window).sum() / max(fire.sum(), 1), 3),
-                   "recall_runout": round((fire & window).sum() / max(window.sum(), 1), 3),
-                   "failures_flagged": n_flag, "median_lead": lead,
-                   "firing_rate_safe_episodes": round((fire & safe_ep).mean(), 4)}  # fmt: skip
-            row["failures_flagged_before_lost"] = (
-                flags(heldout, fire, ~now)[0] if name == "ahead" else ""
-            )
-            rows.append(row)
-            print(row, flush=True)
+            before = flags(heldout, fire, ~now)[0] if name == "ahead" else ""
+            rows.append(row(name, h, fire, before))
     return rows
 
 
 def main() -> None:
-    args = probe_parser(__doc__, tasks=["BoundedSoccer-v0"]).parse_args()
-    run_probe(args, probe, "results/runout_probe")
+    parser = probe_parser(__doc__, tasks=["BoundedSoccer-v0"])
+    parser.add_argument("--chosen", default="farm_qrisk_g09_soccer",
+                        help="the experiment whose farm-qrisk-cal gate is scored too ('' : none)")  # fmt: skip
+    args = parser.parse_args()
+
+    def with_chosen(ctx) -> list[dict]:
+        chosen = None
+        if args.chosen:
+            found = task_contexts(args.chosen, args.seed, [ctx.task], args.runs_dir)
+            chosen = next(iter(found))
+        return probe(ctx, chosen)
+
+    run_probe(args, with_chosen, "results/runout_probe")
 
 
 if __name__ == "__main__":
