@@ -187,7 +187,6 @@ LEVERS = (
      " --workers 2"),
 )  # fmt: skip
 LEDGER = Path("results/ledger")
-ANYOF_UNIT = "calibration/anyof_eps"
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
 """methods whose gate is the experiment's one world model at its calibrated eps_safe (the
 precision / recall of calibration.json); the others' are reported in their own sections"""
@@ -235,6 +234,7 @@ def anyof_metrics(exp: str, task: str, method: str) -> tuple[float, float, int |
     rule's ``recall_within``; "" where it is H). In sample: the thresholds were chosen on the same
     held-out roll-outs. None where a seed's choice is not in the ledger."""
     from farm_trainer.experiments.config import load_config, seed_configs
+    from farm_trainer.experiments.context import ANYOF_UNIT
     from farm_trainer.experiments.layout import TaskLayout
     from farm_trainer.experiments.ledger import ledger_sources
     from farm_trainer.experiments.records import resolve
@@ -251,9 +251,10 @@ def anyof_metrics(exp: str, task: str, method: str) -> tuple[float, float, int |
         if not calibrates_anyof(mine.method_of(method)) or mine.gate.anyof_rule is None:
             return None
         book = TaskLayout(LEDGER, sub.name, task)
-        for source in ledger_sources(mine, book, ANYOF_UNIT):
-            where, rec = resolve(source, ANYOF_UNIT)
-            chosen = where.root / "calibration" / "anyof_eps.json"
+        unit, rel = ANYOF_UNIT
+        for source in ledger_sources(mine, book, unit):
+            where, rec = resolve(source, unit)
+            chosen = where.root / rel
             if rec is not None and rec.get("state") == "done" and chosen.exists():
                 found.append(json.loads(chosen.read_text()))
                 break

@@ -2,8 +2,8 @@
 
 For each bounded task of a finished pipeline whose calibration fitted the run-out model
 (``calibration/runout.json``; ``calibration/object_motion.safetensors`` for the rows "ahead"):
-- the free object's speed kept per step (|v'| / |v| with the hand over 10 cm away) on the
-  failure data: the quantiles behind ``fit_decay``'s median;
+- the free object's speed kept per step on the failure data (``runout.free_rolling_ratios``):
+  the quantiles behind ``fit_decay``'s median;
 - for each look-ahead horizon, the run-out score of the state (``RunoutModel.scores``) and of
   the displacement the logged action would give the object next (``ObjectMotion``) at
   threshold 1 ("it leaves within the horizon"): firing rate, precision and recall against the
@@ -25,7 +25,7 @@ import numpy as np
 
 from farm_safety_critic import calibration as cal
 from farm_safety_critic.object_motion import ObjectMotion
-from farm_safety_critic.runout import OBJ_XY, PREV_OBJ_XY, RunoutModel
+from farm_safety_critic.runout import RunoutModel, free_rolling_ratios
 from farm_safety_critic.sequence_sampler import last_touch_costs
 from farm_trainer.experiments.layout import OBJECT_MOTION, RUNOUT, task_name
 from farm_trainer.experiments.pipeline import task_contexts
@@ -35,18 +35,6 @@ HORIZONS = (30, 40, 60)
 CHOSEN = "farm-qrisk-cal"
 """the chosen setting's any-of gate, scored against the same label where the config has it"""
 TOUCH_RADIUS, TOUCH_WINDOW = 0.06, 60  # the run-out targets of farm_qrisk_g09_touch
-
-
-def speed_kept(data) -> np.ndarray:
-    """|v'| / |v| of the object on transitions with the hand over 10 cm away, moving > 1 mm."""
-    o, n = data.observations, data.next_observations
-    clear = (np.linalg.norm(o[:, 0:3] - o[:, 4:7], axis=1) > 0.1) & (
-        np.linalg.norm(n[:, 0:3] - n[:, 4:7], axis=1) > 0.1
-    )
-    v = np.linalg.norm(o[:, OBJ_XY] - o[:, PREV_OBJ_XY], axis=1)
-    v_next = np.linalg.norm(n[:, OBJ_XY] - n[:, PREV_OBJ_XY], axis=1)
-    rows = clear & (v > 1e-3) & (data.costs == 0)
-    return v_next[rows] / v[rows]
 
 
 def flags(heldout, fire: np.ndarray, before: np.ndarray | None = None) -> tuple[int, float]:
@@ -71,7 +59,8 @@ def probe(ctx, chosen=None) -> list[dict]:
     heldout = ctx.dataset("heldout")
     window = last_touch_costs(heldout, TOUCH_RADIUS, TOUCH_WINDOW) > 0
     safe_ep = ~np.isin(heldout.episode_ids, heldout.episode_ids[heldout.costs > 0])
-    ratio = speed_kept(ctx.dataset("failures"))
+    failures = ctx.dataset("failures")
+    ratio = free_rolling_ratios(failures.observations, failures.next_observations)
     q = np.quantile(ratio, [0.05, 0.5, 0.95]) if len(ratio) else [np.nan] * 3
     common = {"task": task_name(ctx.task), "decay": round(base.decay, 5),
               "free_rows": len(ratio), "speed_kept_p05": round(float(q[0]), 5),

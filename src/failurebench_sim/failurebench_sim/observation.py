@@ -32,6 +32,8 @@ HAND, OBJ, OBJ_QUAT, OBJ2, GOAL = (
     slice(36, 39),
 )
 """slots of the current frame's hand xyz, object 1 xyz and quaternion, object 2 xyz; the goal"""
+PREV_HAND, PREV_OBJ = (slice(s.start + FRAME_DIM, s.stop + FRAME_DIM) for s in (HAND, OBJ))
+"""the same slots of the previous frame (the observation keeps both frames)"""
 
 
 class ObservationError(ValueError):

@@ -4,9 +4,9 @@ The run-out score (``runout``) reads the object's roll from its last displacemen
 push only once it has happened. ``ObjectMotion`` predicts the next displacement from what
 decides it, in the frame of the object: the hand's offset from the object, the object's and the
 hand's last displacements (both frames are in the observation) and the proposed action. On
-Bounded Soccer (pipeline seed 5) an MLP on those features explains 95 % of the held-out
-displacements' square, near the ball as elsewhere, so the gate can score the action that would
-push the ball out before it runs. Inputs are normalised with statistics fixed at training
+Bounded Soccer (pipeline seeds 5-9) an MLP on those features explains 93 % of the training
+rows' squared displacement, so the gate can score the action that would push the ball out
+before it runs. Inputs are normalised with statistics fixed at training
 time; the target is in centimetres per step.
 """
 
@@ -20,11 +20,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from failurebench_sim.observation import FRAME_DIM, HAND, OBJ
+from failurebench_sim.observation import HAND, OBJ, PREV_HAND, PREV_OBJ
 
 CHECKPOINT_KIND = "farm_object_motion"
 CM = 100.0
 """displacements are learned in cm per step (metres x 100)"""
+MIN_STD = 1e-2
+"""input scales are floored here: a feature nearly constant in training must not be blown up"""
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,9 @@ def motion_features(obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """[hand - object (m), object's last displacement (cm), hand's last displacement (cm),
     action] per row."""
     o = np.asarray(obs, dtype=np.float32)
-    prev_hand = slice(HAND.start + FRAME_DIM, HAND.stop + FRAME_DIM)
-    prev_obj = slice(OBJ.start + FRAME_DIM, OBJ.start + FRAME_DIM + 2)
     rel = o[:, HAND] - o[:, OBJ]
-    obj_v = (o[:, OBJ.start : OBJ.start + 2] - o[:, prev_obj]) * CM
-    hand_v = (o[:, HAND] - o[:, prev_hand]) * CM
+    obj_v = (o[:, OBJ.start : OBJ.start + 2] - o[:, PREV_OBJ.start : PREV_OBJ.start + 2]) * CM
+    hand_v = (o[:, HAND] - o[:, PREV_HAND]) * CM
     return np.concatenate([rel, obj_v, hand_v, np.asarray(actions, np.float32)], axis=1)
 
 
@@ -78,8 +78,7 @@ class ObjectMotion(nn.Module):
         """``obs`` with the object moved by its predicted displacement and the current frame's
         object position as the last one (what the run-out score reads)."""
         nxt = np.array(obs, dtype=np.float64, copy=True)
-        prev_obj = slice(OBJ.start + FRAME_DIM, OBJ.stop + FRAME_DIM)
-        nxt[:, prev_obj] = nxt[:, OBJ]
+        nxt[:, PREV_OBJ] = nxt[:, OBJ]
         nxt[:, OBJ.start : OBJ.start + 2] += self.displacement(obs, actions)
         return nxt
 
@@ -96,7 +95,12 @@ class ObjectMotion(nn.Module):
         states, header = load_checkpoint(Path(path))
         if header.get("kind") != CHECKPOINT_KIND or "motion" not in states:
             raise CheckpointError(f"{path} is not an object-motion checkpoint")
-        model = cls(ObjectMotionConfig(**header["config"]))
+        try:
+            model = cls(ObjectMotionConfig(**header["config"]))
+        except TypeError as e:
+            raise CheckpointError(
+                f"{path}: an object-motion config this code cannot read: {e}"
+            ) from e
         model.load_state_dict(states["motion"])
         return model.eval()
 
@@ -118,22 +122,25 @@ def train_object_motion(
     ).astype(np.float32)
     ok = np.isfinite(x).all(1) & np.isfinite(y).all(1)
     x, y = x[ok], y[ok]
+    if len(x) < 2:
+        raise ValueError(f"object motion needs finite training rows, got {len(x)}")
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = ObjectMotion(cfg, x.mean(0), x.std(0) + 1e-6)
-    opt = torch.optim.Adam(model.parameters(), cfg.lr)
-    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
-    near = np.linalg.norm(x[:, :3], axis=1) < cfg.near
-    weights = torch.as_tensor(np.where(near, 4.0, 1.0))
-    for step in range(cfg.steps):
-        i = torch.multinomial(weights, cfg.batch, replacement=True, generator=gen)
-        loss = ((model(xt[i]) - yt[i]) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step == (3 * cfg.steps) // 4:
-            for g in opt.param_groups:
-                g["lr"] = cfg.lr / 3
+    with torch.random.fork_rng():  # the caller's global RNG stays as it was
+        torch.manual_seed(seed)
+        model = ObjectMotion(cfg, x.mean(0), np.maximum(x.std(0), MIN_STD))
+        opt = torch.optim.Adam(model.parameters(), cfg.lr)
+        xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+        near = np.linalg.norm(x[:, :3], axis=1) < cfg.near
+        weights = torch.as_tensor(np.where(near, 4.0, 1.0))
+        for step in range(cfg.steps):
+            i = torch.multinomial(weights, cfg.batch, replacement=True, generator=gen)
+            loss = ((model(xt[i]) - yt[i]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step == (3 * cfg.steps) // 4:
+                for g in opt.param_groups:
+                    g["lr"] = cfg.lr / 3
     with torch.no_grad():
         pred = model(xt).numpy()
     r2 = 1.0 - float(((pred - y) ** 2).sum() / max(float((y**2).sum()), 1e-12))

@@ -36,11 +36,11 @@ import torch
 from torch import Tensor
 
 from failurebench_sim.atomic import write_json
-from failurebench_sim.observation import FRAME_DIM, HAND, OBJ
+from failurebench_sim.observation import HAND, OBJ, PREV_OBJ
 from farm_safety_critic.gate import GateInputError, Policy, ScoreGate
 
 OBJ_XY = slice(OBJ.start, OBJ.start + 2)
-PREV_OBJ_XY = slice(OBJ.start + FRAME_DIM, OBJ.start + FRAME_DIM + 2)
+PREV_OBJ_XY = slice(PREV_OBJ.start, PREV_OBJ.start + 2)
 MAX_SCORE = 1e3
 """scores are clipped here (an object on the border, moving out, has a zero distance left)"""
 CHECKPOINT_KIND = "farm_runout"
@@ -76,6 +76,10 @@ class RunoutModel:
             raise RunoutError(f"the horizon must be >= 0 steps, got {self.horizon}")
         if not self.exits or not set(self.exits) <= {0, 1, 2, 3}:
             raise RunoutError(f"exits are borders 0-3 (x-, x+, y-, y+), got {self.exits}")
+        if isinstance(self.horizon, bool) or int(self.horizon) != self.horizon:
+            raise RunoutError(f"the horizon is a whole number of steps, got {self.horizon!r}")
+        object.__setattr__(self, "exits", tuple(int(e) for e in self.exits))  # hashable, as loaded
+        object.__setattr__(self, "horizon", int(self.horizon))
         if len(self.low) != 2 or len(self.high) != 2 or not np.all(np.less(self.low, self.high)):
             raise RunoutError(f"need low < high (xy), got {self.low}, {self.high}")
 
@@ -92,30 +96,36 @@ class RunoutModel:
             return np.where(speed > 0, speed * steps, 0.0)
 
     def distance_to_border(self, obs: np.ndarray) -> np.ndarray:
-        """Distance from the object to the rectangle's border along its heading (m); 0 outside
-        the rectangle, inf for an object at rest or heading for a border that is no exit."""
+        """Distance the object rolls along its heading before it crosses a border it can
+        leave by (m): a border that is no exit (a wall) turns its motion along that axis back
+        and keeps the other, so only the exits' crossing times count. 0 outside the rectangle;
+        inf for an object at rest or one that never reaches an exit."""
         p = obs[:, OBJ_XY].astype(np.float64)
         v = (obs[:, OBJ_XY] - obs[:, PREV_OBJ_XY]).astype(np.float64)
         low, high = np.asarray(self.low), np.asarray(self.high)
         with np.errstate(divide="ignore", invalid="ignore"):
             to_wall = np.where(v > 0, (high - p) / v, np.where(v < 0, (low - p) / v, np.inf))
-        steps = np.clip(to_wall.min(axis=1), 0.0, None)  # in units of the last displacement
-        axis = to_wall.argmin(axis=1)
-        border = 2 * axis + (v[np.arange(len(v)), axis] > 0)  # 0 x-, 1 x+, 2 y-, 3 y+
+        border = 2 * np.arange(2)[None, :] + (
+            v > 0
+        )  # per axis, the one it heads for: 0 x-, 1 x+, 2 y-, 3 y+
+        to_exit = np.where(np.isin(border, self.exits), to_wall, np.inf)
+        steps = np.clip(to_exit.min(axis=1), 0.0, None)  # in units of the last displacement
         speed = np.linalg.norm(v, axis=1)
         with np.errstate(invalid="ignore"):
-            room = np.where((speed > 0) & np.isin(border, self.exits), steps * speed, np.inf)
+            room = np.where(speed > 0, steps * speed, np.inf)
         inside = np.all((p >= low) & (p <= high), axis=1)
         return np.where(inside, room, 0.0)
 
     def scores(self, obs: np.ndarray) -> np.ndarray:
         """Travel left over distance to the border (> 1: the object would leave), in
-        [0, ``MAX_SCORE``]; ``MAX_SCORE`` for an object already outside."""
+        [0, ``MAX_SCORE``]; ``MAX_SCORE`` for an object already outside, or whose position in
+        either frame is not finite (unknown: unsafe)."""
         obs = np.asarray(obs, dtype=np.float64)
         travel, room = self.travel_left(obs), self.distance_to_border(obs)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(room > 0, travel / room, MAX_SCORE)
-        return np.clip(np.nan_to_num(ratio, nan=0.0), 0.0, MAX_SCORE)
+        known = np.isfinite(obs[:, OBJ_XY]).all(1) & np.isfinite(obs[:, PREV_OBJ_XY]).all(1)
+        return np.where(known, np.clip(np.nan_to_num(ratio, nan=0.0), 0.0, MAX_SCORE), MAX_SCORE)
 
     def as_dict(self) -> dict[str, Any]:
         """What ``save`` writes and ``load`` reads (JSON)."""
@@ -130,10 +140,33 @@ class RunoutModel:
             d = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
             raise RunoutError(f"cannot read the run-out model {path}: {e}") from e
-        if d.pop("kind", None) != CHECKPOINT_KIND:
+        if not isinstance(d, dict) or d.pop("kind", None) != CHECKPOINT_KIND:
             raise RunoutError(f"{path} is not a run-out model ({CHECKPOINT_KIND})")
-        return cls(float(d["decay"]), tuple(d["low"]), tuple(d["high"]), int(d.get("fit_rows", 0)),
-                   tuple(d.get("exits", (0, 1, 2, 3))), int(d.get("horizon", 0)))  # fmt: skip
+        try:
+            return cls(float(d["decay"]), tuple(d["low"]), tuple(d["high"]),
+                       int(d.get("fit_rows", 0)), tuple(d.get("exits", (0, 1, 2, 3))),
+                       int(d.get("horizon", 0)))  # fmt: skip
+        except (KeyError, TypeError, ValueError) as e:
+            raise RunoutError(f"{path}: a run-out model needs decay, low and high: {e}") from e
+
+
+def free_rolling_ratios(
+    observations: np.ndarray,
+    next_observations: np.ndarray,
+    hand_clear: float = 0.10,
+    min_speed: float = 1e-3,
+) -> np.ndarray:
+    """|v'| / |v| of the object's per-step displacement on the transitions where the hand is
+    more than ``hand_clear`` m from the object before and after and the object moves more than
+    ``min_speed`` m per step (finite rows only)."""
+    o, n = np.asarray(observations, np.float64), np.asarray(next_observations, np.float64)
+    clear = (np.linalg.norm(o[:, HAND] - o[:, OBJ], axis=1) > hand_clear) & (
+        np.linalg.norm(n[:, HAND] - n[:, OBJ], axis=1) > hand_clear
+    )
+    v, v_next = o[:, OBJ_XY] - o[:, PREV_OBJ_XY], n[:, OBJ_XY] - n[:, PREV_OBJ_XY]
+    with np.errstate(invalid="ignore"):
+        rows = clear & (np.linalg.norm(v, axis=1) > min_speed) & np.isfinite(v_next).all(1)
+    return np.linalg.norm(v_next[rows], axis=1) / np.linalg.norm(v[rows], axis=1)
 
 
 def fit_decay(
@@ -143,27 +176,15 @@ def fit_decay(
     min_speed: float = 1e-3,
     min_rows: int | None = None,
 ) -> tuple[float, int]:
-    """The object's speed kept per step, |v'| / |v| (median, at most 1), on the transitions
-    where the hand is more than ``hand_clear`` m from the object before and after and the object
-    moves more than ``min_speed`` m per step. Returns (decay, rows used). The median, not a
-    least-squares fit: a few bounces off walls (large |v|, small |v'|) would pull a fit of the
-    rolling ball (which keeps its speed) far below 1."""
-    o, n = np.asarray(observations, np.float64), np.asarray(next_observations, np.float64)
-    clear = (np.linalg.norm(o[:, HAND] - o[:, OBJ], axis=1) > hand_clear) & (
-        np.linalg.norm(n[:, HAND] - n[:, OBJ], axis=1) > hand_clear
-    )
-    v, v_next = o[:, OBJ_XY] - o[:, PREV_OBJ_XY], n[:, OBJ_XY] - n[:, PREV_OBJ_XY]
-    rows = (
-        clear
-        & (np.linalg.norm(v, axis=1) > min_speed)
-        & np.isfinite(v).all(1)
-        & np.isfinite(v_next).all(1)
-    )
-    need = MIN_FIT_ROWS if min_rows is None else min_rows
-    if rows.sum() < need:
-        raise RunoutError(f"{int(rows.sum())} free-rolling transitions, need {need}")
-    ratio = np.linalg.norm(v_next[rows], axis=1) / np.linalg.norm(v[rows], axis=1)
-    return float(np.clip(np.median(ratio), 0.0, 1.0)), int(rows.sum())
+    """The object's speed kept per step: the median of ``free_rolling_ratios`` (at most 1).
+    Returns (decay, rows used). The median, not a least-squares fit: a few bounces off walls
+    (large |v|, small |v'|) would pull a fit of the rolling ball (which keeps its speed) far
+    below 1."""
+    ratio = free_rolling_ratios(observations, next_observations, hand_clear, min_speed)
+    need = max(1, MIN_FIT_ROWS if min_rows is None else min_rows)
+    if len(ratio) < need:
+        raise RunoutError(f"{len(ratio)} free-rolling transitions, need {need}")
+    return float(np.clip(np.median(ratio), 0.0, 1.0)), len(ratio)
 
 
 class RunoutGate(ScoreGate):

@@ -53,3 +53,15 @@ def test_the_gate_declines_the_push_that_would_send_the_object_out():
     d = gate(o, np.array([[1.0, 0, 0, 0], [-1.0, 0, 0, 0]], np.float32))  # out / back in
     assert d.replaced.tolist() == [True, False]  # 9 cm of roll against 4 cm of room
     assert d.score[0] == pytest.approx(9 * 0.01 / 0.04, rel=0.2)
+
+
+def test_a_wrong_checkpoint_and_no_usable_rows_are_clear_errors(tmp_path):
+    from farm_policies.checkpoint import CheckpointError, save_checkpoint
+
+    save_checkpoint(tmp_path / "q.safetensors", {"qrisk": torch.nn.Linear(2, 1)}, {"kind": "x"})
+    with pytest.raises(CheckpointError, match="object-motion"):
+        ObjectMotion.load(tmp_path / "q.safetensors")
+    obs, act, nxt = pushes(4)
+    obs[:] = np.nan
+    with pytest.raises(ValueError, match="finite training rows"):
+        train_object_motion(obs, act, nxt, ObjectMotionConfig(4, hidden=8, steps=1))

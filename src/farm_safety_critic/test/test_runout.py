@@ -94,3 +94,27 @@ def test_bounces_do_not_pull_the_fitted_decay_down():
     nxt_vel[:20] *= -0.1  # 20 bounces off a wall
     decay, _ = fit_decay(obs_of(pos, vel), obs_of(pos + nxt_vel, nxt_vel))
     assert decay == pytest.approx(1.0)
+
+
+def test_an_unreadable_position_in_either_frame_scores_unsafe():
+    o = obs_of([[0.5, 0.5], [0.5, 0.5]], [[0.01, 0.0], [0.01, 0.0]])
+    o[0, 4 + FRAME_DIM] = np.nan  # the previous frame
+    o[1, 4] = np.inf  # the current one
+    assert MODEL.scores(o).tolist() == [MAX_SCORE, MAX_SCORE]
+
+
+def test_a_wall_turns_the_motion_back_and_the_other_axis_still_reaches_its_exit():
+    walled = RunoutModel(decay=1.0, low=(0.0, 0.0), high=(1.0, 1.0), exits=(0, 1, 2), horizon=10)
+    # heading for the y+ wall (0.02 away) and for the x+ exit (0.1 away, 2 steps at 0.05)
+    o = obs_of([[0.9, 0.98], [0.5, 0.5]], [[0.05, 0.02], [0.0, -0.05]])
+    room = walled.distance_to_border(o)
+    np.testing.assert_allclose(room, [2 * np.hypot(0.05, 0.02), 0.5], rtol=1e-6)
+    on_border = obs_of([[1.0, 0.5], [1.0, 0.5]], [[0.01, 0.0], [-0.01, 0.0]])
+    assert walled.scores(on_border)[0] == MAX_SCORE and walled.scores(on_border)[1] < 1
+
+
+def test_the_model_keeps_its_fields_canonical():
+    m = RunoutModel(decay=0.5, low=(0, 0), high=(1, 1), exits=[0, 1], horizon=3.0)
+    assert m.exits == (0, 1) and isinstance(m.horizon, int) and hash(m)
+    with pytest.raises(RunoutError, match="whole number"):
+        RunoutModel(decay=0.5, low=(0, 0), high=(1, 1), horizon=2.5)

@@ -65,7 +65,7 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
         g.add_argument(f"--{flag}", type=typ)
     f = p.add_argument_group(
         "safety gate (--method farm | farm-pid | farm-hold | farm-refresh | farm-ens | farm-ens-pid"
-        " | farm-qrisk | farm-qrisk-pid | farm-runout | recrl | mppi)"
+        " | farm-qrisk | farm-qrisk-pid | farm-runout[-hold|-ahead] | recrl | mppi)"
     )
     f.add_argument("--world-model", help="world-model checkpoint (farm, mppi)")
     f.add_argument("--qrisk", help="Recovery-RL Q-risk checkpoint (recrl, farm-qrisk)")

@@ -71,14 +71,28 @@ class MethodParams:
     escape_steps: int = 5
     """farm-qrisk-cal-hold-rec: fired steps pi_rec then runs before the arm holds again"""
     runout_eps: float = 1.0
-    """farm-runout: pi_rec where the object's predicted roll over the room left to the border
-    exceeds this (``RunoutGate``; 1: it would leave)"""
+    """farm-runout*: the gate fires where the object's predicted roll over the room left to an
+    exit exceeds this (``RunoutGate``; 1: it would leave within the horizon)"""
     runout_horizon: int = 40
     """farm-runout*: the roll is predicted over this many control steps (a free Soccer ball
     keeps its speed; its IR failures come 14-38 steps after the push)"""
     eps_rule: Mapping[str, float] | None = None
     """the pipeline's per-task eps_safe rule (``GateConfig.eps_rule``), for farm-refresh-cal to
     choose eps_safe again after each refresh"""
+
+    def __post_init__(self) -> None:
+        if problem := runout_problem(self.runout_eps, self.runout_horizon):
+            raise MethodError(problem)
+
+
+def runout_problem(eps: Any, horizon: Any) -> str:
+    """What is wrong with a run-out threshold and horizon ("" when nothing is)."""
+    number = isinstance(eps, (int, float)) and not isinstance(eps, bool)
+    if not number or not 0 < eps < math.inf:
+        return f"runout_eps must be a finite number > 0, got {eps!r}"
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        return f"runout_horizon must be a whole number of steps >= 1, got {horizon!r}"
+    return ""
 
 
 @dataclass(frozen=True)

@@ -43,3 +43,30 @@ def test_farm_runout_fits_its_model_in_calibration_and_gates_the_online_run(tmp_
         "--runout", str(task / "calibration" / "runout.json"), "--runout-eps", "0.7"])  # fmt: skip
     gate = _gate_factory(args)(None)
     assert gate.model == dataclasses.replace(model, horizon=40) and gate.eps_safe == 0.7
+
+
+def test_bad_run_out_settings_are_refused_on_every_path():
+    from farm_trainer.cli import build_parser, method_params
+    from farm_trainer.experiments import config_from_dict
+    from farm_trainer.experiments.schema import ExperimentConfigError
+    from farm_trainer.methods import MethodError, MethodParams
+
+    for eps, horizon in ((0.0, 40), (float("inf"), 40), (True, 40), (1.0, 0), (1.0, 2.5)):
+        with pytest.raises(MethodError):
+            MethodParams(runout_eps=eps, runout_horizon=horizon)
+        with pytest.raises(ExperimentConfigError, match="gate.runout"):
+            config_from_dict({"gate": {"runout_eps": eps, "runout_horizon": horizon}})
+    args = build_parser().parse_args(["online", "--task", "BoundedSoccer-v0", "--out", "x",
+                                      "--runout-eps", "-1"])  # fmt: skip
+    with pytest.raises(MethodError, match="runout_eps"):
+        method_params(args)
+
+
+def test_the_boundary_of_a_task_names_its_exits():
+    from failurebench_sim.geometry import boundary_of_task
+
+    low, high, exits = boundary_of_task("FailureBench/BoundedSoccer-v0")
+    np.testing.assert_allclose([low, high], SOCCER_BOUNDARY)
+    assert exits == (0, 1, 2) and boundary_of_task("BoundedPush-v0")[2] == (0, 1, 2, 3)
+    with pytest.raises(ValueError, match="no boundary"):
+        boundary_of_task("FragilePushWall-v0")

@@ -9,7 +9,6 @@ file is read: a typo or a wrong type raises ``ExperimentConfigError`` naming the
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import yaml
 
 from farm_trainer.experiments.layout import task_name
 from farm_trainer.experiments.schema import NESTED, ExperimentConfigError, check_fields
-from farm_trainer.methods import METHOD_NAMES, MPPI_OVERRIDES, MethodParams
+from farm_trainer.methods import METHOD_NAMES, MPPI_OVERRIDES, MethodParams, runout_problem
 
 METHODS = METHOD_NAMES
 """``farm_trainer.methods.METHODS``: the one registry of online methods"""
@@ -131,8 +130,8 @@ class GateConfig:
     escape_steps: int = _GATE_DEFAULTS.escape_steps
     """farm-qrisk-cal-hold-rec: fired steps pi_rec then runs before the arm holds again"""
     runout_eps: float = _GATE_DEFAULTS.runout_eps
-    """farm-runout: pi_rec where the object's predicted roll over the room left to the border
-    exceeds this (1: it would leave)"""
+    """farm-runout*: the gate fires where the object's predicted roll over the room left to an
+    exit exceeds this (1: it would leave within the horizon)"""
     runout_horizon: int = _GATE_DEFAULTS.runout_horizon
     """farm-runout*: control steps the object's roll is predicted over"""
 
@@ -145,11 +144,8 @@ class GateConfig:
             value = getattr(self, name)
             if not _number(value) or not isinstance(value, int) or value < 1:
                 raise ExperimentConfigError(f"gate.{name} must be an integer >= 1, got {value!r}")
-        if not _number(self.runout_eps) or not 0 < self.runout_eps < math.inf:
-            raise ExperimentConfigError(f"gate.runout_eps must be > 0, got {self.runout_eps!r}")
-        h = self.runout_horizon
-        if not _number(h) or not isinstance(h, int) or h < 1:
-            raise ExperimentConfigError(f"gate.runout_horizon must be an integer >= 1, got {h!r}")
+        if problem := runout_problem(self.runout_eps, self.runout_horizon):
+            raise ExperimentConfigError(f"gate.{problem}")
 
     def method_params(
         self, eps_safe: float | None = None, qrisk_eps_safe: float | None = None
