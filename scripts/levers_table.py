@@ -180,6 +180,11 @@ LEVERS = (
      " seeds 5-6)", "farm_runout_soccer_hold", "farm-runout-hold",
      "farm-train pipeline --config config/experiments/farm_runout_soccer_hold.yaml --ray"
      " --workers 2"),
+    ("Soccer: pi_rec where the ball leaves within 40 steps by the fixed run-out model (median"
+     " decay, exits; farm-runout, runout_eps 1.0; seeds 5-9)", "farm_runout_soccer_h40",
+     "farm-runout",
+     "farm-train pipeline --config config/experiments/farm_runout_soccer_h40.yaml --ray"
+     " --workers 2"),
     ("Soccer: the push declined before it runs where the ball it would kick leaves within 40"
      " steps (farm-runout-ahead: ObjectMotion + the run-out score, median decay; seeds 5-9)",
      "farm_runout_soccer_ahead", "farm-runout-ahead",
