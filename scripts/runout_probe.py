@@ -9,7 +9,7 @@ For each bounded task of a finished pipeline whose calibration fitted the run-ou
   threshold 1 ("it leaves within the horizon"): firing rate, precision and recall against the
   run-out window (``last_touch_costs``: the hand's last approach up to the failure), the
   failing episodes flagged and the median lead of the first flag before the failure, the
-  firing rate in episodes that do not fail, and, for the ahead score, the failing episodes
+  firing rate over the steps of the episodes that do not fail, and, for the ahead score, the failing episodes
   with a flag while the object was not yet lost (a push the gate could still decline);
 - the same for the chosen any-of gate at its calibrated pair (farm-qrisk-cal) of the pipeline
   seed of ``--chosen`` (default farm_qrisk_g09_soccer, whose held-out roll-outs these are).
@@ -76,7 +76,7 @@ def probe(ctx, chosen=None) -> list[dict]:
                "precision_runout": round((fire & window).sum() / max(fire.sum(), 1), 3),
                "recall_runout": round((fire & window).sum() / max(window.sum(), 1), 3),
                "failures_flagged": n_flag, "median_lead": lead,
-               "firing_rate_safe_episodes": round((fire & safe_ep).mean(), 4),
+               "firing_rate_safe_episodes": round(fire[safe_ep].mean(), 4) if safe_ep.any() else "",
                "failures_flagged_before_lost": before_lost}  # fmt: skip
         print(out, flush=True)
         return out
