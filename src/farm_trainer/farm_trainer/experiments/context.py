@@ -89,8 +89,19 @@ class TaskContext:
             names.append("failures_near")
         return names
 
+    def safety_units(self) -> tuple[str, ...]:
+        """The units that make ``safety_names``' datasets (what a stage trained on them needs)."""
+        return tuple(f"{DATA_UNITS[n]}/{n}" for n in self.safety_names())
+
     def safety_data(self) -> list[Any]:
         return [self.dataset(n) for n in self.safety_names()]
+
+    def safety_rows(self, *fields: str) -> tuple[Any, ...]:
+        """``fields`` of the task demos and failure data, each concatenated over the datasets."""
+        import numpy as np
+
+        data = self.safety_data()
+        return tuple(np.concatenate([getattr(d, f) for d in data]) for f in fields)
 
     @property
     def task_actor_path(self) -> Path:

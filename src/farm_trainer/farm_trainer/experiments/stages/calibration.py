@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from failurebench_sim.atomic import write_json
-from farm_trainer.experiments.context import DATA_UNITS, TaskContext
+from farm_trainer.experiments.context import TaskContext
 from farm_trainer.experiments.layout import (
     ANYOF_EPS,
     EPS_SAFE,
@@ -71,17 +71,15 @@ def units(ctx: TaskContext) -> list[Unit]:
         out.append(unit("anyof_eps", ANYOF_EPS, config, (*GATE_NEEDS, "qrisk", *eps_need),
                         lambda: choose_anyof_eps(ctx)))  # fmt: skip
     if any(uses_runout(m) for m in cfg.run_methods):
-        needs = tuple(DATA_UNITS[n] + "/" + n for n in ctx.safety_names())
         config = {"task": ctx.env_id, "runout": {"exits": True, "fit": "median"}}
-        out.append(unit("runout", RUNOUT, config, needs, lambda: fit_runout(ctx)))
+        out.append(unit("runout", RUNOUT, config, ctx.safety_units(), lambda: fit_runout(ctx)))
     if any("object_motion" in get_method(m).needs for m in cfg.run_methods):
-        needs = tuple(DATA_UNITS[n] + "/" + n for n in ctx.safety_names())
         config = {
             "task": ctx.env_id,
             "object_motion": MOTION_TRAINING,
             "seed": cfg.world_model.seed,
         }
-        out.append(Unit("calibration", "object_motion", config, needs, (OBJECT_MOTION,),
+        out.append(Unit("calibration", "object_motion", config, ctx.safety_units(), (OBJECT_MOTION,),
                         lambda: train_motion(ctx)))  # fmt: skip
     latency_cfg = {**scored, "latency_calls": cfg.latency_calls}
     out.append(unit("latency", "calibration/latency.json", latency_cfg, GATE_NEEDS + eps_need,
@@ -95,9 +93,7 @@ def fit_runout(ctx: TaskContext) -> dict[str, Any]:
     from failurebench_sim.geometry import boundary_of_task
     from farm_safety_critic.runout import RunoutModel, fit_decay
 
-    data = ctx.safety_data()
-    decay, rows = fit_decay(np.concatenate([d.observations for d in data]),
-                            np.concatenate([d.next_observations for d in data]))  # fmt: skip
+    decay, rows = fit_decay(*ctx.safety_rows("observations", "next_observations"))
     low, high, exits = boundary_of_task(ctx.env_id)
     model = RunoutModel(decay, tuple(map(float, low)), tuple(map(float, high)), rows, exits)
     return model.as_dict()
@@ -112,9 +108,7 @@ def train_motion(ctx: TaskContext) -> None:
     run-out model; its fit goes to the log."""
     from farm_safety_critic.object_motion import ObjectMotionConfig, train_object_motion
 
-    data = ctx.safety_data()
-    obs, act, nxt = (np.concatenate([getattr(d, k) for d in data])
-                     for k in ("observations", "actions", "next_observations"))  # fmt: skip
+    obs, act, nxt = ctx.safety_rows("observations", "actions", "next_observations")
     cfg = ObjectMotionConfig(act_dim=act.shape[1], **MOTION_TRAINING)
     model, fit = train_object_motion(obs, act, nxt, cfg, seed=ctx.cfg.world_model.seed)
     model.save(ctx.out(OBJECT_MOTION))

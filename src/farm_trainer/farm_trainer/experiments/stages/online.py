@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from farm_trainer.experiments.context import DATA_UNITS, PipelineError, TaskContext, eps_unit
+from farm_trainer.experiments.context import PipelineError, TaskContext, eps_unit
 from farm_trainer.experiments.layout import ensemble_member_units, run_dir
 from farm_trainer.experiments.records import Unit
 from farm_trainer.methods import calibrates_anyof, get_method, params_used
@@ -22,7 +22,7 @@ NEEDS = {"world_model": ("world_model",), "recovery": ("offline_recovery",),
 
 def _units_of(ctx: TaskContext, artifact: str) -> tuple[str, ...]:
     if artifact == "safety_data":
-        return tuple(DATA_UNITS[n] + "/" + n for n in ctx.safety_names())
+        return ctx.safety_units()
     if artifact == "members":
         return ensemble_member_units(ctx.cfg.gate.ensemble_members)
     return NEEDS[artifact]
