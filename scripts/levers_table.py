@@ -190,6 +190,15 @@ LEVERS = (
      "farm_runout_soccer_ahead", "farm-runout-ahead",
      "farm-train pipeline --config config/experiments/farm_runout_soccer_ahead.yaml --ray"
      " --workers 2"),
+    ("Soccer: pi_rec on the run-out (farm-runout), else the arm held where a state of the next"
+     " 5 steps predicted for the task policy leaves within 40 steps (farm-runout-seq:"
+     " ObjectMotion + HandMotion; seeds 5-9)", "farm_runout_soccer_seq", "farm-runout-seq",
+     "farm-train pipeline --config config/experiments/farm_runout_soccer_seq.yaml --ray"
+     " --workers 2"),
+    ("the same, held where a predicted state rolls over half the room (runout_hold_eps 0.5;"
+     " chosen on seed 5, seeds 6-9 out of sample)", "farm_runout_soccer_seq05", "farm-runout-seq",
+     "farm-train pipeline --config config/experiments/farm_runout_soccer_seq05.yaml --ray"
+     " --workers 2"),
 )  # fmt: skip
 LEDGER = Path("results/ledger")
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")

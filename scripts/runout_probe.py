@@ -11,6 +11,9 @@ For each bounded task of a finished pipeline whose calibration fitted the run-ou
   failing episodes flagged and the median lead of the first flag before the failure, the
   firing rate over the steps of the episodes that do not fail, and, for the ahead score, the failing episodes
   with a flag while the object was not yet lost (a push the gate could still decline);
+- with ``calibration/hand_motion.json`` too (farm-runout-seq), the rows "sequence": the largest
+  score over the states of the next ``LOOKAHEAD`` steps predicted for the logged action and then
+  the offline task policy's mean actions (``push_sequence.PushSequence``);
 - the same for the chosen any-of gate at its calibrated pair (farm-qrisk-cal) of the pipeline
   seed of ``--chosen`` (default farm_qrisk_g09_soccer, whose held-out roll-outs these are).
 Writes results/runout_probe/<experiment>_s<seed>.csv.
@@ -24,14 +27,18 @@ import dataclasses
 import numpy as np
 
 from farm_safety_critic import calibration as cal
+from farm_safety_critic.decider import numpy_actor
 from farm_safety_critic.object_motion import ObjectMotion
+from farm_safety_critic.push_sequence import HandMotion, PushSequence
 from farm_safety_critic.runout import RunoutModel, free_rolling_ratios
 from farm_safety_critic.sequence_sampler import last_touch_costs
-from farm_trainer.experiments.layout import OBJECT_MOTION, RUNOUT, task_name
+from farm_trainer.experiments.layout import HAND_MOTION, OBJECT_MOTION, RUNOUT, task_name
 from farm_trainer.experiments.pipeline import task_contexts
 from farm_trainer.experiments.probe_cli import probe_parser, run_probe
 
 HORIZONS = (30, 40, 60)
+LOOKAHEAD = 5
+"""farm-runout-seq's predicted steps (``gate.runout_lookahead`` of farm_runout_soccer_seq)"""
 CHOSEN = "farm-qrisk-cal"
 """the chosen setting's any-of gate, scored against the same label where the config has it"""
 TOUCH_RADIUS, TOUCH_WINDOW = 0.06, 60  # the run-out targets of farm_qrisk_g09_touch
@@ -66,9 +73,13 @@ def probe(ctx, chosen=None) -> list[dict]:
               "free_rows": len(ratio), "speed_kept_p05": round(float(q[0]), 5),
               "speed_kept_median": round(float(q[1]), 5), "speed_kept_p95": round(float(q[2]), 5),
               "failing_episodes": int((heldout.costs > 0).sum())}  # fmt: skip
-    obs, nxt = heldout.observations, None
+    obs, nxt, seq = heldout.observations, None, None
     if motion is not None:
         nxt = motion.next_observation(obs, heldout.actions)
+    hand_path = ctx.path("calibration/hand_motion", HAND_MOTION)
+    if motion is not None and hand_path.exists():
+        policy = numpy_actor(ctx.task_actor())
+        seq = PushSequence(motion, HandMotion.load(hand_path), policy, LOOKAHEAD)
 
     def row(name: str, horizon: int | str, fire: np.ndarray, before_lost: int | str = "") -> dict:
         n_flag, lead = flags(heldout, fire)
@@ -91,8 +102,10 @@ def probe(ctx, chosen=None) -> list[dict]:
         scored = {"state": now}
         if nxt is not None:
             scored["ahead"] = model.scores(nxt) > 1.0
+        if seq is not None:
+            scored["sequence"] = seq.max_score(model.scores, obs, heldout.actions) > 1.0
         for name, fire in scored.items():
-            before = flags(heldout, fire, ~now)[0] if name == "ahead" else ""
+            before = flags(heldout, fire, ~now)[0] if name != "state" else ""
             rows.append(row(name, h, fire, before))
     return rows
 

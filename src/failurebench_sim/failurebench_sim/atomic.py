@@ -43,6 +43,18 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Pat
     return write_text(path, json.dumps(_finite(obj), indent=indent, default=_default) + "\n")
 
 
+def read_json_of_kind(path: str | os.PathLike, kind: str, what: str) -> dict[str, Any]:
+    """The JSON object that ``write_json`` wrote with ``"kind": kind`` (the rest of its fields);
+    ``ValueError`` naming ``what`` it should be where the file is unreadable or another kind."""
+    try:
+        d = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read the {what} {path}: {e}") from e
+    if not isinstance(d, dict) or d.get("kind") != kind:
+        raise ValueError(f"{path} is not a {what} ({kind})")
+    return {k: v for k, v in d.items() if k != "kind"}
+
+
 def write_csv(path: str | os.PathLike, rows: Sequence[dict], decimals: int | None = 4) -> Path:
     """``rows`` (dicts sharing keys) as CSV; floats rounded to ``decimals`` places."""
     if not rows:

@@ -61,3 +61,39 @@ class PassThrough:
             score=np.full(n, np.nan),
             threshold=float("nan"),
         )
+
+
+class FirstFired:
+    """Filters in order of precedence: each row executes the replacement of the first member
+    that replaced it (else the proposed action). The score is the members' largest and the
+    threshold the first member's: for members that score on one scale (the run-out gates)."""
+
+    def __init__(self, members: list[ActionFilter]) -> None:
+        if not members:
+            raise FilterError("FirstFired needs at least one member filter")
+        self.members = list(members)
+        self.counts = np.zeros(len(self.members) + 1, dtype=np.int64)  # rows, then per member
+        self.last_stats: dict[str, float] = {}
+        """share of the rows since the filter was built that each member decided
+        (``member<i>_fraction``, logged every update as ``filter/member<i>_fraction``)"""
+
+    @property
+    def eps_safe(self) -> float:
+        return float(getattr(self.members[0], "eps_safe", float("nan")))
+
+    def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> FilterDecision:
+        decisions = [m(obs, proposed) for m in self.members]
+        actions = np.array(proposed, dtype=np.float32, copy=True)
+        replaced = np.zeros(actions.shape[0], dtype=bool)
+        for d in reversed(decisions):  # the first member's replacement is written last
+            actions[d.replaced] = np.asarray(d.actions, dtype=np.float32)[d.replaced]
+            replaced |= d.replaced
+        taken = np.zeros(actions.shape[0], dtype=bool)
+        self.counts[0] += actions.shape[0]
+        for i, d in enumerate(decisions):
+            self.counts[i + 1] += int((d.replaced & ~taken).sum())
+            taken |= d.replaced
+        self.last_stats = {f"member{i}_fraction": float(c / max(self.counts[0], 1))
+                           for i, c in enumerate(self.counts[1:])}  # fmt: skip
+        score = np.max([np.asarray(d.score, dtype=np.float64) for d in decisions], axis=0)
+        return FilterDecision(actions, replaced, score, decisions[0].threshold)

@@ -26,7 +26,6 @@ horizon" is the science issue's lever; this is its closed form for objects that 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from failurebench_sim.atomic import write_json
+from failurebench_sim.atomic import read_json_of_kind, write_json
 from failurebench_sim.observation import HAND, OBJ, PREV_OBJ
 from farm_safety_critic.gate import GateInputError, Policy, ScoreGate
 
@@ -137,11 +136,9 @@ class RunoutModel:
     @classmethod
     def load(cls, path: str | Path) -> RunoutModel:
         try:
-            d = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as e:
-            raise RunoutError(f"cannot read the run-out model {path}: {e}") from e
-        if not isinstance(d, dict) or d.pop("kind", None) != CHECKPOINT_KIND:
-            raise RunoutError(f"{path} is not a run-out model ({CHECKPOINT_KIND})")
+            d = read_json_of_kind(path, CHECKPOINT_KIND, "run-out model")
+        except ValueError as e:
+            raise RunoutError(str(e)) from e
         try:
             return cls(float(d["decay"]), tuple(d["low"]), tuple(d["high"]),
                        int(d.get("fit_rows", 0)), tuple(d.get("exits", (0, 1, 2, 3))),
@@ -189,8 +186,9 @@ def fit_decay(
 
 class RunoutGate(ScoreGate):
     """Recovery where the object is predicted to roll past the border (``RunoutModel``): from
-    its last displacement, or with ``motion`` (``ObjectMotion``) from the displacement the
-    proposed action would give it next."""
+    its last displacement, with ``motion`` (``ObjectMotion``) from the displacement the
+    proposed action would give it next, or with ``sequence`` (``push_sequence.PushSequence``)
+    the largest score over the next few predicted steps of the task policy."""
 
     def __init__(
         self,
@@ -202,15 +200,18 @@ class RunoutGate(ScoreGate):
         fallback_action: np.ndarray | None = None,
         device: str | torch.device = "cpu",
         motion: Any = None,
+        sequence: Any = None,
     ) -> None:
         if obs_dim < PREV_OBJ_XY.stop:
             raise GateInputError(
                 f"the run-out score reads two frames: obs_dim >= {PREV_OBJ_XY.stop}"
             )
         super().__init__(recovery_policy, eps_safe, obs_dim, act_dim, fallback_action, device)
-        self.model, self.motion = model, motion
+        self.model, self.motion, self.sequence = model, motion, sequence
 
     def score_numpy(self, obs: np.ndarray, proposed: np.ndarray) -> np.ndarray:
+        if self.sequence is not None:
+            return self.sequence.max_score(self.model.scores, obs, proposed)
         if self.motion is None:
             return self.model.scores(obs)
         return self.model.scores(self.motion.next_observation(obs, proposed))

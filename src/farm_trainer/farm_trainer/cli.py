@@ -65,7 +65,7 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
         g.add_argument(f"--{flag}", type=typ)
     f = p.add_argument_group(
         "safety gate (--method farm | farm-pid | farm-hold | farm-refresh | farm-ens | farm-ens-pid"
-        " | farm-qrisk | farm-qrisk-pid | farm-runout[-hold|-ahead] | recrl | mppi)"
+        " | farm-qrisk | farm-qrisk-pid | farm-runout[-hold|-ahead|-seq] | recrl | mppi)"
     )
     f.add_argument("--world-model", help="world-model checkpoint (farm, mppi)")
     f.add_argument("--qrisk", help="Recovery-RL Q-risk checkpoint (recrl, farm-qrisk)")
@@ -81,6 +81,14 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
     )
     f.add_argument("--object-motion",
                    help="farm-runout-ahead: the object-motion model (calibration/object_motion.safetensors)")  # fmt: skip
+    f.add_argument("--hand-motion",
+                   help="farm-runout-seq: the hand-motion model (calibration/hand_motion.json)")  # fmt: skip
+    f.add_argument("--runout-lookahead", type=int,
+                   help="farm-runout-seq: predicted steps of the task policy scored"
+                        f" (default {MethodParams().runout_lookahead})")  # fmt: skip
+    f.add_argument("--runout-hold-eps", type=float,
+                   help="farm-runout-seq: hold where a predicted state's run-out score exceeds"
+                        f" this (default {MethodParams().runout_hold_eps})")  # fmt: skip
     f.add_argument("--runout-eps", type=float,
                    help="farm-runout: pi_rec where the object's predicted roll over the room left"
                         f" to the border exceeds this (default {MethodParams().runout_eps})")  # fmt: skip
@@ -133,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 FLAGS = {"world_model": "--world-model", "recovery": "--recovery", "qrisk": "--qrisk",
          "safety_data": "--safety-data", "heldout": "--heldout", "members": "--members",
-         "expert": "--expert", "runout": "--runout", "object_motion": "--object-motion"}  # fmt: skip
+         "expert": "--expert", "runout": "--runout", "object_motion": "--object-motion",
+         "hand_motion": "--hand-motion"}  # fmt: skip
 
 
 def method_params(args: argparse.Namespace) -> MethodParams:
@@ -142,7 +151,8 @@ def method_params(args: argparse.Namespace) -> MethodParams:
              "qrisk_eps_safe": "eps_safe", "cost_limit": "cost_limit", "lr_lambda": "lr_lambda",
              "p3o_kappa": "p3o_kappa", "cpo_target_kl": "cpo_target_kl",
              "eps_target_rate": "eps_target_rate", "runout_eps": "runout_eps",
-             "runout_horizon": "runout_horizon"}  # fmt: skip
+             "runout_horizon": "runout_horizon", "runout_lookahead": "runout_lookahead",
+             "runout_hold_eps": "runout_hold_eps"}  # fmt: skip
     if getattr(args, "method", None) != "recrl":
         flags["qrisk_eps_safe"] = "qrisk_eps_safe"  # farm-qrisk: its own threshold
     hp = {k: getattr(args, flag, None) for k, flag in flags.items()}
@@ -162,7 +172,8 @@ def _gate_factory(args: argparse.Namespace):
     artifacts = Artifacts(args.world_model, args.recovery, args.qrisk,
                           tuple(data) if data else None, getattr(args, "heldout", None),
                           tuple(members) if members else None, getattr(args, "expert", None),
-                          getattr(args, "runout", None), getattr(args, "object_motion", None))  # fmt: skip
+                          getattr(args, "runout", None), getattr(args, "object_motion", None),
+                          getattr(args, "hand_motion", None))  # fmt: skip
     try:
         return filter_factory(args.method, artifacts, method_params(args), args.seed)
     except ImportError as e:

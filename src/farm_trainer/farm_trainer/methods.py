@@ -76,22 +76,35 @@ class MethodParams:
     runout_horizon: int = 40
     """farm-runout*: the roll is predicted over this many control steps (a free Soccer ball
     keeps its speed; its IR failures come 14-38 steps after the push)"""
+    runout_lookahead: int = 5
+    """farm-runout-seq: predicted steps of the task policy whose states are scored (the
+    proposed action, then the policy's own)"""
+    runout_hold_eps: float | None = None
+    """farm-runout-seq: the arm holds where a predicted state's run-out score exceeds this
+    (None: ``runout_eps``, which pi_rec on the current state keeps)"""
     eps_rule: Mapping[str, float] | None = None
     """the pipeline's per-task eps_safe rule (``GateConfig.eps_rule``), for farm-refresh-cal to
     choose eps_safe again after each refresh"""
 
     def __post_init__(self) -> None:
-        if problem := runout_problem(self.runout_eps, self.runout_horizon):
+        if problem := runout_problem(self.runout_eps, self.runout_horizon, self.runout_lookahead,
+                                     self.runout_hold_eps):  # fmt: skip
             raise MethodError(problem)
 
 
-def runout_problem(eps: Any, horizon: Any) -> str:
-    """What is wrong with a run-out threshold and horizon ("" when nothing is)."""
-    number = isinstance(eps, (int, float)) and not isinstance(eps, bool)
-    if not number or not 0 < eps < math.inf:
-        return f"runout_eps must be a finite number > 0, got {eps!r}"
+def runout_problem(eps: Any, horizon: Any, lookahead: Any = 1, hold_eps: Any = None) -> str:
+    """What is wrong with the run-out thresholds, horizon and look-ahead ("" when nothing is)."""
+    for name, value in (
+        ("runout_eps", eps),
+        ("runout_hold_eps", eps if hold_eps is None else hold_eps),
+    ):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not 0 < value < math.inf:
+            return f"{name} must be a finite number > 0, got {value!r}"
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         return f"runout_horizon must be a whole number of steps >= 1, got {horizon!r}"
+    if isinstance(lookahead, bool) or not isinstance(lookahead, int) or lookahead < 1:
+        return f"runout_lookahead must be a whole number of steps >= 1, got {lookahead!r}"
     return ""
 
 
@@ -114,6 +127,8 @@ class Artifacts:
     """farm-runout: the object's rolling decay and the allowed rectangle (``RunoutModel``)"""
     object_motion: str | Path | None = None
     """farm-runout-ahead: the object's next displacement from state and action (``ObjectMotion``)"""
+    hand_motion: str | Path | None = None
+    """farm-runout-seq: the hand's next displacement from its command (``HandMotion``)"""
 
 
 FilterFactory = Callable[[Any], Any]
@@ -207,6 +222,39 @@ def _farm_runout(
         rec = hold_still(dims.act_dim) if hold else recovery
         return RunoutGate(model, rec, dims.obs_dim, dims.act_dim, eps_safe=p.runout_eps,
                           motion=motion)  # fmt: skip
+
+    return make
+
+
+def _farm_runout_seq(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    """pi_rec where the object's roll from its last displacement leaves (``runout_eps``); else
+    holding still where a predicted state of the next ``runout_lookahead`` steps
+    (``PushSequence``) scores over ``runout_hold_eps``."""
+    import torch
+
+    from farm_safety_critic.decider import as_policy, hold_still, numpy_actor
+    from farm_safety_critic.filter import FirstFired
+    from farm_safety_critic.object_motion import ObjectMotion
+    from farm_safety_critic.push_sequence import HandMotion, PushSequence
+    from farm_safety_critic.runout import RunoutGate, RunoutModel
+
+    state = _farm_runout(a, p, seed)
+    model = dataclasses.replace(RunoutModel.load(a.runout), horizon=p.runout_horizon)
+    motion, hand = ObjectMotion.load(a.object_motion), HandMotion.load(a.hand_motion)
+    hold_eps = p.runout_eps if p.runout_hold_eps is None else p.runout_hold_eps
+
+    def make(actor: Any) -> Any:
+        if actor is None:
+            raise MethodError("farm-runout-seq predicts the task policy's next steps: give it")
+        first = state(actor)
+        torch_policy = as_policy(actor)
+        policy = numpy_actor(actor) or (
+            lambda x: torch_policy(torch.as_tensor(x, dtype=torch.float32)).detach().numpy()
+        )
+        seq = PushSequence(motion, hand, policy, p.runout_lookahead)
+        hold = RunoutGate(model, hold_still(first.act_dim), first.obs_dim, first.act_dim,
+                          eps_safe=hold_eps, sequence=seq)  # fmt: skip
+        return FirstFired([first, hold])
 
     return make
 
@@ -387,6 +435,12 @@ METHODS: dict[str, Method] = {
                " the object (its next displacement predicted by ObjectMotion): the push is"
                " declined before it runs", ("runout", "object_motion"), _RUNOUT,
                functools.partial(_farm_runout, hold=True, ahead=True)),
+        Method("farm-runout-seq", "pi_rec where the object's roll from its last displacement"
+               " leaves (farm-runout); else the arm holds still where a state of the next"
+               " runout_lookahead steps predicted for the task policy (ObjectMotion, HandMotion)"
+               " scores over runout_hold_eps: a losing sequence of pushes declined before it runs",
+               ("runout", "object_motion", "hand_motion", "recovery"),
+               (*_RUNOUT, "runout_lookahead", "runout_hold_eps"), _farm_runout_seq),
         Method("recrl", "Recovery RL's Q-risk gate + the same recovery policy (Table II)",
                ("qrisk", "recovery"), ("qrisk_eps_safe",), _recrl),
         Method("mppi", "C_H gate with MPPI over the world model instead of pi_rec (Table II)",
@@ -454,7 +508,12 @@ def attach_cost_hook(name: str, trainer: Any, params: MethodParams) -> None:
         trainer.cost_hook = method.make_cost_hook(trainer, params)
 
 
+UNHASHED_WHEN_NONE = frozenset(("runout_hold_eps",))
+"""parameters whose None (the behaviour before they existed) stays out of the stage hashes"""
+
+
 def params_used(name: str, params: MethodParams) -> dict[str, Any]:
     """The hyper-parameters method ``name`` reads (for the experiment's stage hashes)."""
     values = dataclasses.asdict(params)
-    return {k: values[k] for k in get_method(name).params}
+    return {k: values[k] for k in get_method(name).params
+            if not (k in UNHASHED_WHEN_NONE and values[k] is None)}  # fmt: skip

@@ -28,7 +28,8 @@ LATER_GATE_FIELDS = {"cost_limit": 0.05, "lr_lambda": 0.05, "p3o_kappa": 20.0,
                      "refresh_online_fraction": 0.5, "refresh_guard_drop": 0.01,
                      "ensemble_members": 3, "anyof_rule": None,
                      "shrink_fractions": [0.75, 0.5, 0.25], "hold_patience": 5,
-                     "escape_steps": 5, "runout_eps": 1.0, "runout_horizon": 40}  # fmt: skip
+                     "escape_steps": 5, "runout_eps": 1.0, "runout_horizon": 40,
+                     "runout_lookahead": 5, "runout_hold_eps": None}  # fmt: skip
 
 
 def effective(name: str) -> dict:

@@ -134,6 +134,11 @@ class GateConfig:
     exit exceeds this (1: it would leave within the horizon)"""
     runout_horizon: int = _GATE_DEFAULTS.runout_horizon
     """farm-runout*: control steps the object's roll is predicted over"""
+    runout_lookahead: int = _GATE_DEFAULTS.runout_lookahead
+    """farm-runout-seq: predicted steps of the task policy whose states are scored"""
+    runout_hold_eps: float | None = _GATE_DEFAULTS.runout_hold_eps
+    """farm-runout-seq: the arm holds where a predicted state's run-out score exceeds this
+    (None: ``runout_eps``)"""
 
     def __post_init__(self) -> None:
         # checked when the config loads, not when an online job builds the filter
@@ -144,7 +149,8 @@ class GateConfig:
             value = getattr(self, name)
             if not _number(value) or not isinstance(value, int) or value < 1:
                 raise ExperimentConfigError(f"gate.{name} must be an integer >= 1, got {value!r}")
-        if problem := runout_problem(self.runout_eps, self.runout_horizon):
+        if problem := runout_problem(self.runout_eps, self.runout_horizon, self.runout_lookahead,
+                                     self.runout_hold_eps):  # fmt: skip
             raise ExperimentConfigError(f"gate.{problem}")
 
     def method_params(
@@ -165,7 +171,8 @@ class GateConfig:
             shrink_fractions=tuple(sorted(self.shrink_fractions, reverse=True)),
             hold_patience=self.hold_patience,
             escape_steps=self.escape_steps, runout_eps=self.runout_eps,
-            runout_horizon=self.runout_horizon,
+            runout_horizon=self.runout_horizon, runout_lookahead=self.runout_lookahead,
+            runout_hold_eps=self.runout_hold_eps,
             eps_rule=None if self.eps_rule is None else dict(self.eps_rule),
         )  # fmt: skip
 

@@ -132,7 +132,7 @@ class TaskContext:
         return {"eps_safe": float(read_json(self.path(unit, rel))["eps_safe"])}
 
     def artifacts(self) -> Artifacts:
-        from farm_trainer.experiments.layout import OBJECT_MOTION, QRISK, RUNOUT
+        from farm_trainer.experiments.layout import HAND_MOTION, OBJECT_MOTION, QRISK, RUNOUT
 
         names = self.safety_names()
         units = ensemble_member_units(self.cfg.gate.ensemble_members)
@@ -142,7 +142,8 @@ class TaskContext:
                          tuple(self.data_path(n) for n in names), self.data_path("heldout"),
                          members, self.data_path("expert"),
                          self.path("calibration/runout", RUNOUT),
-                         self.path("calibration/object_motion", OBJECT_MOTION))  # fmt: skip
+                         self.path("calibration/object_motion", OBJECT_MOTION),
+                         self.path("calibration/hand_motion", HAND_MOTION))  # fmt: skip
 
     def gate(self, method: str, actor: Any = None, eps_safe: float | None = None,
              seed: int = 0) -> Any:  # fmt: skip

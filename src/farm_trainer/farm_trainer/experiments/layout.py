@@ -16,6 +16,7 @@ EPS_SAFE_ENSEMBLE = "calibration/eps_safe_ensemble.json"
 ANYOF_EPS = "calibration/anyof_eps.json"
 RUNOUT = "calibration/runout.json"
 OBJECT_MOTION = "calibration/object_motion.safetensors"
+HAND_MOTION = "calibration/hand_motion.json"
 
 
 def ensemble_member(k: int) -> str:

@@ -15,6 +15,7 @@ from farm_trainer.experiments.layout import (
     ANYOF_EPS,
     EPS_SAFE,
     EPS_SAFE_ENSEMBLE,
+    HAND_MOTION,
     OBJECT_MOTION,
     RUNOUT,
     ensemble_member_units,
@@ -81,6 +82,10 @@ def units(ctx: TaskContext) -> list[Unit]:
         }
         out.append(Unit("calibration", "object_motion", config, ctx.safety_units(), (OBJECT_MOTION,),
                         lambda: train_motion(ctx)))  # fmt: skip
+    if any("hand_motion" in get_method(m).needs for m in cfg.run_methods):
+        config = {"task": ctx.env_id, "hand_motion": "least squares"}
+        out.append(unit("hand_motion", HAND_MOTION, config, ctx.safety_units(),
+                        lambda: fit_hand(ctx)))  # fmt: skip
     latency_cfg = {**scored, "latency_calls": cfg.latency_calls}
     out.append(unit("latency", "calibration/latency.json", latency_cfg, GATE_NEEDS + eps_need,
                     lambda: gate_latency(ctx)))  # fmt: skip
@@ -113,6 +118,16 @@ def train_motion(ctx: TaskContext) -> None:
     model, fit = train_object_motion(obs, act, nxt, cfg, seed=ctx.cfg.world_model.seed)
     model.save(ctx.out(OBJECT_MOTION))
     ctx.log(f"[pipeline] {ctx.env_id} object motion: {fit}")
+
+
+def fit_hand(ctx: TaskContext) -> dict[str, Any]:
+    """``push_sequence.HandMotion`` of the task: the hand's closed loop under its delta-position
+    command, least squares on the task demos and failure data."""
+    from farm_safety_critic.push_sequence import fit_hand_motion
+
+    model = fit_hand_motion(*ctx.safety_rows("observations", "actions", "next_observations"))
+    ctx.log(f"[pipeline] {ctx.env_id} hand motion: r2 {model.r2:.3f} on {model.rows} rows")
+    return model.as_dict()
 
 
 def _or_error(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from farm_trainer.methods import calibrates_anyof, get_method, params_used
 
 NEEDS = {"world_model": ("world_model",), "recovery": ("offline_recovery",),
          "qrisk": ("qrisk",), "heldout": ("failures/heldout",), "expert": ("data/expert",),
-         "runout": ("calibration/runout",), "object_motion": ("calibration/object_motion",)}  # fmt: skip
+         "runout": ("calibration/runout",), "object_motion": ("calibration/object_motion",),
+         "hand_motion": ("calibration/hand_motion",)}  # fmt: skip
 """``Method.needs`` artifact -> the units that make it (``safety_data``: ``safety_needs``)"""
 
 
