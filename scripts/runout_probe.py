@@ -14,6 +14,10 @@ For each bounded task of a finished pipeline whose calibration fitted the run-ou
 - with ``calibration/hand_motion.json`` too (farm-runout-seq), the rows "sequence": the largest
   score over the states of the next ``LOOKAHEAD`` steps predicted for the logged action and then
   the offline task policy's mean actions (``push_sequence.PushSequence``);
+- where the experiment runs farm-runout-seq, that gate as configured (pi_rec or hold: either
+  member fires), on the logged actions;
+- every row also against "an IR failure within H" (the gate's horizon ``gate.horizon``, the
+  label of the issue's precision goal) and within the run-out horizon ``gate.runout_horizon``;
 - the same for the chosen any-of gate at its calibrated pair (farm-qrisk-cal) of the pipeline
   seed of ``--chosen`` (default farm_qrisk_g09_soccer, whose held-out roll-outs these are).
 Writes results/runout_probe/<experiment>_s<seed>.csv.
@@ -65,6 +69,8 @@ def probe(ctx, chosen=None) -> list[dict]:
     motion = ObjectMotion.load(motion_path) if motion_path.exists() else None
     heldout = ctx.dataset("heldout")
     window = last_touch_costs(heldout, TOUCH_RADIUS, TOUCH_WINDOW) > 0
+    g = ctx.cfg.gate
+    within = {f"within_{h}": cal.failure_within(heldout, h) for h in (g.horizon, g.runout_horizon)}
     safe_ep = ~np.isin(heldout.episode_ids, heldout.episode_ids[heldout.costs > 0])
     failures = ctx.dataset("failures")
     ratio = free_rolling_ratios(failures.observations, failures.next_observations)
@@ -89,6 +95,9 @@ def probe(ctx, chosen=None) -> list[dict]:
                "failures_flagged": n_flag, "median_lead": lead,
                "firing_rate_safe_episodes": round(fire[safe_ep].mean(), 4) if safe_ep.any() else "",
                "failures_flagged_before_lost": before_lost}  # fmt: skip
+        for name_, label in within.items():
+            prec, rec = cal.precision_recall(fire.astype(float), label, 0.5)
+            out[f"precision_{name_}"], out[f"recall_{name_}"] = round(prec, 3), round(rec, 3)
         print(out, flush=True)
         return out
 
@@ -96,6 +105,10 @@ def probe(ctx, chosen=None) -> list[dict]:
     if chosen is not None:  # the chosen gate, from the experiment that calibrated it
         gate = chosen.gate(CHOSEN)
         rows.append(row(CHOSEN, "", cal.score_dataset(gate.scores, heldout) > gate.eps_safe))
+    if "farm-runout-seq" in ctx.cfg.run_methods:
+        gate = ctx.gate("farm-runout-seq")
+        fired = gate(obs.astype(np.float32), heldout.actions.astype(np.float32)).replaced
+        rows.append(row("farm-runout-seq", g.runout_horizon, fired))
     for h in HORIZONS:
         model = dataclasses.replace(base, horizon=h)
         now = model.scores(obs) > 1.0
