@@ -199,6 +199,20 @@ LEVERS = (
      " chosen on seed 5, seeds 6-9 out of sample)", "farm_runout_soccer_seq05", "farm-runout-seq",
      "farm-train pipeline --config config/experiments/farm_runout_soccer_seq05.yaml --ray"
      " --workers 2"),
+    ("Soccer: the chosen gate's return on 100 evaluation episodes instead of 20 (online runs"
+     " reused; seeds 5-11)", "farm_runout_soccer_eval100", "farm-qrisk-cal-hold",
+     "farm-train pipeline --config config/experiments/farm_runout_soccer_eval100.yaml"),
+    ("Soccer: farm-runout-seq (hold at 0.5) on 100 evaluation episodes (online runs reused;"
+     " seeds 5-11)", "farm_runout_soccer_eval100", "farm-runout-seq",
+     "farm-train pipeline --config config/experiments/farm_runout_soccer_eval100.yaml"),
+    ("Soccer: the chosen gate on two new pipeline seeds (10-11, all out of sample)",
+     "farm_runout_soccer_seq05_new", "farm-qrisk-cal-hold",
+     "farm-train pipeline --config config/experiments/farm_runout_soccer_seq05_new.yaml --ray"
+     " --workers 2"),
+    ("Soccer: farm-runout-seq (hold at 0.5) on the same two new seeds",
+     "farm_runout_soccer_seq05_new", "farm-runout-seq",
+     "farm-train pipeline --config config/experiments/farm_runout_soccer_seq05_new.yaml --ray"
+     " --workers 2"),
 )  # fmt: skip
 LEDGER = Path("results/ledger")
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
