@@ -205,6 +205,11 @@ LEVERS = (
     ("Soccer: farm-runout-seq (hold at 0.5) on 100 evaluation episodes (online runs reused;"
      " seeds 5-11)", "farm_runout_soccer_eval100", "farm-runout-seq",
      "farm-train pipeline --config config/experiments/farm_runout_soccer_eval100.yaml"),
+    ("Soccer: farm-runout-seq (hold at 0.5) with 1.0 taken off the reward where the gate"
+     " replaced the action, PPO on the proposals (ppo.replaced_penalty, learn_actions:"
+     " proposed; seeds 5-9)", "farm_runout_soccer_seq05_penalty", "farm-runout-seq",
+     "farm-train pipeline --config config/experiments/farm_runout_soccer_seq05_penalty.yaml"
+     " --ray --workers 2"),
     ("Soccer: the chosen gate on two new pipeline seeds (10-11, all out of sample)",
      "farm_runout_soccer_seq05_new", "farm-qrisk-cal-hold",
      "farm-train pipeline --config config/experiments/farm_runout_soccer_seq05_new.yaml --ray"

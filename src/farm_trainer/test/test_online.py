@@ -1,6 +1,7 @@
 """Online loop on the toy 1-D reach env: learning, accounting, filters, cost hook, resume."""
 
 import csv
+import dataclasses
 
 import gymnasium as gym
 import numpy as np
@@ -135,6 +136,32 @@ def test_ppo_learns_on_the_chosen_actions_of_replaced_steps(tmp_path, learn):
 def test_an_unknown_learn_actions_value_is_refused():
     with pytest.raises(ValueError, match="learn_actions"):
         PPOConfig(learn_actions="recovery")
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="replaced_penalty"):
+            PPOConfig(replaced_penalty=bad)
+
+
+def test_the_replaced_penalty_is_taken_off_the_rewards_of_replaced_steps_only(tmp_path):
+    """``replaced_penalty``: GAE sees reward - penalty where the gate replaced the action, the
+    reward itself elsewhere (and in the logged returns)."""
+    cfg = fast_config(tmp_path, total_steps=256)
+    trainer = OnlineTrainer(cfg, action_filter=Constant(0.25))
+    trainer._reset_envs()
+    ro, _ = trainer.collect()
+    ro.replaced[:] = False
+    ro.replaced[::2] = True
+    rewards = ro.rewards.copy()
+    penalised = dataclasses.replace(trainer.learner.cfg, replaced_penalty=2.0)
+    plain = trainer.make_batch(ro)
+    trainer.learner.cfg = penalised
+    batch = trainer.make_batch(ro)
+    np.testing.assert_array_equal(ro.rewards, rewards)  # the rollout itself is untouched
+    trainer.learner.cfg = dataclasses.replace(penalised, replaced_penalty=0.0)
+    ro.rewards[::2] -= 2.0
+    shifted = trainer.make_batch(ro)
+    np.testing.assert_allclose(batch.returns.numpy(), shifted.returns.numpy(), rtol=1e-6)
+    assert not np.allclose(batch.returns.numpy(), plain.returns.numpy())
+    trainer.close()
 
 
 def test_pass_through_and_bad_filter_output():

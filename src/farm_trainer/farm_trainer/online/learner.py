@@ -91,10 +91,14 @@ class PPOLearner:
         return ro
 
     def make_batch(self, ro: Rollout) -> PPOBatch:
-        """GAE on scaled rewards (bootstrap on truncation), then the cost hook, then flatten."""
+        """GAE on scaled rewards (less ``replaced_penalty`` where the gate replaced the action;
+        bootstrap on truncation), then the cost hook, then flatten."""
         p = self.cfg
+        rewards = (
+            ro.rewards - p.replaced_penalty * ro.replaced if p.replaced_penalty else ro.rewards
+        )
         adv, ret = compute_gae(
-            ro.rewards * p.reward_scale, ro.values, ro.next_values,
+            rewards * p.reward_scale, ro.values, ro.next_values,
             ro.terminated, ro.truncated, p.gamma, p.gae_lambda,
         )  # fmt: skip
         cost_adv = None

@@ -41,9 +41,17 @@ class PPOConfig:
     """the actions PPO's ratio is taken on where the gate replaced one: ``executed`` (the
     paper: what ran), ``proposed`` (the task policy's proposal; Recovery RL's relabelling) or
     ``own`` (none: replaced steps leave the policy loss, ``rollout.policy_mask``)"""
+    replaced_penalty: float = 0.0
+    """reward taken off (before ``reward_scale``) on every step where the gate replaced the task
+    policy's action; with ``learn_actions: proposed`` it teaches the policy to stop proposing
+    what the gate declines"""
 
     def __post_init__(self) -> None:
         learned_field(self.learn_actions)  # raises ValueError on an unknown value
+        if not 0.0 <= self.replaced_penalty < float("inf"):
+            raise ValueError(
+                f"replaced_penalty must be finite and >= 0, got {self.replaced_penalty}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -46,13 +46,17 @@ def method_config(ctx: TaskContext, method: str) -> tuple[dict[str, Any], tuple[
     return used, tuple(needs)
 
 
+GATED_ONLY = ("learn_actions", "replaced_penalty")
+"""``online.ppo`` fields about replaced steps"""
+
+
 def ppo_overrides(ctx: TaskContext, method: str) -> dict[str, Any]:
-    """``online.ppo`` as method ``method`` runs it: without ``learn_actions`` for a method
-    with no gate (nothing is replaced, so what PPO learns on where it is cannot matter), so a
-    lever on it leaves the baselines' runs (and hashes) as they are."""
+    """``online.ppo`` as method ``method`` runs it: without ``GATED_ONLY`` for a method with no
+    gate (nothing is replaced, so what PPO does where it is cannot matter), so a lever on it
+    leaves the baselines' runs (and hashes) as they are."""
     if get_method(method).make_filter is not None:
         return dict(ctx.cfg.online.ppo)
-    return {k: v for k, v in ctx.cfg.online.ppo.items() if k != "learn_actions"}
+    return {k: v for k, v in ctx.cfg.online.ppo.items() if k not in GATED_ONLY}
 
 
 def units(ctx: TaskContext) -> list[Unit]:
