@@ -210,6 +210,9 @@ LEVERS = (
      " proposed; seeds 5-9)", "farm_runout_soccer_seq05_penalty", "farm-runout-seq",
      "farm-train pipeline --config config/experiments/farm_runout_soccer_seq05_penalty.yaml"
      " --ray --workers 2"),
+    ("the same on 100 evaluation episodes (seeds 5-9)", "farm_runout_soccer_penalty_eval100",
+     "farm-runout-seq",
+     "farm-train pipeline --config config/experiments/farm_runout_soccer_penalty_eval100.yaml"),
     ("Soccer: the chosen gate on two new pipeline seeds (10-11, all out of sample)",
      "farm_runout_soccer_seq05_new", "farm-qrisk-cal-hold",
      "farm-train pipeline --config config/experiments/farm_runout_soccer_seq05_new.yaml --ray"
