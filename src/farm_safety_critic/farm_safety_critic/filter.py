@@ -85,14 +85,12 @@ class FirstFired:
         decisions = [m(obs, proposed) for m in self.members]
         actions = np.array(proposed, dtype=np.float32, copy=True)
         replaced = np.zeros(actions.shape[0], dtype=bool)
-        for d in reversed(decisions):  # the first member's replacement is written last
-            actions[d.replaced] = np.asarray(d.actions, dtype=np.float32)[d.replaced]
-            replaced |= d.replaced
-        taken = np.zeros(actions.shape[0], dtype=bool)
         self.counts[0] += actions.shape[0]
         for i, d in enumerate(decisions):
-            self.counts[i + 1] += int((d.replaced & ~taken).sum())
-            taken |= d.replaced
+            mine = d.replaced & ~replaced  # rows no earlier member decided
+            actions[mine] = np.asarray(d.actions, dtype=np.float32)[mine]
+            self.counts[i + 1] += int(mine.sum())
+            replaced |= d.replaced
         self.last_stats = {f"member{i}_fraction": float(c / max(self.counts[0], 1))
                            for i, c in enumerate(self.counts[1:])}  # fmt: skip
         score = np.max([np.asarray(d.score, dtype=np.float64) for d in decisions], axis=0)

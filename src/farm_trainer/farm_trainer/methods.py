@@ -236,10 +236,9 @@ def _farm_runout_seq(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     from farm_safety_critic.filter import FirstFired
     from farm_safety_critic.object_motion import ObjectMotion
     from farm_safety_critic.push_sequence import HandMotion, PushSequence
-    from farm_safety_critic.runout import RunoutGate, RunoutModel
+    from farm_safety_critic.runout import RunoutGate
 
     state = _farm_runout(a, p, seed)
-    model = dataclasses.replace(RunoutModel.load(a.runout), horizon=p.runout_horizon)
     motion, hand = ObjectMotion.load(a.object_motion), HandMotion.load(a.hand_motion)
     hold_eps = p.runout_eps if p.runout_hold_eps is None else p.runout_hold_eps
 
@@ -252,7 +251,7 @@ def _farm_runout_seq(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
             lambda x: torch_policy(torch.as_tensor(x, dtype=torch.float32)).detach().numpy()
         )
         seq = PushSequence(motion, hand, policy, p.runout_lookahead)
-        hold = RunoutGate(model, hold_still(first.act_dim), first.obs_dim, first.act_dim,
+        hold = RunoutGate(first.model, hold_still(first.act_dim), first.obs_dim, first.act_dim,
                           eps_safe=hold_eps, sequence=seq)  # fmt: skip
         return FirstFired([first, hold])
 
