@@ -9,6 +9,14 @@ times 0.75, 0.5, 0.25 and 0 (gripper kept), with holding still (all zeros) and w
 action, and reports the fraction of fired rows each candidate brings under the threshold and the
 median of its score over the logged action's. Writes results/action_sensitivity/<experiment>_s<seed>.csv.
     python scripts/action_sensitivity_probe.py --experiment farm_qrisk_g09_chosen --seed 5
+
+``--method farm-runout-seq``: the same for farm-runout-seq's holding member (the run-out score of
+the next ``gate.runout_lookahead`` states predicted for the candidate, then the offline task
+policy's mean actions: ``push_sequence.PushSequence``), on the rows where it fires and the
+state member (the object already rolling out, which no action changes) does not; pi_rec is
+the state member's. Written to results/action_sensitivity/<experiment>_s<seed>_runout_seq.csv.
+    python scripts/action_sensitivity_probe.py --experiment farm_runout_soccer_more --seed 12 \
+        --tasks BoundedSoccer-v0 --method farm-runout-seq
 """
 
 from __future__ import annotations
@@ -16,20 +24,26 @@ from __future__ import annotations
 import numpy as np
 
 from farm_safety_critic import calibration as cal
+from farm_safety_critic.filter import FirstFired
 from farm_trainer.experiments.layout import task_name
 from farm_trainer.experiments.probe_cli import probe_parser, run_probe
 
 FRACTIONS = (0.75, 0.5, 0.25, 0.0)
 
 
-def probe(ctx) -> list[dict]:
+def probe(ctx, method: str = "farm-qrisk-cal") -> list[dict]:
     heldout = ctx.dataset("heldout")
-    gate = ctx.gate("farm-qrisk-cal")  # the any-of gate; its decider holds pi_rec
-    eps = gate.eps_safe
+    gate = ctx.gate(method)  # the any-of gate (its decider holds pi_rec), or FirstFired
     obs = heldout.observations.astype(np.float32)
     act = heldout.actions.astype(np.float32)
+    rescuable, recovery = np.ones(len(obs), dtype=bool), getattr(gate, "decider", None)
+    if isinstance(gate, FirstFired):  # the last member holds; the first sees the state only
+        first, gate = gate.members[0], gate.members[-1]
+        recovery = first.decider  # pi_rec
+        rescuable = ~first(obs, act).replaced
+    eps = gate.eps_safe
     score = cal.score_dataset(gate.scores, heldout)
-    fired = score > eps
+    fired = (score > eps) & rescuable
     o, a, s = obs[fired], act[fired], score[fired]
     candidates = {}
     for f in FRACTIONS:
@@ -37,7 +51,7 @@ def probe(ctx) -> list[dict]:
         c[:, :3] *= f
         candidates[f"motion x{f:g}"] = c
     candidates["hold still (zeros)"] = np.zeros_like(a)
-    candidates["pi_rec"] = gate.decider.recovery_actions(o).astype(np.float32)
+    candidates["pi_rec"] = recovery.recovery_actions(o).astype(np.float32)
     rows, any_ok = [], np.zeros(len(o), bool)
     for name, c in candidates.items():
         sc = np.concatenate([gate.scores(o[i : i + 4096], c[i : i + 4096])
@@ -58,7 +72,12 @@ def probe(ctx) -> list[dict]:
 
 
 def main() -> None:
-    run_probe(probe_parser(__doc__).parse_args(), probe, "results/action_sensitivity")
+    parser = probe_parser(__doc__)
+    parser.add_argument("--method", default="farm-qrisk-cal",
+                        help="the gate probed: farm-qrisk-cal or farm-runout-seq")  # fmt: skip
+    args = parser.parse_args()
+    suffix = "" if args.method == "farm-qrisk-cal" else "_" + args.method.removeprefix("farm-")
+    run_probe(args, lambda ctx: probe(ctx, args.method), "results/action_sensitivity", suffix)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ if not (CHECKPOINTS / TASK / "actor.safetensors").exists():
     )
 
 
-def _graph_decisions(n: int, eps: float) -> dict[int, np.ndarray]:
+def _graph_decisions(n: int, eps: float, task: str = TASK, safety: dict | None = None,
+                     arbiter: dict | None = None) -> dict[int, np.ndarray]:  # fmt: skip
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
 
@@ -36,13 +37,13 @@ def _graph_decisions(n: int, eps: float) -> dict[int, np.ndarray]:
     from farm_safety_critic.nodes.arbiter_node import ArbiterNode
     from farm_safety_critic.nodes.safety_node import SafetyNode
 
-    p = checkpoint_params(TASK)
-    sim = {"task": f"FailureBench/{TASK}", "seed": 0, "clock_mode": "lockstep",
+    p = checkpoint_params(task)
+    sim = {"task": f"FailureBench/{task}", "seed": 0, "clock_mode": "lockstep",
            "observation_source": "ground_truth", "lockstep_resend_s": 0.5}  # fmt: skip
     graph = Graph([
         (SimNode, sim), (PolicyNode, p["policy_node"]),
-        (SafetyNode, {**p["safety_node"], "eps_safe": eps, "marker_every": 10}),
-        (ArbiterNode, {**p["arbiter_node"], "eps_safe": eps}),
+        (SafetyNode, {**p["safety_node"], "eps_safe": eps, "marker_every": 10, **(safety or {})}),
+        (ArbiterNode, {**p["arbiter_node"], "eps_safe": eps, **(arbiter or {})}),
     ])  # fmt: skip
     got: dict[int, np.ndarray] = {}  # frame index -> decision
     done = threading.Event()
@@ -65,18 +66,21 @@ def _graph_decisions(n: int, eps: float) -> dict[int, np.ndarray]:
     return got
 
 
-def _in_process_actions(n: int, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The benchmark's path: SafetyGate (build_gate) around the deterministic task policy."""
+def _in_process_actions(n: int, eps: float, task: str = TASK,
+                        make_gate=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """The benchmark's path: SafetyGate (build_gate), or ``make_gate(actor)``, around the
+    deterministic task policy."""
     from failurebench_sim.episodes import run_episode
     from failurebench_sim.make import make_env
     from farm_policies import load_policy
     from farm_safety_critic.gate import build_gate
 
-    d = CHECKPOINTS / TASK
+    d = CHECKPOINTS / task
     policy = load_policy(d / "actor.safetensors")
-    gate = build_gate(d / "world_model.safetensors", policy.actor, d / "recovery.safetensors",
-                      eps_safe=eps)  # fmt: skip
-    env = make_env(TASK)
+    gate = (make_gate(policy.actor) if make_gate else
+            build_gate(d / "world_model.safetensors", policy.actor, d / "recovery.safetensors",
+                       eps_safe=eps))  # fmt: skip
+    env = make_env(task)
     executed, scores, replaced = [], [], []
 
     def act(obs: np.ndarray) -> np.ndarray:
@@ -120,6 +124,48 @@ def test_graph_executes_the_benchmark_gate_loop_step_by_step():
     assert 0 < g_rep.sum() < len(frames), "choose EPS so both branches run"
     assert not decisions[:, col["hold"]].any()
     print(f"graph: {STEPS} lockstep steps in {graph_s:.1f} s ({STEPS / graph_s:.0f} steps/s)")
+
+
+SOCCER = CHECKPOINTS / "BoundedSoccer-v0"
+RUNOUT_EPS, HOLD_EPS = 0.3, 0.3  # both members fire in these steps (48 held, 41 pi_rec)
+
+
+@pytest.mark.skipif(not (SOCCER / "hand_motion.json").exists(),
+                    reason="shipped run-out models missing (scripts/ship_checkpoints.sh)")  # fmt: skip
+def test_graph_executes_farm_runout_seq_as_the_benchmark_step_by_step():
+    """Bounded Soccer with the safety node on the run-out models (``runout``, ``object_motion``,
+    ``hand_motion``) and the arbiter's ``policy_or_hold``: the executed actions equal the
+    registry's farm-runout-seq gate loop (pi_rec on the ball's roll, else the arm held where
+    the predicted pushes roll it out)."""
+    from farm_trainer.methods import Artifacts, MethodParams, filter_factory
+
+    task = "BoundedSoccer-v0"
+    safety = {"runout": str(SOCCER / "runout.json"), "eps_safe_file": "",
+              "object_motion": str(SOCCER / "object_motion.safetensors"),
+              "hand_motion": str(SOCCER / "hand_motion.json"), "runout_hold_eps": HOLD_EPS}  # fmt: skip
+    arbiter = {"recovery": "policy_or_hold", "eps_safe_file": ""}
+    by_frame = _graph_decisions(STEPS, RUNOUT_EPS, task, safety, arbiter)
+    frames = sorted(k for k in by_frame if k < STEPS)
+    assert len(frames) >= STEPS - 5, f"decisions for only {len(frames)} of {STEPS} frames"
+    decisions = np.array([by_frame[k] for k in frames])
+    art = Artifacts(runout=SOCCER / "runout.json", recovery=SOCCER / "recovery.safetensors",
+                    object_motion=SOCCER / "object_motion.safetensors",
+                    hand_motion=SOCCER / "hand_motion.json")  # fmt: skip
+    p = MethodParams(runout_eps=RUNOUT_EPS, runout_hold_eps=HOLD_EPS)
+    executed, _, replaced = (
+        x[frames]
+        for x in _in_process_actions(
+            STEPS, RUNOUT_EPS, task, lambda actor: filter_factory("farm-runout-seq", art, p)(actor)
+        )
+    )
+    names = __import__("failurebench_sim.ros_contract", fromlist=["x"]).DECISION_LABELS
+    col = {n: i for i, n in enumerate(names)}
+    g_exec = decisions[:, [col[f"executed_{a}"] for a in ("dx", "dy", "dz", "gripper")]]
+    np.testing.assert_array_equal(decisions[:, col["replaced"]] > 0.5, replaced)
+    np.testing.assert_allclose(g_exec, executed, atol=1e-5)
+    held = replaced & (np.abs(executed).max(1) == 0)
+    assert held.any() and (replaced & ~held).any(), "choose the thresholds so both members fire"
+    assert not decisions[:, col["hold"]].any()
 
 
 def test_camera_mode_perception_agrees_with_the_twin_ground_truth():

@@ -72,6 +72,9 @@ PROPOSED_LABELS = (*ACTION_LABELS, "policy_version")
 # policy_version: the pi_task weights the scorer rolled out (Eq. 10); the decision's
 # policy_version is the proposing policy's
 ASSESSMENT_LABELS = ("c_h", "eps_safe", "policy_version", "latency_ms")
+# c_h: the gate's score (C_H, or what the safety node's method scores); farm-runout-seq adds
+# its holding member's score and threshold (the arbiter's recovery: policy_or_hold)
+HOLD_ASSESSMENT_LABELS = ("hold_score", "hold_eps")
 DECISION_LABELS = (
     *(f"proposed_{a}" for a in ACTION_LABELS),
     *(f"executed_{a}" for a in ACTION_LABELS),

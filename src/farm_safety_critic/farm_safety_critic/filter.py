@@ -82,16 +82,28 @@ class FirstFired:
         return float(getattr(self.members[0], "eps_safe", float("nan")))
 
     def __call__(self, obs: np.ndarray, proposed: np.ndarray) -> FilterDecision:
-        decisions = [m(obs, proposed) for m in self.members]
-        actions = np.array(proposed, dtype=np.float32, copy=True)
-        replaced = np.zeros(actions.shape[0], dtype=bool)
-        self.counts[0] += actions.shape[0]
-        for i, d in enumerate(decisions):
-            mine = d.replaced & ~replaced  # rows no earlier member decided
-            actions[mine] = np.asarray(d.actions, dtype=np.float32)[mine]
-            self.counts[i + 1] += int(mine.sum())
-            replaced |= d.replaced
+        decided = first_fired([m(obs, proposed) for m in self.members], proposed, self.counts)
         self.last_stats = {f"member{i}_fraction": float(c / max(self.counts[0], 1))
                            for i, c in enumerate(self.counts[1:])}  # fmt: skip
-        score = np.max([np.asarray(d.score, dtype=np.float64) for d in decisions], axis=0)
-        return FilterDecision(actions, replaced, score, decisions[0].threshold)
+        return decided
+
+
+def first_fired(
+    decisions: list[FilterDecision], proposed: np.ndarray, counts: np.ndarray | None = None
+) -> FilterDecision:
+    """``FirstFired``'s rule over decisions already made on the same rows (the graph's arbiter
+    takes them from two published scores): each row executes the replacement of the first
+    decision that replaced it, else ``proposed``; the score is the largest, the threshold the
+    first's. ``counts`` (rows, then rows each decision decided) is added to in place."""
+    actions = np.array(proposed, dtype=np.float32, copy=True)
+    replaced = np.zeros(actions.shape[0], dtype=bool)
+    if counts is not None:
+        counts[0] += actions.shape[0]
+    for i, d in enumerate(decisions):
+        mine = d.replaced & ~replaced  # rows no earlier decision decided
+        actions[mine] = np.asarray(d.actions, dtype=np.float32)[mine]
+        if counts is not None:
+            counts[i + 1] += int(mine.sum())
+        replaced |= d.replaced
+    score = np.max([np.asarray(d.score, dtype=np.float64) for d in decisions], axis=0)
+    return FilterDecision(actions, replaced, score, decisions[0].threshold)

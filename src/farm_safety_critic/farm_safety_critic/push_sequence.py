@@ -25,6 +25,7 @@ import numpy as np
 
 from failurebench_sim.atomic import read_json_of_kind, write_json
 from failurebench_sim.observation import HAND, PREV_HAND
+from farm_safety_critic.runout import RunoutGate, RunoutModel
 
 CHECKPOINT_KIND = "farm_hand_motion"
 MIN_FIT_ROWS = 20
@@ -126,3 +127,30 @@ class PushSequence:
             if k + 1 < self.lookahead:
                 actions = np.asarray(self.policy(x.astype(np.float32)), dtype=np.float64)
         return best
+
+
+def mean_actions(actor: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """numpy obs (n, d) -> ``actor``'s mean actions (n, a): the compiled numpy path of a CPU
+    ``TanhGaussianActor`` (it reads the actor's own tensors, so weights loaded into the actor
+    later are followed), else torch."""
+    import torch
+
+    from farm_safety_critic.decider import as_policy, numpy_actor
+
+    compiled = numpy_actor(actor)
+    if compiled is not None:
+        return compiled
+    policy = as_policy(actor)
+    return lambda x: policy(torch.as_tensor(x, dtype=torch.float32)).detach().numpy()
+
+
+def sequence_gate(model: RunoutModel, motion: Any, hand: HandMotion, actor: Any, lookahead: int,
+                  hold_eps: float, obs_dim: int, act_dim: int) -> RunoutGate:  # fmt: skip
+    """farm-runout-seq's holding member: the arm held still where a state of the next
+    ``lookahead`` steps predicted for ``actor`` (the live task policy) scores over ``hold_eps``.
+    The benchmark's registry and the graph's safety node both build it here."""
+    from farm_safety_critic.decider import hold_still
+
+    seq = PushSequence(motion, hand, mean_actions(actor), lookahead)
+    return RunoutGate(model, hold_still(act_dim), obs_dim, act_dim, eps_safe=hold_eps,
+                      sequence=seq)  # fmt: skip

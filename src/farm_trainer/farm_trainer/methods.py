@@ -230,13 +230,9 @@ def _farm_runout_seq(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     """pi_rec where the object's roll from its last displacement leaves (``runout_eps``); else
     holding still where a predicted state of the next ``runout_lookahead`` steps
     (``PushSequence``) scores over ``runout_hold_eps``."""
-    import torch
-
-    from farm_safety_critic.decider import as_policy, hold_still, numpy_actor
     from farm_safety_critic.filter import FirstFired
     from farm_safety_critic.object_motion import ObjectMotion
-    from farm_safety_critic.push_sequence import HandMotion, PushSequence
-    from farm_safety_critic.runout import RunoutGate
+    from farm_safety_critic.push_sequence import HandMotion, sequence_gate
 
     state = _farm_runout(a, p, seed)
     motion, hand = ObjectMotion.load(a.object_motion), HandMotion.load(a.hand_motion)
@@ -246,13 +242,8 @@ def _farm_runout_seq(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
         if actor is None:
             raise MethodError("farm-runout-seq predicts the task policy's next steps: give it")
         first = state(actor)
-        torch_policy = as_policy(actor)
-        policy = numpy_actor(actor) or (
-            lambda x: torch_policy(torch.as_tensor(x, dtype=torch.float32)).detach().numpy()
-        )
-        seq = PushSequence(motion, hand, policy, p.runout_lookahead)
-        hold = RunoutGate(first.model, hold_still(first.act_dim), first.obs_dim, first.act_dim,
-                          eps_safe=hold_eps, sequence=seq)  # fmt: skip
+        hold = sequence_gate(first.model, motion, hand, actor, p.runout_lookahead, hold_eps,
+                             first.obs_dim, first.act_dim)  # fmt: skip
         return FirstFired([first, hold])
 
     return make

@@ -2,8 +2,10 @@
 
 Pairs each frame's observation, proposed action and safety assessment by stamp, asks the
 ``RecoveryDecider`` (which holds the fixed recovery policy, or the arm still with ``recovery:
-hold``; ``hold_then_policy``: ``HoldPatience``'s pi_rec after ``hold_patience`` holds in a row)
-for the action to execute, turns it
+hold``; ``hold_then_policy``: ``HoldPatience``'s pi_rec after ``hold_patience`` holds in a row;
+``policy_or_hold``: farm-runout-seq's ``FirstFired`` rule, pi_rec where the score exceeds
+``eps_safe``, else the arm held still where the assessment's ``hold_score`` exceeds its
+``hold_eps``) for the action to execute, turns it
 into an end-effector target with ``command.action_to_target``, passes target and gripper through
 the hard ``Shield`` (workspace box, step and speed limits, gripper range: not learned, applied
 to task and recovery actions alike) and publishes them stamped with the frame. Every decision
@@ -54,6 +56,7 @@ from failurebench_sim.stamp_sync import ExactPairer
 from failurebench_sim.twin import GRIPPER_DOWN_XYZW
 from farm_policies.checkpoint import load_actor_value
 from farm_safety_critic.decider import RecoveryDecider, hold_still
+from farm_safety_critic.filter import first_fired
 from farm_safety_critic.hold_patience import HoldPatience
 from farm_safety_critic.nodes.eps_param import use_eps_safe_file
 from farm_safety_critic.reflex import message_class, stopped_reason
@@ -80,7 +83,9 @@ class ArbiterNodeConfig:
     # "policy": recovery_checkpoint's pi_rec runs where the gate fires; "hold": the arm holds
     # still there instead (declines the action: methods farm-hold, farm-qrisk-cal-hold);
     # "hold_then_policy": hold, and after hold_patience holds in a row run pi_rec for
-    # escape_steps fired frames (farm-qrisk-cal-hold-rec, ``HoldPatience``)
+    # escape_steps fired frames (farm-qrisk-cal-hold-rec, ``HoldPatience``);
+    # "policy_or_hold": pi_rec where the score fires, else hold where the assessment's
+    # hold_score exceeds its hold_eps (farm-runout-seq: a safety node with hand_motion)
     recovery: str = "policy"
     hold_patience: int = 5
     escape_steps: int = 5
@@ -103,7 +108,7 @@ class ArbiterNodeConfig:
     robot_mode_field: str = "robot_mode"
 
 
-RECOVERIES = ("policy", "hold", "hold_then_policy")
+RECOVERIES = ("policy", "hold", "hold_then_policy", "policy_or_hold")
 
 
 def recovery_policy(c: ArbiterNodeConfig):
@@ -143,6 +148,12 @@ class ArbiterNode(Node):
         use_eps_safe_file(self, c)
         self.decider = RecoveryDecider(recovery_policy(c), c.eps_safe, ACT)
         self.patience = hold_patience(c)
+        self.hold_decider = (  # farm-runout-seq's holding member (its threshold: per frame)
+            RecoveryDecider(hold_still(ACT), c.eps_safe, ACT)
+            if c.recovery == "policy_or_hold"
+            else None
+        )
+        self.labels = rc.ASSESSMENT_LABELS + (rc.HOLD_ASSESSMENT_LABELS * bool(self.hold_decider))
         limits = load_limits(c.shield_file, c.robot, c.task) if c.shield_file else TWIN_HAND_BOX
         self.shield = Shield(limits)
         self.pairer = ExactPairer(("obs", "proposed", "assessment"))
@@ -238,7 +249,7 @@ class ArbiterNode(Node):
         try:
             obs = unpack_vector(frame["obs"], rc.OBS_LABELS)
             prop = unpack_vector(frame["proposed"], rc.PROPOSED_LABELS)
-            assess = unpack_vector(frame["assessment"], rc.ASSESSMENT_LABELS)
+            assess = unpack_vector(frame["assessment"], self.labels)
         except VectorError as e:
             self.get_logger().warning(f"malformed frame, holding: {e}", throttle_duration_sec=2)
             self.holds += 1
@@ -246,6 +257,11 @@ class ArbiterNode(Node):
             return
         proposed, score, version = prop[:ACT], assess[0], prop[-1]
         d = self.decider.decide(obs[None], proposed[None], np.array([score]))
+        if self.hold_decider is not None:  # pi_rec's decision first, then the holding one's
+            hold_score, self.hold_decider.eps_safe = assess[4], assess[5]
+            held = self.hold_decider.decide(obs[None], proposed[None], np.array([hold_score]))
+            d = first_fired([d, held], proposed[None])
+            score = score if np.isfinite(assess[4:6]).all() else math.nan  # unvetted: hold
         why = self._hold_reason(obs, proposed, score, stamp)
         if self.patience is not None and not why:  # only frames that can move the arm count
             d = self.patience.adjust(obs[None], proposed[None], d)

@@ -9,6 +9,14 @@ RL's Q-risk scaled by ``eps_safe / qrisk_eps_safe``, so the arbiter's ``eps_safe
 either would. ``anyof_eps_file`` (method farm-qrisk-cal: ``calibration/anyof_eps.json``) sets
 both members' thresholds as calibration chose them, a member it left out is not built, and the
 score stays in ``eps_safe``'s units.
+With a ``runout`` model (``calibration/runout.json``; the farm-runout methods) the score is the
+object's run-out score (``RunoutGate``: > ``eps_safe``, the registry's ``runout_eps``, when it
+would roll out within ``runout_horizon`` steps) instead of C_H; with ``object_motion`` that of the
+displacement the proposed action gives it (farm-runout-ahead); with ``hand_motion`` too
+(farm-runout-seq) the score stays the state's and the assessment adds ``hold_score``, the
+largest over the next ``runout_lookahead`` states predicted for the live task policy
+(``push_sequence.sequence_gate``), and its threshold ``hold_eps`` (``runout_hold_eps``), for an
+arbiter with ``recovery: policy_or_hold``.
 Pairs the observation and the proposed action of a frame by stamp, publishes the score as
 std_msgs/Float32 (``rqt_plot /farm/safety/score/data``), a stamped assessment vector for
 the arbiter, the H-step imagined trajectory decoded by the world model as a MarkerArray line
@@ -50,14 +58,18 @@ from farm_policies.nodes.weights_io import subscribe_weights
 from farm_safety_critic.calibration import read_anyof_eps
 from farm_safety_critic.gate import AnyOfGate, EnsembleSafetyGate, SafetyGate, ensemble_paths
 from farm_safety_critic.nodes.eps_param import use_eps_safe_file
+from farm_safety_critic.object_motion import ObjectMotion
+from farm_safety_critic.push_sequence import HandMotion, sequence_gate
 from farm_safety_critic.qrisk import QRisk, QRiskGate
+from farm_safety_critic.runout import RunoutGate, RunoutModel
 from farm_safety_critic.safety_score import c_h_terms
 from farm_safety_critic.world_model import WorldModel
 
 RANGES = {"horizon": (0, 50), "gamma_risk": (0.0, 1.0), "eps_safe": (0.0, 1e6),
           "marker_every": (0, 1000), "ensemble_members": (1, 16),
-          "qrisk_eps_safe": (1e-6, 1.0)}  # fmt: skip
-LIVE = ("eps_safe",)  # settable at runtime (farm-pid's steering sets it); the rest is read-only
+          "qrisk_eps_safe": (1e-6, 1.0), "runout_horizon": (1, 1000),
+          "runout_lookahead": (1, 100), "runout_hold_eps": (0.0, 1e3)}  # fmt: skip
+LIVE = ("eps_safe", "runout_hold_eps")  # settable at runtime (farm-pid steers eps_safe)
 
 
 @dataclass
@@ -78,6 +90,20 @@ class SafetyNodeConfig:
     anyof_eps_file: str = ""
     """farm-qrisk-cal: calibration/anyof_eps.json, C_H's and Q-risk's own thresholds (a member
     left out is not built); ``eps_safe`` stays the score's unit and the arbiter's threshold"""
+    runout: str = ""
+    """farm-runout*: calibration/runout.json; the score is the object's run-out score against
+    ``eps_safe`` (the registry's ``runout_eps``: 1 = it leaves within the horizon) ("" = C_H)"""
+    runout_horizon: int = 40
+    """farm-runout*: control steps the object's roll is predicted over"""
+    object_motion: str = ""
+    """farm-runout-ahead / -seq: calibration/object_motion.safetensors (the object's next
+    displacement from the proposed action)"""
+    hand_motion: str = ""
+    """farm-runout-seq: calibration/hand_motion.json; adds the assessment's hold_score"""
+    runout_lookahead: int = 5
+    """farm-runout-seq: predicted steps of the task policy whose states hold_score scores"""
+    runout_hold_eps: float = 0.5
+    """farm-runout-seq: hold_score's threshold, published as the assessment's hold_eps"""
 
 
 def risk_colour(p: float) -> ColorRGBA:
@@ -125,6 +151,23 @@ def make_scorer(c: SafetyNodeConfig, actor) -> SafetyGate | EnsembleSafetyGate |
     return AnyOfGate(members, None, c.eps_safe)
 
 
+def make_runout_scorers(c: SafetyNodeConfig, actor) -> tuple[RunoutGate, RunoutGate | None]:
+    """The farm-runout scorers of ``c`` (``runout`` set): the state's (or, with
+    ``object_motion`` alone, the proposed push's) run-out score, and with ``hand_motion``
+    farm-runout-seq's holding member over ``actor``'s next steps (else None)."""
+    model = dataclasses.replace(RunoutModel.load(c.runout), horizon=c.runout_horizon)
+    dims = (actor.obs_dim, actor.act_dim)
+    if not c.hand_motion:
+        motion = ObjectMotion.load(c.object_motion) if c.object_motion else None
+        return RunoutGate(model, None, *dims, eps_safe=c.eps_safe, motion=motion), None
+    if not c.object_motion:
+        raise ValueError(f"hand_motion {c.hand_motion} (farm-runout-seq) needs object_motion")
+    state = RunoutGate(model, None, *dims, eps_safe=c.eps_safe)
+    hold = sequence_gate(model, ObjectMotion.load(c.object_motion), HandMotion.load(c.hand_motion),
+                         actor, c.runout_lookahead, c.runout_hold_eps, *dims)  # fmt: skip
+    return state, hold
+
+
 def world_model_gate(gate) -> SafetyGate | None:
     """The first one-world-model C_H gate inside ``gate`` (an ensemble's or an any-of gate's
     members, depth first); None when it has none."""
@@ -145,9 +188,14 @@ class SafetyNode(Node):
         self.cfg = c = declare_from_dataclass(self, SafetyNodeConfig(), RANGES, read_only=fixed)
         use_eps_safe_file(self, c)
         self.task_policy = LivePolicy.from_checkpoint(c.checkpoint)
-        self.gate = make_scorer(c, self.task_policy.actor)  # pushes to the actor reach Eq. 10
+        actor = self.task_policy.actor  # pushes to the actor reach Eq. 10 (and the sequence)
+        self.hold_gate: RunoutGate | None = None  # farm-runout-seq's holding member
+        if c.runout:
+            self.gate, self.hold_gate = make_runout_scorers(c, actor)
+        else:
+            self.gate = make_scorer(c, actor)
         self.imagined = world_model_gate(self.gate)  # the markers' roll-out
-        if self.imagined is None and c.marker_every:  # calibration left C_H out of the gate
+        if self.imagined is None and c.marker_every and c.world_model:  # no C_H in the gate
             wm = WorldModel.load(c.world_model)
             hp = (c.horizon, c.gamma_risk)
             self.imagined = SafetyGate(wm, self.task_policy.actor, None, *hp, numpy_scoring=False)
@@ -171,35 +219,43 @@ class SafetyNode(Node):
         """A live eps_safe (rclpy has checked its type and range): the firing count and the
         assessment's threshold follow it."""
         for p in params:
-            if p.name == "eps_safe":
-                self.cfg.eps_safe = float(p.value)
+            if p.name in LIVE:
+                setattr(self.cfg, p.name, float(p.value))
         return SetParametersResult(successful=True)
 
     def _on(self, stream: str):
         return paired_callback(self.pairer, self.outputs, stream, self.score)
 
     def score(self, frame: dict) -> None:
-        """C_H of the frame's proposed action; assessment, score and markers published."""
+        """The safety score of the frame's proposed action (C_H, or the method's; farm-runout-seq also
+        its holding member's); assessment, score and markers published."""
         obs_msg, proposed_msg = frame["obs"], frame["proposed"]
         t0 = time.perf_counter()
         try:
             obs = unpack_vector(obs_msg, rc.OBS_LABELS)
             prop = unpack_vector(proposed_msg, rc.PROPOSED_LABELS)
-            c_h = float(self.gate.scores(obs[None], prop[None, : len(rc.ACTION_LABELS)])[0])
-            if not np.isfinite(c_h):  # a non-finite input: not vetted, the arbiter holds
-                c_h = float("inf")
+            scored = [g.scores(obs[None], prop[None, : len(rc.ACTION_LABELS)])[0]
+                      for g in (self.gate, self.hold_gate) if g is not None]  # fmt: skip
+            # a non-finite input: not vetted, the arbiter holds
+            c_h, *hold = [float(x) if np.isfinite(x) else float("inf") for x in scored]
         except (VectorError, ValueError) as e:
             self.get_logger().warning(f"unscorable frame ({e}): C_H = inf", throttle_duration_sec=2)
-            c_h = float("inf")
+            c_h, hold = float("inf"), [float("inf")] * (self.hold_gate is not None)
         version = self.task_policy.version  # the pi_task that Eq. 10 rolled out
         ms = 1e3 * (time.perf_counter() - t0)
         self.frames += 1
-        self.fired += int(not c_h <= self.cfg.eps_safe)
+        self.fired += int(not c_h <= self.cfg.eps_safe
+                          or any(not h <= self.cfg.runout_hold_eps for h in hold))  # fmt: skip
         self.latency_ms.append(ms)
         stamp = obs_msg.header.stamp
+        labels, values = rc.ASSESSMENT_LABELS, [c_h, self.cfg.eps_safe, version, ms]
+        if hold:  # farm-runout-seq: the holding member's score and threshold
+            labels, values = (
+                (*labels, *rc.HOLD_ASSESSMENT_LABELS),
+                [*values, hold[0], self.cfg.runout_hold_eps],
+            )
         self.outputs.publish(
-            (self.pub_assess,
-             pack_vector(rc.ASSESSMENT_LABELS, [c_h, self.cfg.eps_safe, version, ms], stamp)),
+            (self.pub_assess, pack_vector(labels, values, stamp)),
             (self.pub_score, Float32(data=c_h)),
         )  # fmt: skip
         every = self.cfg.marker_every
