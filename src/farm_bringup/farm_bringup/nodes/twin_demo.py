@@ -5,7 +5,8 @@ object poses, from the parameters in config/sim.yaml and the shipped checkpoints
 number of episodes with the task policy exploring (stochastic), once with the gate (the task's
 calibrated eps_safe) and once without it (eps_safe = 1e6: the arbiter never switches), from the
 same checkpoint and seeds. Prints every episode, the comparison, and writes ``summary.json``
-and ``c_h.png`` to ``--out``.
+and ``c_h.png`` to ``--out``. ``-p node.param:=value`` sets parameters as ``farm-graph run``
+does (another method's gate, e.g. farm-runout-seq on Bounded Soccer: src/farm_bringup/README.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -22,11 +24,20 @@ from sensor_msgs.msg import JointState
 from failurebench_sim import ros_contract as rc
 from failurebench_sim.nodes.ros_io import QOS, stamp_ns, unpack_vector
 from farm_bringup.demo_report import RunRecorder, summarize, write_outputs
-from farm_bringup.graph import NODES, load_config, mode_overrides, node_params, repo_config
+from farm_bringup.graph import (
+    NODES,
+    Override,
+    load_config,
+    mode_overrides,
+    node_params,
+    parse_override,
+    repo_config,
+)
 from farm_bringup.nodes.compose import ComposedGraph
 
 GRAPH = ("sim_node", "policy_node", "safety_node", "arbiter_node")
 NO_GATE_EPS = 1e6  # the top of the eps_safe range: C_H never exceeds it
+NO_GATE_HOLD_EPS = 1e3  # the top of runout_hold_eps's range: no clipped run-out score exceeds it
 
 
 class Recorder(Node):
@@ -81,14 +92,15 @@ def finetune(
     start: str = "default",
     record: bool = True,
     timeout_s: float = 3600.0,
+    overrides: Sequence[Override] = (),
     **trainer: object,
 ) -> dict:
-    """Online FARM through the graph (lockstep, ground truth) on the shipped checkpoints until
-    the trainer has ``steps`` transitions; prints each PPO update. Returns the trainer's last
-    row, its checkpoint and the recording index."""
+    """Online FARM (or the gate ``overrides`` set) through the graph (lockstep, ground truth) on
+    the shipped checkpoints until the trainer has ``steps`` transitions; prints each PPO update.
+    Returns the trainer's last row, its checkpoint and the recording index."""
     names = (*GRAPH, "trainer_node", *(("recorder_node",) if record else ()))
     sections = load_config(config)
-    overrides = mode_overrides(task, "lockstep", "ground_truth")
+    overrides = [*mode_overrides(task, "lockstep", "ground_truth"), *overrides]
     params = {n: node_params(sections, n, overrides, config.parent) for n in names}
     params["sim_node"].update(max_episodes=0, seed=seed, start=start)
     params["policy_node"].update(deterministic=False, seed=seed)
@@ -135,9 +147,13 @@ def graph_params(
     eps: float | None,
     start: str = "default",
     checkpoint: str | None = None,
+    overrides: Sequence[Override] = (),
 ) -> dict:
+    """The demo graph's parameters: ``config`` with the lockstep / ground-truth mode, then
+    ``overrides``; ``eps`` (when given) on safety and arbiter, and at ``NO_GATE_EPS`` no hold
+    from farm-runout-seq's holding member either."""
     sections = load_config(config)
-    overrides = mode_overrides(task, "lockstep", "ground_truth")
+    overrides = [*mode_overrides(task, "lockstep", "ground_truth"), *overrides]
     params = {n: node_params(sections, n, overrides, config.parent) for n in GRAPH}
     params["sim_node"].update(max_episodes=episodes, seed=seed, start=start)
     params["policy_node"].update(deterministic=False, seed=seed)
@@ -146,6 +162,8 @@ def graph_params(
     for n in ("safety_node", "arbiter_node"):
         if eps is not None:
             params[n].update(eps_safe=eps, eps_safe_file="")
+    if eps is not None and eps >= NO_GATE_EPS:
+        params["safety_node"]["runout_hold_eps"] = NO_GATE_HOLD_EPS
     return params
 
 
@@ -173,14 +191,18 @@ def main(argv: list[str] | None = None) -> int:
         "many steps from the default start, then compare with the fine-tuned policy",
     )
     ap.add_argument("--batch-steps", type=int, default=1024, help="PPO batch when fine-tuning")
+    ap.add_argument("-p", "--set", dest="overrides", action="append", default=[],
+                    type=parse_override, metavar="NODE.PARAM:=VALUE",
+                    help="a parameter, as farm-graph run -p (repeat it)")  # fmt: skip
     a = ap.parse_args(argv)
+    overrides = a.overrides
     config = a.config or repo_config()
     runs, tuned = {}, None
     if a.finetune_steps:
         print(f"== fine-tuning {a.task} online for {a.finetune_steps} steps (FARM through the "
               f"graph; PPO every {a.batch_steps})")  # fmt: skip
         tuned = finetune(config, a.task, a.finetune_steps, a.seed, a.out / "finetune",
-                         batch_steps=a.batch_steps)  # fmt: skip
+                         overrides=overrides, batch_steps=a.batch_steps)  # fmt: skip
         c = tuned["counters"]
         print(f"fine-tuned to policy v{c['update']} in {tuned['wall_s']:.0f} s "
               f"({tuned['steps_per_s']:.0f} steps/s): {c['episodes']} episodes, "
@@ -188,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{tuned['recording_index']} ({tuned['recorded_episodes']} episodes)")  # fmt: skip
     for label, eps in (("gate", None), ("no_gate", NO_GATE_EPS)):
         params = graph_params(config, a.task, a.episodes, a.seed, eps, a.start,
-                              tuned["checkpoint"] if tuned else None)  # fmt: skip
+                              tuned["checkpoint"] if tuned else None, overrides)  # fmt: skip
         t0 = time.perf_counter()
         rec = run_graph(params, a.timeout)
         wall = time.perf_counter() - t0
@@ -208,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{n['return_mean']:.2f}; recovery ran on {g['replaced_frac']:.1%} of steps")  # fmt: skip
     summary = {"task": a.task, "episodes": a.episodes, "seed": a.seed, "start": a.start,
                "config": str(config), "finetune": tuned,
+               "overrides": [f"{o.node + '.' if o.node else ''}{o.name}:={o.value}"
+                             for o in overrides],
                "gate": g, "no_gate": n}  # fmt: skip
     write_outputs(a.out, summary, runs["gate"][1].score_trace())
     print(f"wrote {a.out / 'summary.json'} and {a.out / 'c_h.png'}")
