@@ -466,7 +466,7 @@ def test_learn_actions_changes_gated_runs_only():
     """``online.ppo.learn_actions`` is what PPO learns on where a gate replaced an action: the
     runs of methods without a gate keep their hashes (and run without it)."""
     cfg = load_config(SMOKE).replace(methods=["unio4", "farm", "ppo-lag"])
-    ppo = {**cfg.online.ppo, "learn_actions": "own", "replaced_penalty": 1.0}
+    ppo = {**cfg.online.ppo, "learn_actions": "own", "replaced_penalty": 1.0, "dual_clip": 3.0}
     own = cfg.replace(online=dataclasses.replace(cfg.online, ppo=ppo))
     a = TaskPipeline(cfg, "BoundedPush-v0", "/nonexistent", log=lambda s: None)
     b = TaskPipeline(own, "BoundedPush-v0", "/nonexistent", log=lambda s: None)

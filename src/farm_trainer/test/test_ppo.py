@@ -128,3 +128,25 @@ def test_a_policy_mask_keeps_masked_steps_out_of_the_policy_loss():
                     torch.zeros(32), policy_mask=torch.zeros(32))  # fmt: skip
     PPOUpdater(actor, critic, PPOConfig(minibatch_size=16, epochs=2)).update(none)
     assert all(torch.equal(x, y) for x, y in zip(before, actor.parameters(), strict=True))
+
+
+def test_dual_clip_bounds_far_off_policy_rows_with_negative_advantage_only():
+    """Dual-clip PPO: where A < 0 a ratio far above 1 (a gate's replacement, not sampled from
+    pi_task) costs at most c * |A| and gives no gradient; elsewhere the loss is PPO-clip's."""
+    log_ratio = torch.tensor([15.0, 15.0, 0.01, -0.5], requires_grad=True)
+    adv = torch.tensor([-1.0, 1.0, -1.0, -1.0])
+    plain = ppo_clip_loss(log_ratio, torch.zeros(4), adv, 0.05, mask=None)
+    dual = ppo_clip_loss(log_ratio, torch.zeros(4), adv, 0.05, mask=None, dual_clip=3.0)
+    assert plain.item() > 1e5  # e^15 * 1 / 4: the first row dominates the plain loss
+    # rows: max(-e^15, -3) = -3; min(e^15, 1.05) = 1.05; -e^0.01 (unclipped); min(-0.61, -0.95)
+    assert dual.item() == pytest.approx((3.0 - 1.05 + math.exp(0.01) + 0.95) / 4, rel=1e-5)
+    dual.backward()
+    assert log_ratio.grad[0] == 0.0 and log_ratio.grad[1] == 0.0  # bound / clipped: no gradient
+    assert log_ratio.grad[2] != 0.0  # an on-policy ratio learns as before
+
+
+def test_dual_clip_is_off_by_default_and_validated():
+    assert PPOConfig().dual_clip == 0.0
+    for bad in (0.5, 1.0, -2.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="dual_clip"):
+            PPOConfig(dual_clip=bad)

@@ -71,7 +71,7 @@ PPO_RANGES = {
     "gamma": (0.0, 1.0), "gae_lambda": (0.0, 1.0), "clip": (0.0, 1.0), "minibatch_size": (1, 1 << 20),
     "epochs": (1, 1000), "lr_actor": (0.0, 1.0), "lr_critic": (0.0, 1.0),
     "entropy_coef": (0.0, 10.0), "max_grad_norm": (0.0, 1e6), "reward_scale": (0.0, 1e6),
-    "replaced_penalty": (0.0, 1e6),
+    "replaced_penalty": (0.0, 1e6), "dual_clip": (0.0, 1e6),
 }  # fmt: skip
 MARKS = rc.OPERATOR_MARKS
 OPERATOR_MARK = rc.OPERATOR_MARK

@@ -45,6 +45,13 @@ class PPOConfig:
     """reward taken off (before ``reward_scale``) on every step where the gate replaced the task
     policy's action; with ``learn_actions: proposed`` it teaches the policy to stop proposing
     what the gate declines"""
+    dual_clip: float = 0.0
+    """dual-clip PPO (Ye et al. 2020, c > 1; 0: off, the paper's PPO): where the advantage is
+    negative the objective is at least ``dual_clip`` * A. A gate's replacement (a hold, pi_rec's
+    action) is executed but was not sampled from pi_task; its ratio can reach e^20, and with a
+    negative advantage PPO-clip's min keeps the unclipped ratio * A, so those rows dominate the
+    minibatch's (norm-clipped) gradient. Dropped, as ``learn_actions``, for a method without a
+    gate: on-policy ratios stay within a few % of 1, where it never binds"""
 
     def __post_init__(self) -> None:
         learned_field(self.learn_actions)  # raises ValueError on an unknown value
@@ -52,6 +59,8 @@ class PPOConfig:
             raise ValueError(
                 f"replaced_penalty must be finite and >= 0, got {self.replaced_penalty}"
             )
+        if self.dual_clip != 0.0 and not 1.0 < self.dual_clip < float("inf"):
+            raise ValueError(f"dual_clip must be 0 (off) or finite and > 1, got {self.dual_clip}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,14 +70,22 @@ LOG_RATIO_BOUND = 20.0
 
 
 def ppo_clip_loss(
-    new_logp: Tensor, old_logp: Tensor, adv: Tensor, clip: float, mask: Tensor | None = None
+    new_logp: Tensor,
+    old_logp: Tensor,
+    adv: Tensor,
+    clip: float,
+    mask: Tensor | None = None,
+    dual_clip: float = 0.0,
 ) -> Tensor:
     """Negative PPO-clip objective (Eq. 3): -E[min(rho * A, clip(rho, 1-eps, 1+eps) * A)],
-    the mean over the steps ``mask`` keeps (all without one; 0 where it keeps none)."""
-    # beyond e^+-20 the ratio is deep in the clipped range anyway; the clamp keeps exp() finite
-    # for off-policy (recovery) actions whose log-probabilities under pi_task are very low
+    the mean over the steps ``mask`` keeps (all without one; 0 where it keeps none); with
+    ``dual_clip`` c > 1, max(that, c * A) where A < 0 (dual-clip PPO; 0: off)."""
+    # the clamp keeps exp() finite for off-policy (recovery) actions whose log-probabilities
+    # under pi_task are very low; with A < 0 the min keeps such a ratio unclipped (dual_clip)
     ratio = (new_logp - old_logp).clamp(-LOG_RATIO_BOUND, LOG_RATIO_BOUND).exp()
     surrogate = torch.min(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv)
+    if dual_clip:
+        surrogate = torch.where(adv < 0, torch.max(surrogate, dual_clip * adv), surrogate)
     if mask is None:
         return -surrogate.mean()
     return -(surrogate * mask).sum() / mask.sum().clamp(min=1.0)
@@ -196,7 +213,7 @@ class PPOUpdater:
                     adv = normalized_advantages(adv, mask)
                 new_logp, log_std = self.actor.evaluate_actions(obs, act)
                 entropy = gaussian_entropy(log_std).mean()
-                pi_loss = ppo_clip_loss(new_logp, old_logp, adv, cfg.clip, mask)
+                pi_loss = ppo_clip_loss(new_logp, old_logp, adv, cfg.clip, mask, cfg.dual_clip)
                 if penalty is not None:
                     pi_loss = pi_loss + penalty(new_logp - old_logp, batch.cost_advantages[idx])
                 if actor_update is None and (mask is None or mask.any()):  # none kept: no step

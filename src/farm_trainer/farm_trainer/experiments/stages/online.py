@@ -46,8 +46,8 @@ def method_config(ctx: TaskContext, method: str) -> tuple[dict[str, Any], tuple[
     return used, tuple(needs)
 
 
-GATED_ONLY = ("learn_actions", "replaced_penalty")
-"""``online.ppo`` fields about replaced steps"""
+GATED_ONLY = ("learn_actions", "replaced_penalty", "dual_clip")
+"""``online.ppo`` fields about replaced steps (``dual_clip`` binds on off-policy ratios only)"""
 
 
 def ppo_overrides(ctx: TaskContext, method: str) -> dict[str, Any]:
