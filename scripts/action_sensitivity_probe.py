@@ -14,7 +14,7 @@ median of its score over the logged action's. Writes results/action_sensitivity/
 the next ``gate.runout_lookahead`` states predicted for the candidate, then the offline task
 policy's mean actions: ``push_sequence.PushSequence``), on the rows where it fires and the
 state member (the object already rolling out, which no action changes) does not; pi_rec is
-the state member's. Written to results/action_sensitivity/<experiment>_s<seed>_runout_seq.csv.
+the state member's. Written to results/action_sensitivity/<experiment>_s<seed>_runout-seq.csv.
     python scripts/action_sensitivity_probe.py --experiment farm_runout_soccer_more --seed 12 \
         --tasks BoundedSoccer-v0 --method farm-runout-seq
 """
@@ -74,7 +74,7 @@ def probe(ctx, method: str = "farm-qrisk-cal") -> list[dict]:
 def main() -> None:
     parser = probe_parser(__doc__)
     parser.add_argument("--method", default="farm-qrisk-cal",
-                        help="the gate probed: farm-qrisk-cal or farm-runout-seq")  # fmt: skip
+                        choices=("farm-qrisk-cal", "farm-runout-seq"), help="the gate probed")  # fmt: skip
     args = parser.parse_args()
     suffix = "" if args.method == "farm-qrisk-cal" else "_" + args.method.removeprefix("farm-")
     run_probe(args, lambda ctx: probe(ctx, args.method), "results/action_sensitivity", suffix)

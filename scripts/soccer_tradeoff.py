@@ -25,7 +25,9 @@ TASK = "BoundedSoccer-v0"
 METHODS = {"farm-qrisk-cal-hold": "chosen gate", "farm-runout-seq": "farm-runout-seq"}
 OTHER_TASKS = (0.25, 0.27, 0.16)
 """the chosen setting's failure ratios on Push, Wall and Obstructed (seeds 0-7)"""
-NEW_SEEDS = {"12", "13", "14", "15"}
+NEW_SEEDS = {12, 13, 14, 15}
+RULE_SEEDS = set(range(5, 16))
+"""the rule is over these pipeline seeds: with one missing for either method it says so"""
 OUT = Path("results/soccer_tradeoff")
 
 
@@ -66,25 +68,27 @@ def stats_of(rows: list[dict]) -> dict:
 
 
 def decision(by_method: dict[str, list[dict]]) -> list[str]:
-    """The rule of farm_runout_soccer_more.yaml, condition by condition."""
+    """The rule of farm_runout_soccer_more.yaml, condition by condition; no verdict until both
+    methods have every seed of ``RULE_SEEDS`` (each paired with its Uni-O4 run)."""
     seq, chosen = by_method["farm-runout-seq"], by_method["farm-qrisk-cal-hold"]
+    missing = {m: sorted(RULE_SEEDS - {r["seed"] for r in rows}) for m, rows in by_method.items()}
     s = stats_of(seq)
     mean_ratio = (s["ratio_mean"] + sum(OTHER_TASKS)) / 4
-    new_seq = [r["d_return"] for r in seq if str(r["seed"]) in NEW_SEEDS]
-    new_chosen = [r["d_return"] for r in chosen if str(r["seed"]) in NEW_SEEDS]
+    new_seq = {r["seed"]: r["d_return"] for r in seq if r["seed"] in NEW_SEEDS}
+    new_chosen = {r["seed"]: r["d_return"] for r in chosen if r["seed"] in NEW_SEEDS}
+    both = sorted(set(new_seq) & set(new_chosen))
+    a = float(np.mean([new_seq[k] for k in both])) if both else math.nan
+    b = float(np.mean([new_chosen[k] for k in both])) if both else math.nan
     checks = [
         (f"(1) mean Δreturn {s['d_mean']:+.1f} ≥ −2", s["d_mean"] >= -2),
         (f"(2) ratio < 1 on every seed (largest {s['ratio_max']:.2f})", s["ratio_max"] < 1),
         (f"(3) four-task mean ratio {mean_ratio:.2f} ≤ 0.35", mean_ratio <= 0.35),
+        (f"(4) seeds {both}: Δreturn {a:+.1f} above the chosen gate's {b:+.1f}", a > b),
     ]
-    if new_seq and new_chosen:
-        a, b = float(np.mean(new_seq)), float(np.mean(new_chosen))
-        checks.append(
-            (f"(4) seeds 12-15: Δreturn {a:+.1f} above the chosen gate's {b:+.1f}", a > b)
-        )
-    else:
-        checks.append(("(4) seeds 12-15: not run yet", False))
     lines = [f"- {text}: {'yes' if ok else 'no'}" for text, ok in checks]
+    if any(missing.values()):
+        gaps = "; ".join(f"{METHODS[m]} lacks seeds {v}" for m, v in missing.items() if v)
+        return [*lines, f"- **no verdict: the rule is over seeds 5-15 ({gaps})**"]
     verdict = all(ok for _, ok in checks)
     lines.append(f"- **farm-runout-seq {'replaces' if verdict else 'does not replace'} the chosen "
                  f"gate on Soccer**")  # fmt: skip

@@ -148,8 +148,43 @@ def test_policy_or_hold_executes_the_registrys_first_fired_decision_from_the_ass
         _close(safety, arbiter)
 
 
-def test_hand_motion_without_object_motion_is_refused_with_a_clear_error():
+@pytest.mark.parametrize(("params", "error"), [
+    ({"object_motion": ""}, "needs object_motion"),
+    ({"runout": ""}, "need runout"),
+    ({"eps_safe_file": str(D / "eps_safe.json")}, "holds C_H's threshold"),
+])  # fmt: skip
+def test_run_out_settings_the_node_would_misread_are_refused_with_a_clear_error(params, error):
     from farm_safety_critic.nodes.safety_node import SafetyNode
 
-    with pytest.raises(ValueError, match="needs object_motion"):
-        _node(SafetyNode, "safety_node", **{**RUNOUT, "object_motion": ""})
+    with pytest.raises(ValueError, match=error):
+        _node(SafetyNode, "safety_node", **{**RUNOUT, **params})
+
+
+@pytest.mark.parametrize(("recovery", "hold"), [("policy_or_hold", [float("nan"), 0.5]),
+                                                ("policy_or_hold", [0.0, float("inf")]),
+                                                ("policy", [0.0, 0.5])])  # fmt: skip
+def test_an_unvetted_or_unread_hold_score_holds_the_arm(recovery, hold):
+    """A non-finite hold_score or hold_eps is not vetted; an arbiter that would ignore the
+    assessment's hold_score (recovery not policy_or_hold) is misconfigured: both hold."""
+    from failurebench_sim import ros_contract as rc
+    from failurebench_sim.nodes.ros_io import ns_to_stamp, pack_vector, unpack_vector
+    from farm_safety_critic.nodes.arbiter_node import ArbiterNode
+
+    arbiter = _node(ArbiterNode, "arbiter_node", recovery=recovery, eps_safe=1.0,
+                    eps_safe_file="", shield_file="")  # fmt: skip
+    decided = []
+    arbiter.outputs.publish = lambda *out: decided.extend(
+        m for pub, m in out if pub is arbiter.pub_decision
+    )
+    try:
+        obs, act = _rolling_balls(1)
+        obs[:, 0:3] = np.array([0.0, 0.6, 0.1], np.float32)
+        stamp = ns_to_stamp(33_333_333)
+        labels = (*rc.ASSESSMENT_LABELS, *rc.HOLD_ASSESSMENT_LABELS)
+        arbiter.decide({"obs": pack_vector(rc.OBS_LABELS, obs[0], stamp),
+                        "proposed": pack_vector(rc.PROPOSED_LABELS, [*act[0], 0], stamp),
+                        "assessment": pack_vector(labels, [0.0, 1.0, 0, 0, *hold], stamp)})  # fmt: skip
+        row = unpack_vector(decided[-1], rc.DECISION_LABELS)
+        assert row[rc.DECISION_LABELS.index("hold")] == 1.0
+    finally:
+        _close(arbiter)

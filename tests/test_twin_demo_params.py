@@ -8,6 +8,7 @@ import pytest
 pytestmark = pytest.mark.ros
 
 SEQ = ["safety_node.runout:=checkpoints/{task}/runout.json",
+       "safety_node.object_motion:=checkpoints/{task}/object_motion.safetensors",
        "safety_node.hand_motion:=checkpoints/{task}/hand_motion.json",
        "eps_safe:=1.0", "eps_safe_file:=", "arbiter_node.recovery:=policy_or_hold"]  # fmt: skip
 
@@ -15,9 +16,12 @@ SEQ = ["safety_node.runout:=checkpoints/{task}/runout.json",
 def test_overrides_reach_the_nodes_and_no_gate_turns_the_hold_off_too():
     from farm_bringup.graph import parse_override, repo_config
     from farm_bringup.nodes.twin_demo import NO_GATE_EPS, NO_GATE_HOLD_EPS, graph_params
+    from farm_safety_critic.nodes.safety_node import SafetyNodeConfig, runout_problem
 
     task = "FailureBench/BoundedSoccer-v0"
     overrides = [parse_override(o) for o in SEQ]
+    assert not runout_problem(SafetyNodeConfig(**{o.name: o.value for o in overrides
+                                                  if o.node == "safety_node"}))  # fmt: skip
     gate = graph_params(repo_config(), task, 2, 0, None, overrides=overrides)
     s, a = gate["safety_node"], gate["arbiter_node"]
     assert s["runout"].endswith("checkpoints/BoundedSoccer-v0/runout.json")  # resolved path
@@ -36,6 +40,8 @@ def test_overrides_reach_the_nodes_and_no_gate_turns_the_hold_off_too():
 def test_a_malformed_override_is_a_usage_error(capsys):
     from farm_bringup.nodes.twin_demo import main
 
-    with pytest.raises(SystemExit) as e:
-        main(["-p", "no_equals_sign"])
-    assert e.value.code == 2 and "NODE.PARAM:=VALUE" in capsys.readouterr().err
+    for bad, why in (("no_equals_sign", "is not name:=value"), ("x:=[1", "flow sequence")):
+        with pytest.raises(SystemExit) as e:
+            main(["-p", bad])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "argument -p/--set" in err and why in err, err

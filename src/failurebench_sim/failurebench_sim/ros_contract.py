@@ -79,7 +79,7 @@ DECISION_LABELS = (
     *(f"proposed_{a}" for a in ACTION_LABELS),
     *(f"executed_{a}" for a in ACTION_LABELS),
     "replaced",  # 1.0 when the recovery action ran (Eq. 11), else 0.0
-    "score",  # C_H of the proposed action
+    "score",  # the gate's score of the proposed action (C_H; policy_or_hold: max with hold_score)
     "eps_safe",
     "policy_version",
     "hold",  # 1.0 when the arbiter held still (missing / non-finite input)

@@ -150,3 +150,21 @@ def test_dual_clip_is_off_by_default_and_validated():
     for bad in (0.5, 1.0, -2.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="dual_clip"):
             PPOConfig(dual_clip=bad)
+
+
+def test_the_updater_applies_the_configured_dual_clip():
+    """Executed actions far outside pi_task (logged with a log-probability 30 below the
+    policy's) with negative advantages: plain PPO's loss is the e^20 clamp's, dual-clip's is
+    bounded by c * |A| (normalised advantages, here +-1)."""
+    losses = {}
+    for c in (0.0, 3.0):
+        torch.manual_seed(0)
+        actor, critic = TanhGaussianActor(3, 2, hidden=8, depth=1), ValueNet(3, hidden=8, depth=1)
+        cfg = PPOConfig(minibatch_size=16, epochs=1, entropy_coef=0.0, dual_clip=c)
+        obs, actions = torch.randn(32, 3), torch.zeros(32, 2)
+        with torch.no_grad():
+            logp = actor.log_prob(obs, actions) - 30.0
+        adv = torch.cat([torch.ones(16), -torch.ones(16)])[torch.randperm(32)]
+        batch = PPOBatch(obs, actions, logp, adv, torch.ones(32), torch.zeros(32))
+        losses[c] = PPOUpdater(actor, critic, cfg).update(batch)["pi_loss"]
+    assert losses[0.0] > 1e6 and 0.0 < losses[3.0] <= 3.0

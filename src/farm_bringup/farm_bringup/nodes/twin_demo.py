@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -34,10 +35,11 @@ from farm_bringup.graph import (
     repo_config,
 )
 from farm_bringup.nodes.compose import ComposedGraph
+from farm_safety_critic.runout import MAX_SCORE
 
 GRAPH = ("sim_node", "policy_node", "safety_node", "arbiter_node")
 NO_GATE_EPS = 1e6  # the top of the eps_safe range: C_H never exceeds it
-NO_GATE_HOLD_EPS = 1e3  # the top of runout_hold_eps's range: no clipped run-out score exceeds it
+NO_GATE_HOLD_EPS = MAX_SCORE  # runout_hold_eps's top: the clipped run-out score never exceeds it
 
 
 class Recorder(Node):
@@ -167,6 +169,15 @@ def graph_params(
     return params
 
 
+def override_arg(text: str) -> tuple[str, Override]:
+    """``-p``'s value: the text as given and its parsed override (argparse's usage error on a
+    malformed one, with the reason)."""
+    try:
+        return text, parse_override(text)
+    except (ValueError, yaml.YAMLError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="farm-twin-demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", default="FailureBench/BoundedPush-v0")
@@ -192,10 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--batch-steps", type=int, default=1024, help="PPO batch when fine-tuning")
     ap.add_argument("-p", "--set", dest="overrides", action="append", default=[],
-                    type=parse_override, metavar="NODE.PARAM:=VALUE",
+                    type=override_arg, metavar="NODE.PARAM:=VALUE",
                     help="a parameter, as farm-graph run -p (repeat it)")  # fmt: skip
     a = ap.parse_args(argv)
-    overrides = a.overrides
+    overrides = [o for _, o in a.overrides]
     config = a.config or repo_config()
     runs, tuned = {}, None
     if a.finetune_steps:
@@ -230,8 +241,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{n['return_mean']:.2f}; recovery ran on {g['replaced_frac']:.1%} of steps")  # fmt: skip
     summary = {"task": a.task, "episodes": a.episodes, "seed": a.seed, "start": a.start,
                "config": str(config), "finetune": tuned,
-               "overrides": [f"{o.node + '.' if o.node else ''}{o.name}:={o.value}"
-                             for o in overrides],
+               "overrides": [text for text, _ in a.overrides],
                "gate": g, "no_gate": n}  # fmt: skip
     write_outputs(a.out, summary, runs["gate"][1].score_trace())
     print(f"wrote {a.out / 'summary.json'} and {a.out / 'c_h.png'}")

@@ -153,7 +153,8 @@ class ArbiterNode(Node):
             if c.recovery == "policy_or_hold"
             else None
         )
-        self.labels = rc.ASSESSMENT_LABELS + (rc.HOLD_ASSESSMENT_LABELS * bool(self.hold_decider))
+        hold_labels = rc.HOLD_ASSESSMENT_LABELS if self.hold_decider is not None else ()
+        self.labels = (*rc.ASSESSMENT_LABELS, *hold_labels)
         limits = load_limits(c.shield_file, c.robot, c.task) if c.shield_file else TWIN_HAND_BOX
         self.shield = Shield(limits)
         self.pairer = ExactPairer(("obs", "proposed", "assessment"))
@@ -257,12 +258,16 @@ class ArbiterNode(Node):
             return
         proposed, score, version = prop[:ACT], assess[0], prop[-1]
         d = self.decider.decide(obs[None], proposed[None], np.array([score]))
-        if self.hold_decider is not None:  # pi_rec's decision first, then the holding one's
-            hold_score, self.hold_decider.eps_safe = assess[4], assess[5]
-            held = self.hold_decider.decide(obs[None], proposed[None], np.array([hold_score]))
-            d = first_fired([d, held], proposed[None])
-            score = score if np.isfinite(assess[4:6]).all() else math.nan  # unvetted: hold
         why = self._hold_reason(obs, proposed, score, stamp)
+        if self.hold_decider is not None and not why:  # pi_rec's decision, then the hold's
+            if not np.isfinite(assess[4:6]).all():
+                why = "non-finite hold_score / hold_eps (the action is not vetted)"
+            else:
+                self.hold_decider.eps_safe = float(assess[5])
+                held = self.hold_decider.decide(obs[None], proposed[None], assess[4:5])
+                d = first_fired([d, held], proposed[None])
+        elif rc.HOLD_ASSESSMENT_LABELS[0] in frame["assessment"].name and not why:
+            why = "the assessment has a hold_score (farm-runout-seq): set recovery policy_or_hold"
         if self.patience is not None and not why:  # only frames that can move the arm count
             d = self.patience.adjust(obs[None], proposed[None], d)
         executed = d.actions[0].astype(np.float64)

@@ -61,14 +61,14 @@ from farm_safety_critic.nodes.eps_param import use_eps_safe_file
 from farm_safety_critic.object_motion import ObjectMotion
 from farm_safety_critic.push_sequence import HandMotion, sequence_gate
 from farm_safety_critic.qrisk import QRisk, QRiskGate
-from farm_safety_critic.runout import RunoutGate, RunoutModel
+from farm_safety_critic.runout import MAX_SCORE, RunoutGate, RunoutModel
 from farm_safety_critic.safety_score import c_h_terms
 from farm_safety_critic.world_model import WorldModel
 
 RANGES = {"horizon": (0, 50), "gamma_risk": (0.0, 1.0), "eps_safe": (0.0, 1e6),
           "marker_every": (0, 1000), "ensemble_members": (1, 16),
           "qrisk_eps_safe": (1e-6, 1.0), "runout_horizon": (1, 1000),
-          "runout_lookahead": (1, 100), "runout_hold_eps": (0.0, 1e3)}  # fmt: skip
+          "runout_lookahead": (1, 100), "runout_hold_eps": (1e-6, MAX_SCORE)}  # fmt: skip
 LIVE = ("eps_safe", "runout_hold_eps")  # settable at runtime (farm-pid steers eps_safe)
 
 
@@ -151,17 +151,29 @@ def make_scorer(c: SafetyNodeConfig, actor) -> SafetyGate | EnsembleSafetyGate |
     return AnyOfGate(members, None, c.eps_safe)
 
 
+def runout_problem(c: SafetyNodeConfig) -> str:
+    """A run-out setting the node would silently misread ("" when there is none)."""
+    if not c.runout and (c.object_motion or c.hand_motion):
+        return "object_motion / hand_motion score the run-out: they need runout (runout.json)"
+    if c.runout and c.eps_safe_file:
+        return (f"runout scores the ball's run-out, not C_H: eps_safe_file {c.eps_safe_file} "
+                "holds C_H's threshold; set eps_safe_file to \"\" and eps_safe to runout_eps")  # fmt: skip
+    if c.hand_motion and not c.object_motion:
+        return f"hand_motion {c.hand_motion} (farm-runout-seq) needs object_motion"
+    return ""
+
+
 def make_runout_scorers(c: SafetyNodeConfig, actor) -> tuple[RunoutGate, RunoutGate | None]:
     """The farm-runout scorers of ``c`` (``runout`` set): the state's (or, with
     ``object_motion`` alone, the proposed push's) run-out score, and with ``hand_motion``
     farm-runout-seq's holding member over ``actor``'s next steps (else None)."""
+    if problem := runout_problem(c):
+        raise ValueError(problem)
     model = dataclasses.replace(RunoutModel.load(c.runout), horizon=c.runout_horizon)
     dims = (actor.obs_dim, actor.act_dim)
     if not c.hand_motion:
         motion = ObjectMotion.load(c.object_motion) if c.object_motion else None
         return RunoutGate(model, None, *dims, eps_safe=c.eps_safe, motion=motion), None
-    if not c.object_motion:
-        raise ValueError(f"hand_motion {c.hand_motion} (farm-runout-seq) needs object_motion")
     state = RunoutGate(model, None, *dims, eps_safe=c.eps_safe)
     hold = sequence_gate(model, ObjectMotion.load(c.object_motion), HandMotion.load(c.hand_motion),
                          actor, c.runout_lookahead, c.runout_hold_eps, *dims)  # fmt: skip
@@ -190,12 +202,14 @@ class SafetyNode(Node):
         self.task_policy = LivePolicy.from_checkpoint(c.checkpoint)
         actor = self.task_policy.actor  # pushes to the actor reach Eq. 10 (and the sequence)
         self.hold_gate: RunoutGate | None = None  # farm-runout-seq's holding member
-        if c.runout:
+        if problem := runout_problem(c):  # before the world model's checks: the clearer error
+            raise ValueError(problem)
+        if c.runout:  # the markers show C_H's imagined roll-out: nothing to do with this score
             self.gate, self.hold_gate = make_runout_scorers(c, actor)
         else:
             self.gate = make_scorer(c, actor)
         self.imagined = world_model_gate(self.gate)  # the markers' roll-out
-        if self.imagined is None and c.marker_every and c.world_model:  # no C_H in the gate
+        if self.imagined is None and c.marker_every and not c.runout:  # no C_H in the gate
             wm = WorldModel.load(c.world_model)
             hp = (c.horizon, c.gamma_risk)
             self.imagined = SafetyGate(wm, self.task_policy.actor, None, *hp, numpy_scoring=False)
@@ -216,8 +230,8 @@ class SafetyNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
     def _on_set_parameters(self, params) -> SetParametersResult:
-        """A live eps_safe (rclpy has checked its type and range): the firing count and the
-        assessment's threshold follow it."""
+        """A live eps_safe or runout_hold_eps (rclpy has checked type and range): the firing
+        count and the assessment's thresholds follow it."""
         for p in params:
             if p.name in LIVE:
                 setattr(self.cfg, p.name, float(p.value))
