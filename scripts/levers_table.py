@@ -229,14 +229,14 @@ LEVERS = (
      "farm-runout-seq",
      "farm-train pipeline --config config/experiments/farm_runout_soccer_more.yaml --ray"
      " --workers 2"),
-    ("Soccer: the chosen gate with dual-clip PPO (ppo.dual_clip 3; seeds 12-13)",
-     "farm_runout_soccer_dualclip", "farm-qrisk-cal-hold",
-     "farm-train pipeline --config config/experiments/farm_runout_soccer_dualclip.yaml --seeds"
-     " 12 13 --ray --workers 2"),
-    ("Soccer: farm-runout-seq (hold at 0.5) with dual-clip PPO (seeds 12-13)",
+    ("Soccer: the chosen gate with dual-clip PPO (ppo.dual_clip 3; seeds 12-15, all but the"
+     " gated runs reused)", "farm_runout_soccer_dualclip", "farm-qrisk-cal-hold",
+     "farm-train pipeline --config config/experiments/farm_runout_soccer_dualclip.yaml --ray"
+     " --workers 2"),
+    ("Soccer: farm-runout-seq (hold at 0.5) with dual-clip PPO (seeds 12-15)",
      "farm_runout_soccer_dualclip", "farm-runout-seq",
-     "farm-train pipeline --config config/experiments/farm_runout_soccer_dualclip.yaml --seeds"
-     " 12 13 --ray --workers 2"),
+     "farm-train pipeline --config config/experiments/farm_runout_soccer_dualclip.yaml --ray"
+     " --workers 2"),
 )  # fmt: skip
 LEDGER = Path("results/ledger")
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
