@@ -237,6 +237,10 @@ LEVERS = (
      "farm_runout_soccer_dualclip", "farm-runout-seq",
      "farm-train pipeline --config config/experiments/farm_runout_soccer_dualclip.yaml --ray"
      " --workers 2"),
+    ("Obstructed: the chosen setting (farm-qrisk-cal-hold) on two new pipeline seeds (8-9, all"
+     " out of sample)", "farm_obstructed_more", "farm-chosen",
+     "farm-train pipeline --config config/experiments/farm_obstructed_more.yaml --tasks"
+     " ObstructedPush-v0 --ray --workers 2"),
 )  # fmt: skip
 LEDGER = Path("results/ledger")
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
