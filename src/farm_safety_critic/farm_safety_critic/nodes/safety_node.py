@@ -166,9 +166,8 @@ def runout_problem(c: SafetyNodeConfig) -> str:
 def make_runout_scorers(c: SafetyNodeConfig, actor) -> tuple[RunoutGate, RunoutGate | None]:
     """The farm-runout scorers of ``c`` (``runout`` set): the state's (or, with
     ``object_motion`` alone, the proposed push's) run-out score, and with ``hand_motion``
-    farm-runout-seq's holding member over ``actor``'s next steps (else None)."""
-    if problem := runout_problem(c):
-        raise ValueError(problem)
+    farm-runout-seq's holding member over ``actor``'s next steps (else None). ``c`` has passed
+    ``runout_problem`` (the node checks it first)."""
     model = dataclasses.replace(RunoutModel.load(c.runout), horizon=c.runout_horizon)
     dims = (actor.obs_dim, actor.act_dim)
     if not c.hand_motion:
