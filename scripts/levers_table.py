@@ -241,6 +241,18 @@ LEVERS = (
      " out of sample)", "farm_obstructed_more", "farm-chosen",
      "farm-train pipeline --config config/experiments/farm_obstructed_more.yaml --tasks"
      " ObstructedPush-v0 --ray --workers 2"),
+    ("Obstructed: the chosen setting on six new pipeline seeds (10-15, all out of sample; 100"
+     " evaluation episodes)", "farm_obstructed_new", "farm-chosen",
+     "farm-train pipeline --config config/experiments/farm_obstructed_new.yaml --tasks"
+     " ObstructedPush-v0 --ray --workers 2"),
+    ("Obstructed: holding still with dual-clip PPO (ppo.dual_clip 3; seeds 10-15, all but the"
+     " gated runs reused)", "farm_obstructed_dualclip", "farm-chosen",
+     "farm-train pipeline --config config/experiments/farm_obstructed_dualclip.yaml --tasks"
+     " ObstructedPush-v0 --ray --workers 2"),
+    ("Obstructed: pi_rec where the gate fires (farm-qrisk-cal) with dual-clip PPO (seeds 10-15)",
+     "farm_obstructed_dualclip_rec", "farm-qrisk-cal",
+     "farm-train pipeline --config config/experiments/farm_obstructed_dualclip_rec.yaml --tasks"
+     " ObstructedPush-v0 --ray --workers 2"),
 )  # fmt: skip
 LEDGER = Path("results/ledger")
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")
