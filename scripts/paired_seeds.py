@@ -86,8 +86,8 @@ def figure(by_arm: dict[str, list[dict]], labels: dict[str, str], path: Path, ti
         for seed in sorted(set(pts[a]) & set(pts[b])):
             (xa, ya), (xb, yb) = pts[a][seed], pts[b][seed]
             ax.plot([xa, xb], [ya, yb], color="0.8", lw=0.8, zorder=1)
-    colours = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
-    for m, colour in zip(arms, colours, strict=False):
+    for i, m in enumerate(arms):
+        colour = f"C{i % 10}"  # matplotlib's default cycle: tab:blue, tab:orange, ...
         for seed, (x, y) in pts[m].items():
             ax.scatter(x, y, color=colour, s=22, zorder=2,
                        label=labels[m] if seed == min(pts[m]) else None)  # fmt: skip
