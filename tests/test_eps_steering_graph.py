@@ -2,7 +2,8 @@
 through its parameter service, update by update as the benchmark loop steers it (the benchmark's
 ``AdaptiveEpsSafe`` gives the same thresholds for the same episodes); a node that comes back at
 another value is corrected, a refused set is reported, and a restarted trainer resumes the
-controller from its checkpoint."""
+controller from its checkpoint. farm-qrisk-cal-hold-steer on the graph: replaced actions raise
+it the same way."""
 
 from __future__ import annotations
 
@@ -20,14 +21,14 @@ if not (CHECKPOINTS / TASK / "actor.safetensors").exists():
     pytest.skip("shipped checkpoints missing", allow_module_level=True)
 
 
-def _episode(cost: float):
+def _episode(cost: float, replaced: bool = False):
     """A one-step episode (an IR failure when ``cost`` > 0)."""
     from failurebench_sim import ros_contract as rc
     from farm_trainer.online.learner import Transition
 
     obs = np.zeros(len(rc.OBS_LABELS), np.float32)
     act = np.zeros(len(rc.ACTION_LABELS), np.float32)
-    return Transition(obs, act, act, 0.0, cost, True, False, obs)
+    return Transition(obs, act, act, 0.0, cost, True, False, obs, replaced)
 
 
 def _trainer_params(out, nodes=("arbiter_node", "safety_node")) -> dict:
@@ -131,3 +132,53 @@ def test_without_a_target_rate_the_trainer_leaves_eps_safe_alone(tmp_path):
         assert graph.nodes[0].eps_push is None
     finally:
         graph.close()
+
+
+def test_trainer_raises_eps_safe_while_the_arbiter_replaces_too_much(tmp_path):
+    """farm-qrisk-cal-hold-steer: each update's replaced fraction (failures ignored) moves
+    eps_safe as the benchmark's ``AdaptiveEpsSafe(signal="replaced")`` moves it."""
+    from types import SimpleNamespace
+
+    from farm_safety_critic.eps_control import AdaptiveEpsSafe
+    from farm_safety_critic.nodes.arbiter_node import ArbiterNode
+    from farm_trainer.methods import MethodParams
+    from farm_trainer.nodes.trainer_node import TrainerNode
+
+    m = MethodParams()
+    bench = AdaptiveEpsSafe(SimpleNamespace(decider=SimpleNamespace(eps_safe=EPS0),
+                                            eps_safe=EPS0), m.replaced_target_rate,
+                            m.replaced_kp, m.replaced_ki, m.replaced_window, min_factor=1.0,
+                            max_factor=m.replaced_max_factor, signal="replaced")  # fmt: skip
+    want = []
+    for batch in UPDATES:  # here the pairs say which of the two steps were replaced
+        bench.observe_episodes([1.0, 1.0])  # failures do not move this signal
+        bench.observe_rollout(SimpleNamespace(replaced=np.array(batch, bool)[:, None]))
+        want.append(bench.eps_safe)
+    params = {**_trainer_params(tmp_path / "trainer", ["arbiter_node"]), "eps_target_rate": 0.0,
+              "replaced_target_rate": m.replaced_target_rate}  # fmt: skip
+    p = checkpoint_params(TASK)
+    graph = Graph([(ArbiterNode, {**p["arbiter_node"], "eps_safe": EPS0}),
+                   (TrainerNode, params)])  # fmt: skip
+    arbiter, trainer = graph.nodes
+    try:
+        assert wait_for(lambda: all(c.services_are_ready() for c in trainer.eps_push.clients), 30)
+        episode = 0
+        for k, batch in enumerate(UPDATES):
+            for replaced in batch:
+                trainer._take([SimpleNamespace(transition=_episode(1.0, bool(replaced)),
+                                               episode=episode, step=0, stamp_ns=0,
+                                               success=False)])  # fmt: skip
+                episode += 1
+            assert trainer.last_row["eps_safe"] == pytest.approx(want[k], rel=1e-6)
+        assert wait_for(lambda: arbiter.decider.eps_safe == pytest.approx(want[-1]), 30)
+        assert want[-1] > EPS0
+    finally:
+        graph.close()
+
+
+def test_steering_both_signals_at_once_is_refused(tmp_path):
+    from farm_trainer.nodes.trainer_node import TrainerNodeConfig, steering_of
+
+    cfg = TrainerNodeConfig(eps_target_rate=0.05, replaced_target_rate=0.2)
+    with pytest.raises(ValueError, match="one signal"):
+        steering_of(cfg)

@@ -59,3 +59,25 @@ def test_bad_settings_and_a_scores_only_gate_are_refused():
     gate.decider = None
     with pytest.raises(ValueError, match="recovery policy"):
         AdaptiveEpsSafe(gate)
+
+
+def test_the_replaced_signal_raises_eps_above_its_target_and_never_lowers_it_below_eps0():
+    """farm-qrisk-cal-hold-steer: the fraction of each roll-out's actions replaced is steered;
+    more than the target raises the threshold, episodes' failures leave it alone."""
+    ctl = AdaptiveEpsSafe(FakeGate(0.1), target_rate=0.2, kp=2.0, ki=0.5, window=4,
+                          min_factor=1.0, max_factor=10.0, signal="replaced")  # fmt: skip
+    assert ctl.observe_episodes([1, 1, 1]) == pytest.approx(0.1)  # not this signal
+    seen = []
+    for _ in range(8):
+        ctl.observe_rollout(SimpleNamespace(replaced=np.array([[True, False]] * 4)))  # 50 %
+        seen.append(ctl.eps_safe)
+    assert all(b > a for a, b in zip(seen, seen[1:], strict=False)) and seen[-1] <= 1.0 + 1e-9
+    assert ctl.last_stats["replaced_rate_window"] == pytest.approx(0.5)
+    assert ctl(np.zeros((2, 3)), np.zeros((2, 1))).threshold == pytest.approx(seen[-1])
+    for _ in range(60):
+        ctl.observe_rollout(SimpleNamespace(replaced=np.zeros((4, 2), bool)))  # none replaced
+    assert ctl.eps_safe == pytest.approx(0.1)  # back down, but never below the calibrated eps
+    ctl.observe_rollout(SimpleNamespace(replaced=np.zeros((0, 2), bool)))  # an empty roll-out
+    assert ctl.eps_safe == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="signal"):
+        AdaptiveEpsSafe(FakeGate(), signal="returns")

@@ -253,7 +253,7 @@ def test_farm_qrisk_gates_on_c_h_or_q_risk(tmp_path):
     from farm_policies import TanhGaussianActor, save_policy
     from farm_safety_critic.gate import AnyOfGate
     from farm_safety_critic.qrisk import QRisk, QRiskConfig
-    from farm_trainer.methods import Artifacts, MethodParams, filter_factory
+    from farm_trainer.methods import Artifacts, MethodParams, calibrates_anyof, filter_factory
 
     torch.manual_seed(0)
     wm = WorldModel(WorldModelConfig(OBS_DIM, ACT_DIM, latent_dim=8, mlp_dim=8, enc_dim=8))
@@ -283,6 +283,18 @@ def test_farm_qrisk_gates_on_c_h_or_q_risk(tmp_path):
     assert steered.eps_safe < 0.3
     np.testing.assert_allclose(steered.gate.scores(obs, prop), want, rtol=1e-5)
     assert (steered(obs, prop).replaced == (want > steered.eps_safe)).all()
+
+    # farm-qrisk-cal-hold-steer: the holding gate's threshold rises while it replaces too much
+    from types import SimpleNamespace
+
+    loose = filter_factory("farm-qrisk-cal-hold-steer", art,
+                           MethodParams(eps_safe=0.3, qrisk_eps_safe=0.2))(RecordingPolicy())  # fmt: skip
+    assert isinstance(loose, AdaptiveEpsSafe) and isinstance(loose.gate, AnyOfGate)
+    assert calibrates_anyof("farm-qrisk-cal-hold-steer")
+    loose.observe_rollout(SimpleNamespace(replaced=np.ones((4, 2), bool)))
+    assert loose.eps_safe > 0.3
+    d = loose(obs, prop)
+    assert (d.replaced == (want > loose.eps_safe)).all() and not d.actions[d.replaced].any()
 
     # farm-qrisk-cal: a threshold of inf (chosen by calibration) leaves that member out
     from farm_trainer.methods import MethodError

@@ -103,6 +103,10 @@ def _online_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--gamma-risk", type=float)
     f.add_argument("--eps-target-rate", type=float,
                    help="farm-pid, farm-ens-pid: steer eps_safe to this IR-failure rate per episode")  # fmt: skip
+    f.add_argument("--replaced-target-rate", type=float,
+                   help="farm-qrisk-cal-hold-steer: raise the thresholds while the gate replaces"
+                        " more than this fraction of an update's actions"
+                        f" (default {MethodParams().replaced_target_rate})")  # fmt: skip
     d = MethodParams()
     c = p.add_argument_group("constrained baselines (--method ppo-lag | p3o | cpo)")
     c.add_argument("--cost-limit", type=float,
@@ -151,6 +155,7 @@ def method_params(args: argparse.Namespace) -> MethodParams:
              "qrisk_eps_safe": "eps_safe", "cost_limit": "cost_limit", "lr_lambda": "lr_lambda",
              "p3o_kappa": "p3o_kappa", "cpo_target_kl": "cpo_target_kl",
              "eps_target_rate": "eps_target_rate", "runout_eps": "runout_eps",
+             "replaced_target_rate": "replaced_target_rate",
              "runout_horizon": "runout_horizon", "runout_lookahead": "runout_lookahead",
              "runout_hold_eps": "runout_hold_eps"}  # fmt: skip
     if getattr(args, "method", None) != "recrl":

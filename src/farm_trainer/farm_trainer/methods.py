@@ -56,6 +56,15 @@ class MethodParams:
     as the constrained baselines' ``cost_limit``)"""
     eps_kp: float = 2.0
     eps_ki: float = 0.2
+    replaced_target_rate: float = 0.2
+    """farm-qrisk-cal-hold-steer: the fraction of actions per PPO update the gate may replace;
+    above it eps_safe rises (both thresholds alike), never below the calibrated value"""
+    replaced_kp: float = 2.0
+    replaced_ki: float = 0.5
+    replaced_window: int = 4
+    """PPO updates whose replaced fractions are averaged"""
+    replaced_max_factor: float = 10.0
+    """eps_safe stays within [1, replaced_max_factor] x the calibrated value"""
     refresh_every: int = 5
     """farm-refresh: PPO updates between world-model refreshes (``RefreshConfig``)"""
     refresh_steps: int = 200
@@ -90,6 +99,22 @@ class MethodParams:
         if problem := runout_problem(self.runout_eps, self.runout_horizon, self.runout_lookahead,
                                      self.runout_hold_eps):  # fmt: skip
             raise MethodError(problem)
+        if problem := replaced_problem(self.replaced_target_rate, self.replaced_window,
+                                       self.replaced_max_factor):  # fmt: skip
+            raise MethodError(problem)
+
+
+def replaced_problem(target: Any, window: Any, max_factor: Any) -> str:
+    """What is wrong with farm-qrisk-cal-hold-steer's target, window and bound ("" when
+    nothing is)."""
+    number = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)  # noqa: E731
+    if not number(target) or not 0 < target < 1:
+        return f"replaced_target_rate must be in (0, 1), got {target!r}"
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        return f"replaced_window must be a whole number of updates >= 1, got {window!r}"
+    if not number(max_factor) or not 1 <= max_factor < math.inf:
+        return f"replaced_max_factor must be a finite number >= 1, got {max_factor!r}"
+    return ""
 
 
 def runout_problem(eps: Any, horizon: Any, lookahead: Any = 1, hold_eps: Any = None) -> str:
@@ -256,6 +281,23 @@ def _with_pid(gate: FilterFactory, p: MethodParams) -> FilterFactory:
     return lambda actor: AdaptiveEpsSafe(gate(actor), p.eps_target_rate, p.eps_kp, p.eps_ki)
 
 
+def _farm_qrisk_hold_steer(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
+    """farm-qrisk-cal-hold with eps_safe raised while the gate replaces more than
+    ``replaced_target_rate`` of an update's actions (``AdaptiveEpsSafe``, signal "replaced")."""
+    from farm_safety_critic.eps_control import AdaptiveEpsSafe
+
+    gate = _farm_qrisk(a, p, seed, hold=True)
+    hp = {
+        "target_rate": p.replaced_target_rate,
+        "kp": p.replaced_kp,
+        "ki": p.replaced_ki,
+        "window": p.replaced_window,
+        "min_factor": 1.0,
+        "max_factor": p.replaced_max_factor,
+    }
+    return lambda actor: AdaptiveEpsSafe(gate(actor), signal="replaced", **hp)  # fmt: skip
+
+
 def _farm_pid(a: Artifacts, p: MethodParams, seed: int) -> FilterFactory:
     return _with_pid(_farm(a, p, seed), p)
 
@@ -411,6 +453,12 @@ METHODS: dict[str, Method] = {
                " states, so holding alone can freeze the arm for the rest of an episode",
                ("world_model", "qrisk", "recovery"),
                (*_GATE, "qrisk_eps_safe", "hold_patience", "escape_steps"), _farm_qrisk_hold_rec),
+        Method("farm-qrisk-cal-hold-steer", "farm-qrisk-cal-hold whose thresholds rise (both"
+               " alike, never below the calibrated ones) while the gate replaces more than"
+               " replaced_target_rate of a PPO update's actions: the task policy keeps a share"
+               " of the steps it learns from", ("world_model", "qrisk"),
+               (*_GATE, "qrisk_eps_safe", "replaced_target_rate", "replaced_kp", "replaced_ki",
+                "replaced_window", "replaced_max_factor"), _farm_qrisk_hold_steer),
         Method("farm-qrisk-pid", "farm-qrisk with eps_safe steered online to a target IR-failure"
                " rate (farm-pid's PI rule; it scales both thresholds)",
                ("world_model", "qrisk", "recovery"), (*_GATE, "qrisk_eps_safe", *_PID),
@@ -454,7 +502,13 @@ def get_method(name: str) -> Method:
 
 
 ANYOF_CALIBRATED = frozenset(
-    ("farm-qrisk-cal", "farm-qrisk-cal-hold", "farm-qrisk-cal-least", "farm-qrisk-cal-hold-rec")
+    (
+        "farm-qrisk-cal",
+        "farm-qrisk-cal-hold",
+        "farm-qrisk-cal-least",
+        "farm-qrisk-cal-hold-rec",
+        "farm-qrisk-cal-hold-steer",
+    )
 )
 """farm-qrisk-cal and its variants: both any-of thresholds chosen per task on held-out data"""
 

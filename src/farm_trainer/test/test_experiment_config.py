@@ -29,7 +29,9 @@ LATER_GATE_FIELDS = {"cost_limit": 0.05, "lr_lambda": 0.05, "p3o_kappa": 20.0,
                      "ensemble_members": 3, "anyof_rule": None,
                      "shrink_fractions": [0.75, 0.5, 0.25], "hold_patience": 5,
                      "escape_steps": 5, "runout_eps": 1.0, "runout_horizon": 40,
-                     "runout_lookahead": 5, "runout_hold_eps": None}  # fmt: skip
+                     "runout_lookahead": 5, "runout_hold_eps": None,
+                     "replaced_target_rate": 0.2, "replaced_kp": 2.0, "replaced_ki": 0.5,
+                     "replaced_window": 4, "replaced_max_factor": 10.0}  # fmt: skip
 
 
 def effective(name: str) -> dict:

@@ -17,7 +17,13 @@ import yaml
 
 from farm_trainer.experiments.layout import task_name
 from farm_trainer.experiments.schema import NESTED, ExperimentConfigError, check_fields
-from farm_trainer.methods import METHOD_NAMES, MPPI_OVERRIDES, MethodParams, runout_problem
+from farm_trainer.methods import (
+    METHOD_NAMES,
+    MPPI_OVERRIDES,
+    MethodParams,
+    replaced_problem,
+    runout_problem,
+)
 
 METHODS = METHOD_NAMES
 """``farm_trainer.methods.METHODS``: the one registry of online methods"""
@@ -113,6 +119,13 @@ class GateConfig:
     """farm-pid: the IR-failure rate eps_safe is steered to (``AdaptiveEpsSafe``)"""
     eps_kp: float = _GATE_DEFAULTS.eps_kp
     eps_ki: float = _GATE_DEFAULTS.eps_ki
+    replaced_target_rate: float = _GATE_DEFAULTS.replaced_target_rate
+    """farm-qrisk-cal-hold-steer: the fraction of an update's actions the gate may replace
+    before its thresholds rise"""
+    replaced_kp: float = _GATE_DEFAULTS.replaced_kp
+    replaced_ki: float = _GATE_DEFAULTS.replaced_ki
+    replaced_window: int = _GATE_DEFAULTS.replaced_window
+    replaced_max_factor: float = _GATE_DEFAULTS.replaced_max_factor
     refresh_every: int = _GATE_DEFAULTS.refresh_every
     """farm-refresh: PPO updates between world-model refreshes on online failures"""
     refresh_steps: int = _GATE_DEFAULTS.refresh_steps
@@ -152,6 +165,9 @@ class GateConfig:
         if problem := runout_problem(self.runout_eps, self.runout_horizon, self.runout_lookahead,
                                      self.runout_hold_eps):  # fmt: skip
             raise ExperimentConfigError(f"gate.{problem}")
+        if problem := replaced_problem(self.replaced_target_rate, self.replaced_window,
+                                       self.replaced_max_factor):  # fmt: skip
+            raise ExperimentConfigError(f"gate.{problem}")
 
     def method_params(
         self, eps_safe: float | None = None, qrisk_eps_safe: float | None = None
@@ -165,7 +181,10 @@ class GateConfig:
             mppi=dict(self.mppi),
             cost_limit=self.cost_limit, lr_lambda=self.lr_lambda, p3o_kappa=self.p3o_kappa,
             cpo_target_kl=self.cpo_target_kl, eps_target_rate=self.eps_target_rate,
-            eps_kp=self.eps_kp, eps_ki=self.eps_ki, refresh_every=self.refresh_every,
+            eps_kp=self.eps_kp, eps_ki=self.eps_ki,
+            replaced_target_rate=self.replaced_target_rate, replaced_kp=self.replaced_kp,
+            replaced_ki=self.replaced_ki, replaced_window=self.replaced_window,
+            replaced_max_factor=self.replaced_max_factor, refresh_every=self.refresh_every,
             refresh_steps=self.refresh_steps, refresh_online_fraction=self.refresh_online_fraction,
             refresh_guard_drop=self.refresh_guard_drop, ensemble_members=self.ensemble_members,
             shrink_fractions=tuple(sorted(self.shrink_fractions, reverse=True)),

@@ -13,8 +13,10 @@ an update takes seconds and would stall a composed graph's single executor threa
 With ``eps_target_rate`` > 0 it also steers the threshold to that IR-failure rate per episode
 (method farm-pid): after every update the benchmark's ``EpsController`` takes the update's
 finished episodes, as in the benchmark loop, and ``EpsSafePush`` keeps the new ``eps_safe`` on
-``eps_nodes`` (the arbiter decides with it). It starts at ``eps_safe`` / ``eps_safe_file``; its
-state is in the trainer's checkpoint.
+``eps_nodes`` (the arbiter decides with it). With ``replaced_target_rate`` > 0 instead (method
+farm-qrisk-cal-hold-steer) the same controller raises the threshold while the arbiter replaced
+more than that fraction of an update's actions, never below where it started. It starts at
+``eps_safe`` / ``eps_safe_file``; its state is in the trainer's checkpoint.
 
 Operator marks (``/farm/operator/mark`` std_msgs/String ``ir_failure`` | ``success`` |
 ``intervention``, or the ``/farm/operator/mark_<mark>`` std_srvs/Trigger
@@ -66,6 +68,11 @@ RANGES = {
     "eps_safe": (0.0, 1e6),
     "eps_kp": (0.0, 100.0),
     "eps_ki": (0.0, 100.0),
+    "replaced_target_rate": (0.0, 1.0),
+    "replaced_kp": (0.0, 100.0),
+    "replaced_ki": (0.0, 100.0),
+    "replaced_window": (1, 10_000),
+    "replaced_max_factor": (1.0, 1e6),
 }
 PPO_RANGES = {
     "gamma": (0.0, 1.0), "gae_lambda": (0.0, 1.0), "clip": (0.0, 1.0), "minibatch_size": (1, 1 << 20),
@@ -86,8 +93,31 @@ class TrainerNodeConfig(StreamConfig):
     eps_safe_file: str = ""  # calibration/eps_safe.json of the task: overrides eps_safe
     eps_kp: float = 2.0
     eps_ki: float = 0.2
+    replaced_target_rate: float = 0.0
+    """farm-qrisk-cal-hold-steer: raise eps_safe while more than this fraction of an update's
+    actions were replaced (0: off; not together with eps_target_rate)"""
+    replaced_kp: float = 2.0
+    replaced_ki: float = 0.5
+    replaced_window: int = 4
+    """updates whose replaced fractions are averaged"""
+    replaced_max_factor: float = 10.0
+    """eps_safe stays within [1, replaced_max_factor] x where it started"""
     eps_nodes: list[str] = field(default_factory=lambda: ["arbiter_node", "safety_node"])
     """nodes whose ``eps_safe`` parameter is steered"""
+
+
+def steering_of(cfg: TrainerNodeConfig) -> EpsController | None:
+    """The threshold's controller the parameters ask for: farm-pid's (``eps_target_rate``),
+    farm-qrisk-cal-hold-steer's (``replaced_target_rate``, the registry's bounds), or None."""
+    if cfg.eps_target_rate > 0 and cfg.replaced_target_rate > 0:
+        raise ValueError("eps_target_rate and replaced_target_rate both > 0: steer one signal")
+    if cfg.eps_target_rate > 0:
+        return EpsController(eps_safe_of(cfg), cfg.eps_target_rate, cfg.eps_kp, cfg.eps_ki)
+    if cfg.replaced_target_rate > 0:
+        return EpsController(eps_safe_of(cfg), cfg.replaced_target_rate, cfg.replaced_kp,
+                             cfg.replaced_ki, cfg.replaced_window, min_factor=1.0,
+                             max_factor=cfg.replaced_max_factor, signal="replaced")  # fmt: skip
+    return None
 
 
 class TrainerNode(Node):
@@ -103,16 +133,16 @@ class TrainerNode(Node):
         self.cfg = cfg
         obs_dim, act_dim = len(rc.OBS_LABELS), len(rc.ACTION_LABELS)
         actor, critic = initial_networks(obs_dim, act_dim, cfg.init or None)
-        steering = None
-        if cfg.eps_target_rate > 0:
-            steering = EpsController(eps_safe_of(cfg), cfg.eps_target_rate, cfg.eps_kp, cfg.eps_ki)
+        steering = steering_of(cfg)
         self.learner = StreamLearner(cfg, actor, critic, log=self.get_logger().info,
                                      eps_controller=steering)  # fmt: skip
         self.eps_push = None
         if steering is not None:  # a resumed controller's threshold, else eps0
             self.eps_push = EpsSafePush(self, cfg.eps_nodes, steering.current())
-            self.get_logger().info(f"steering eps_safe of {cfg.eps_nodes} to an IR-failure rate "
-                                   f"of {cfg.eps_target_rate}: now {self.eps_push.eps_safe:.4g}")  # fmt: skip
+            target = (f"an IR-failure rate of {cfg.eps_target_rate}" if cfg.eps_target_rate > 0
+                      else f"a replaced fraction of {cfg.replaced_target_rate}")  # fmt: skip
+            self.get_logger().info(f"steering eps_safe of {cfg.eps_nodes} to {target}: now "
+                                   f"{self.eps_push.eps_safe:.4g}")  # fmt: skip
         self.assembler = TransitionAssembler()
         self.labeler = EstimatedSteps(cfg.task) if cfg.labels == "estimate" else None
         self.marks: list[str] = []

@@ -78,9 +78,9 @@ class StreamLearner:
 
     def __init__(self, cfg: StreamConfig, actor: TanhGaussianActor, critic, log: Callable = print,
                  eps_controller: Any = None) -> None:  # fmt: skip
-        """``eps_controller``: farm-pid's ``EpsController``, fed each update's finished episodes
-        as the benchmark loop feeds it (its eps_safe goes in the update's row as ``eps_safe``,
-        its state in the checkpoint)."""
+        """``eps_controller``: an ``EpsController`` (farm-pid's, or farm-qrisk-cal-hold-steer's),
+        fed each update's finished episodes and replaced flags as the benchmark loop feeds it
+        (its eps_safe goes in the update's row as ``eps_safe``, its state in the checkpoint)."""
         self.cfg = cfg
         self.log = log
         self.eps_controller = eps_controller
@@ -213,6 +213,7 @@ class StreamLearner:
         to_dataset(records, {"task": self.cfg.task},
                    self.out / DATASET / f"update_{self.counters['update'] + 1:05d}.npz")  # fmt: skip
         ro = self.rollout(records)
+        replaced = ro.replaced.copy()  # every executed action's, stale rows included
         keep = self.annotate(ro)
         if not keep.all():
             dropped = int((~keep).sum())
@@ -225,8 +226,8 @@ class StreamLearner:
         self._keep_behaviour()
         row = self._row(ro, stats)
         if self.eps_controller is not None:
-            row["eps_safe"] = self.eps_controller.observe_episodes(
-                [f["ir_failure"] for f in self.finished]
+            row["eps_safe"] = self.eps_controller.observe_update(
+                [f["ir_failure"] for f in self.finished], replaced
             )
         # logged before the checkpoint: a resume drops rows past its checkpoint, so a kill
         # between the two never leaves a gap in progress.csv
