@@ -253,6 +253,19 @@ LEVERS = (
      "farm_obstructed_dualclip_rec", "farm-qrisk-cal",
      "farm-train pipeline --config config/experiments/farm_obstructed_dualclip_rec.yaml --tasks"
      " ObstructedPush-v0 --ray --workers 2"),
+    ("Obstructed: the holding gate's thresholds raised online while it replaces more than 20 %"
+     " of an update's actions (farm-qrisk-cal-hold-steer; seeds 10-15)", "farm_obstructed_steer",
+     "farm-qrisk-cal-hold-steer",
+     "farm-train pipeline --config config/experiments/farm_obstructed_steer.yaml --tasks"
+     " ObstructedPush-v0 --ray --workers 2"),
+    ("Obstructed: the same at a 30 % target (seeds 10-15, the target chosen on them)",
+     "farm_obstructed_steer30", "farm-qrisk-cal-hold-steer",
+     "farm-train pipeline --config config/experiments/farm_obstructed_steer30.yaml --tasks"
+     " ObstructedPush-v0 --ray --workers 2"),
+    ("Obstructed: the holding gate with PPO's policy loss on the task policy's own actions only"
+     " (ppo.learn_actions: own; seeds 10-15)", "farm_obstructed_own", "farm-chosen",
+     "farm-train pipeline --config config/experiments/farm_obstructed_own.yaml --tasks"
+     " ObstructedPush-v0 --ray --workers 2"),
 )  # fmt: skip
 LEDGER = Path("results/ledger")
 SINGLE_MODEL_GATES = ("farm", "farm-pid", "farm-hold")

@@ -12,8 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from paired_seeds import SUMMARY_HEADER, figure, seed_rows, stats_of, summary_row
+from paired_seeds import (
+    SUMMARY_HEADER,
+    figure,
+    replacement_checks,
+    seed_rows,
+    stats_of,
+    summary_row,
+)
 
 from failurebench_sim.atomic import write_csv, write_text
 
@@ -38,26 +44,18 @@ def decision(by_arm: dict[str, list[dict]]) -> list[str]:
     """farm_obstructed_dualclip.yaml's rule, arm by arm; no verdict until every arm has every
     seed of ``RULE_SEEDS`` paired with its Uni-O4 run."""
     missing = {a: sorted(RULE_SEEDS - {r["seed"] for r in rows}) for a, rows in by_arm.items()}
-    chosen = {r["seed"]: r["d_return"] for r in by_arm["chosen"]}
     lines, passed = [], {}
     for arm in ("hold + dual-clip", "pi_rec + dual-clip"):
         rows = by_arm[arm]
         if not rows:
             lines.append(f"- {LABELS[arm]}: no runs yet")
             continue
-        s = stats_of(rows)
-        both = sorted(set(chosen) & {r["seed"] for r in rows})
-        mine = float(np.mean([r["d_return"] for r in rows if r["seed"] in both] or [np.nan]))
-        ref = float(np.mean([chosen[k] for k in both] or [np.nan]))
-        checks = [(f"mean Δreturn {s['d_mean']:+.1f} ≥ −2", s["d_mean"] >= -2),
-                  (f"seeds {both}: {mine:+.1f} above the chosen setting's {ref:+.1f}", mine > ref),
-                  (f"ratio < 1 on every seed (largest {s['ratio_max']:.2f}) and mean "
-                   f"{s['ratio_mean']:.2f} ≤ 0.35", s["ratio_max"] < 1 and s["ratio_mean"] <= 0.35)]  # fmt: skip
+        checks = replacement_checks(rows, by_arm["chosen"], max_mean_ratio=0.35)
         lines += [
             f"- {LABELS[arm]}: " + "; ".join(f"{t}: {'yes' if ok else 'no'}" for t, ok in checks)
         ]
         if all(ok for _, ok in checks):
-            passed[arm] = s["d_mean"]
+            passed[arm] = stats_of(rows)["d_mean"]
     if any(missing.values()):
         gaps = "; ".join(f"{LABELS[a]} lacks seeds {v}" for a, v in missing.items() if v)
         return [*lines, f"- **no verdict: the rule is over seeds 10-15 ({gaps})**"]

@@ -67,6 +67,26 @@ def summary_row(label: str, rows: list[dict]) -> str:
             f"{s['d_median']:+.1f} | {s['p']:.2f} |")  # fmt: skip
 
 
+def replacement_checks(
+    rows: list[dict], reference: list[dict], max_mean_ratio: float, min_d_return: float = -2.0
+) -> list[tuple[str, bool]]:
+    """An arm against the setting it would replace (``reference``, the same task's rows), as the
+    Obstructed rules fixed in the configs ask: mean Δreturn >= ``min_d_return``, above the
+    reference's on the seeds both ran, failure ratio < 1 on every seed and mean <=
+    ``max_mean_ratio``. Each check as (text, passed)."""
+    s = stats_of(rows)
+    ref = {r["seed"]: r["d_return"] for r in reference}
+    both = sorted(set(ref) & {r["seed"] for r in rows})
+    mine = float(np.mean([r["d_return"] for r in rows if r["seed"] in both] or [np.nan]))
+    theirs = float(np.mean([ref[k] for k in both] or [np.nan]))
+    floor = f"{min_d_return:g}".replace("-", "−")
+    return [(f"mean Δreturn {s['d_mean']:+.1f} ≥ {floor}", s["d_mean"] >= min_d_return),
+            (f"seeds {both}: {mine:+.1f} above the chosen setting's {theirs:+.1f}", mine > theirs),
+            (f"ratio < 1 on every seed (largest {s['ratio_max']:.2f}) and mean "
+             f"{s['ratio_mean']:.2f} ≤ {max_mean_ratio:g}",
+             s["ratio_max"] < 1 and s["ratio_mean"] <= max_mean_ratio)]  # fmt: skip
+
+
 SUMMARY_HEADER = ["| {task} | seeds | failures / Uni-O4's (mean; pooled; largest) | Δreturn "
                   "mean ± s.e. | median | paired p |", "|---|---|---|---|---|---|"]  # fmt: skip
 
