@@ -11,8 +11,12 @@ With ``--calibrated`` (an experiment whose calibration chose farm-qrisk-cal's tw
 ``gate.anyof_rule``) it adds that gate at its chosen pair, and, for it and for C_H under
 ``gate.eps_rule``, precision / recall out of sample: the thresholds chosen on the held-out
 episodes of one parity and scored on the other, both ways, counts pooled ("2-fold").
+``--eps-scales K ...`` adds that gate with both thresholds times K (where the steered gate,
+farm-qrisk-cal-hold-steer, ended a run: its final eps_safe over the calibrated one).
     python scripts/anyof_probe.py --experiment paper_tables --seed 1
     python scripts/anyof_probe.py --experiment farm_qrisk_cal --seed 0 --calibrated
+    python scripts/anyof_probe.py --experiment farm_obstructed_new --seed 10 --calibrated \
+        --tasks ObstructedPush-v0 --eps-scales 1.67 2.48
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from farm_trainer.experiments.layout import task_name
 CAL = "any-of calibrated (farm-qrisk-cal)"
 
 
-def probe(ctx, lookaheads: list[int], calibrated: bool = False) -> list[dict]:
+def probe(
+    ctx, lookaheads: list[int], calibrated: bool = False, eps_scales: tuple[float, ...] = ()
+) -> list[dict]:
     heldout = ctx.dataset("heldout")
     union = ctx.gate("farm-qrisk")
     c_h, qrisk = union.members
@@ -37,6 +43,8 @@ def probe(ctx, lookaheads: list[int], calibrated: bool = False) -> list[dict]:
     if calibrated:
         chosen = ctx.gate("farm-qrisk-cal")
         scorers[CAL] = (chosen.scores, chosen.eps_safe)
+        for k in eps_scales:
+            scorers[f"{CAL} x{k:g}"] = (chosen.scores, chosen.eps_safe * k)
     scores = {name: cal.score_dataset(f, heldout) for name, (f, _) in scorers.items()}
     rows = []
     for horizon in lookaheads:
@@ -44,7 +52,10 @@ def probe(ctx, lookaheads: list[int], calibrated: bool = False) -> list[dict]:
         for name, (_, eps) in scorers.items():
             s = scores[name]
             precision, recall = cal.precision_recall(s, labels, eps)
-            threshold = eps if name != CAL else _pair(ctx.thresholds("farm-qrisk-cal"))
+            threshold = eps
+            if name.startswith(CAL):
+                k = eps / scorers[CAL][1]
+                threshold = _pair({n: v * k for n, v in ctx.thresholds("farm-qrisk-cal").items()})
             rows.append({"task": task_name(ctx.task), "label_within": horizon, "score": name,
                          "positives": int(labels.sum()), "roc_auc": round(cal.roc_auc(s, labels), 4),
                          "threshold": threshold, "precision": round(precision, 3),
@@ -107,10 +118,15 @@ def main() -> None:
     ap.add_argument("--runs-dir", default="runs")
     ap.add_argument("--calibrated", action="store_true",
                     help="add farm-qrisk-cal at its chosen thresholds and the 2-fold rows")  # fmt: skip
+    ap.add_argument("--eps-scales", type=float, nargs="+", default=(),
+                    help="with --calibrated: also both thresholds times each of these")  # fmt: skip
     args = ap.parse_args()
+    if args.eps_scales and not args.calibrated:
+        ap.error("--eps-scales scales the calibrated pair: give --calibrated")
     rows = []
     for ctx in task_contexts(args.experiment, args.seed, args.tasks, args.runs_dir):
-        for row in probe(ctx, args.lookaheads or [ctx.cfg.gate.horizon, 10, 25], args.calibrated):
+        horizons = args.lookaheads or [ctx.cfg.gate.horizon, 10, 25]
+        for row in probe(ctx, horizons, args.calibrated, tuple(args.eps_scales)):
             rows.append(row)
             print(row, flush=True)
     path = Path("results/anyof_probe") / f"{args.experiment}_s{args.seed}.csv"
