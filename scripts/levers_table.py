@@ -262,6 +262,18 @@ LEVERS = (
      "farm_obstructed_steer30", "farm-qrisk-cal-hold-steer",
      "farm-train pipeline --config config/experiments/farm_obstructed_steer30.yaml --tasks"
      " ObstructedPush-v0 --ray --workers 2"),
+    ("Obstructed: the chosen setting on three new pipeline seeds (16-18, all out of sample)",
+     "farm_obstructed_confirm", "farm-chosen",
+     "farm-train pipeline --config config/experiments/farm_obstructed_confirm.yaml --tasks"
+     " ObstructedPush-v0 --ray --workers 2"),
+    ("Obstructed: the steered holding gate at 30 %, first confirmation (seeds 16-18, all out of"
+     " sample)", "farm_obstructed_confirm", "farm-qrisk-cal-hold-steer",
+     "farm-train pipeline --config config/experiments/farm_obstructed_confirm.yaml --tasks"
+     " ObstructedPush-v0 --ray --workers 2"),
+    ("Obstructed: the steered holding gate at 30 %, second confirmation (seeds 19-21, all out of"
+     " sample)", "farm_obstructed_confirm2", "farm-qrisk-cal-hold-steer",
+     "farm-train pipeline --config config/experiments/farm_obstructed_confirm2.yaml --tasks"
+     " ObstructedPush-v0 --ray --workers 2"),
     ("Obstructed: the holding gate with PPO's policy loss on the task policy's own actions only"
      " (ppo.learn_actions: own; seeds 10-15)", "farm_obstructed_own", "farm-chosen",
      "farm-train pipeline --config config/experiments/farm_obstructed_own.yaml --tasks"

@@ -6,7 +6,8 @@ farm_obstructed_own), each arm against the Uni-O4 run of its own pipeline seed, 
 evaluation episodes. Applies the decision rule fixed in config/experiments/
 farm_obstructed_steer.yaml, farm_obstructed_steer30.yaml and farm_obstructed_own.yaml before
 their runs. farm_obstructed_steer30's target was chosen on these seeds, so its pass is judged
-again on new seeds 16-18 (farm_obstructed_confirm, its rule fixed before its runs). Writes results/obstructed_steer_own/seeds.csv, summary.md and seeds.png.
+again on new seeds: 16-18 (farm_obstructed_confirm) and, after that missed, 19-21
+(farm_obstructed_confirm2), each rule fixed before its runs. Writes results/obstructed_steer_own/seeds.csv, summary.md and seeds.png.
     python scripts/obstructed_steer_own.py
 """
 
@@ -36,11 +37,14 @@ LABELS = {"chosen": "chosen (hold)", "steer": "hold, steered to 20 % replaced",
           "steer30": "hold, steered to 30 % replaced", "own": "hold, PPO on own actions"}  # fmt: skip
 CONFIRM = {
     "chosen": [("farm_obstructed_confirm", "farm-chosen")],
-    "steer30": [("farm_obstructed_confirm", "farm-qrisk-cal-hold-steer")],
-}
-"""the chosen setting and the 30 % arm on the out-of-sample seeds 16-18"""
+    "steer30": [("farm_obstructed_confirm", "farm-qrisk-cal-hold-steer"),
+                ("farm_obstructed_confirm2", "farm-qrisk-cal-hold-steer")],
+}  # fmt: skip
+"""the chosen setting (seeds 16-18) and the 30 % arm (16-21) on out-of-sample seeds"""
 RULE_SEEDS = set(range(10, 16))
-CONFIRM_SEEDS = {16, 17, 18}
+ROUNDS = ((range(16, 19), "farm_obstructed_confirm"), (range(19, 22), "farm_obstructed_confirm2"))
+"""the 30 % arm's confirmation rounds, each judged on its own seeds by its config's rule (the
+second written after the first missed)"""
 MAX_MEAN_RATIO = 0.41
 """keeps the four tasks' mean ratio <= 0.35 with Push 0.25, Soccer 0.46 and Wall 0.27"""
 OUT = Path("results/obstructed_steer_own")
@@ -66,22 +70,25 @@ def decision(by_arm: dict[str, list[dict]]) -> tuple[list[str], dict[str, float]
     return [*lines, "- passes on seeds 10-15: " + ", ".join(LABELS[a] for a in passed)], passed
 
 
-def confirmation(passed: dict[str, float], confirm: dict[str, list[dict]]) -> list[str]:
-    """farm_obstructed_confirm.yaml's rule: a pass on seeds 10-15 of the 30 % arm holds on
-    seeds 16-18 (ratio < 1 on each, mean <= MAX_MEAN_RATIO; mean Δreturn >= -2)."""
-    rows = confirm["steer30"]
-    missing = sorted(CONFIRM_SEEDS - {r["seed"] for r in rows})
-    if missing:
-        return [f"- seeds 16-18: no verdict, seeds {missing} missing"]
-    s = stats_of(rows)
-    checks = [(f"ratio < 1 on every seed (largest {s['ratio_max']:.2f}) and mean "
-               f"{s['ratio_mean']:.2f} ≤ {MAX_MEAN_RATIO:g}",
-               s["ratio_max"] < 1 and s["ratio_mean"] <= MAX_MEAN_RATIO),
-              (f"mean Δreturn {s['d_mean']:+.1f} ≥ −2", s["d_mean"] >= -2)]  # fmt: skip
-    lines = [f"- {LABELS['steer30']}, seeds 16-18: "
-             + "; ".join(f"{t}: {'yes' if ok else 'no'}" for t, ok in checks)]  # fmt: skip
-    if "steer30" in passed and all(ok for _, ok in checks):
-        return [*lines, f"- **{LABELS['steer30']} replaces the chosen setting on Obstructed**"]
+def confirmation(passed: dict[str, float], rows: list[dict]) -> list[str]:
+    """The confirmation configs' rule, round by round: the 30 % arm's pass on seeds 10-15 holds
+    on the round's seeds alone (ratio < 1 on each, mean <= MAX_MEAN_RATIO; mean Δreturn >= -2);
+    the first round that holds keeps it."""
+    lines = []
+    for seeds, exp in ROUNDS:
+        mine = [r for r in rows if r["seed"] in seeds]
+        missing = sorted(set(seeds) - {r["seed"] for r in mine})
+        name = f"seeds {seeds.start}-{seeds.stop - 1} ({exp})"
+        if missing:
+            return [*lines, f"- {name}: no verdict yet, seeds {missing} missing"]
+        s = stats_of(mine)
+        checks = [(f"ratio < 1 on every seed (largest {s['ratio_max']:.3f}) and mean "
+                   f"{s['ratio_mean']:.3f} ≤ {MAX_MEAN_RATIO:g}",
+                   s["ratio_max"] < 1 and s["ratio_mean"] <= MAX_MEAN_RATIO),
+                  (f"mean Δreturn {s['d_mean']:+.1f} ≥ −2", s["d_mean"] >= -2)]  # fmt: skip
+        lines.append(f"- {name}: " + "; ".join(f"{t}: {'yes' if ok else 'no'}" for t, ok in checks))
+        if "steer30" in passed and all(ok for _, ok in checks):
+            return [*lines, f"- **{LABELS['steer30']} replaces the chosen setting on Obstructed**"]
     return [*lines, "- **the chosen setting stays on Obstructed**"]
 
 
@@ -105,12 +112,17 @@ def main() -> None:
              "fine-tuning on 100 evaluation episodes.", "", "Seeds 10-15:", "", *table(by_arm),
              "", "Decision rule (fixed in the configs before their runs):", "", *verdict]  # fmt: skip
     if any(confirm.values()):
-        pooled = {f"{a} 10-18": by_arm[a] + confirm[a] for a in CONFIRM if confirm[a]}
-        LABELS.update({k: LABELS[k.split()[0]] + ", seeds 10-18" for k in pooled})
-        lines += ["", "New pipeline seeds 16-18 (farm_obstructed_confirm), and 10-18 pooled:", "",
+        last = max(r["seed"] for rows_ in confirm.values() for r in rows_)
+        pooled = {f"{a} pooled": by_arm[a] + confirm[a] for a in CONFIRM if confirm[a]}
+        for k, v in pooled.items():
+            LABELS[k] = f"{LABELS[k.split()[0]]}, seeds {min(r['seed'] for r in v)}-"
+            LABELS[k] += str(max(r["seed"] for r in v))
+        lines += ["", f"New pipeline seeds 16-{last} (farm_obstructed_confirm: 16-18, both arms;"
+                  " farm_obstructed_confirm2: 19-21, the 30 % arm), and all seeds pooled:", "",
                   *table({**confirm, **pooled})]  # fmt: skip
-    lines += ["", "Confirmation on seeds 16-18 (rule fixed before those runs and before the "
-              "30 % arm's seeds 10-15 were seen):", "", *confirmation(passed, confirm)]  # fmt: skip
+    lines += ["", "Confirmation rounds (each rule fixed before its runs; the first before the "
+              "30 % arm's seeds 10-15 were seen):", "",
+              *confirmation(passed, confirm["steer30"])]  # fmt: skip
     if any(by_arm.values()):
         figure({a: r for a, r in by_arm.items() if r}, LABELS, OUT / "seeds.png",
                "Obstructed Push: seeds 10-15, seed by seed",
