@@ -86,7 +86,7 @@ class EpsController(nn.Module):
             i = float(self.integral) + self._error()
             self.integral.fill_(min(max(i, -self.integral_limit), self.integral_limit))
         eps = self.current()
-        window = "replaced_rate_window" if self.sign < 0 else "failure_rate_window"
+        window = "replaced_rate_window" if self.signal == "replaced" else "failure_rate_window"
         self.last_stats = {"eps_safe": eps, window: self._error() + self.target_rate}
         return eps
 
@@ -127,13 +127,13 @@ class AdaptiveEpsSafe(EpsController):
         return eps
 
     def observe_episodes(self, ir_failures: Sequence[float]) -> float:
-        """The benchmark loop's finished episodes (read under the "failures" signal)."""
-        return self.observe_update(ir_failures, []) if self.signal == "failures" else self.eps_safe
+        """The benchmark loop's finished episodes (``observe_update`` reads them under the
+        "failures" signal; under "replaced" nothing changes)."""
+        return self.observe_update(ir_failures, ())
 
     def observe_rollout(self, ro: Any) -> None:
-        """The benchmark loop's roll-out (its replaced flags, read under "replaced")."""
-        if self.signal == "replaced":
-            self.observe_update([], ro.replaced)
+        """The benchmark loop's roll-out: its replaced flags, read under "replaced"."""
+        self.observe_update((), ro.replaced)
 
     def load_state_dict(self, state: Any, strict: bool = True, assign: bool = False) -> Any:
         out = super().load_state_dict(state, strict, assign)

@@ -213,7 +213,7 @@ class StreamLearner:
         to_dataset(records, {"task": self.cfg.task},
                    self.out / DATASET / f"update_{self.counters['update'] + 1:05d}.npz")  # fmt: skip
         ro = self.rollout(records)
-        replaced = ro.replaced.copy()  # every executed action's, stale rows included
+        replaced = ro.replaced  # every executed action's, stale rows (dropped below) included
         keep = self.annotate(ro)
         if not keep.all():
             dropped = int((~keep).sum())
